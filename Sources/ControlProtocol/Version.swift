@@ -1,0 +1,2 @@
+/// The version both executables report.
+public let disputedVersion = "0.1.0"

@@ -1,0 +1,233 @@
+import ControlProtocol
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import Synchronization
+
+/// Answers one decoded, authorised request.
+public protocol ControlRequestHandler: Sendable {
+    func handle(_ request: ControlRequest, operation: ControlOperation, peer: PeerCredentials) async -> ControlResponse
+}
+
+/// Where the control socket comes from.
+public enum ControlListener: Sendable, Equatable {
+    /// Bind this path ourselves (mode 0660; a stale socket file is removed only if nothing listens on it).
+    case path(String)
+    /// A listening socket passed by systemd (`disputed.socket`); the path belongs to systemd.
+    case activated(fd: Int32, path: String)
+
+    public var path: String {
+        switch self {
+        case let .path(p), let .activated(_, p): return p
+        }
+    }
+}
+
+/// The control socket: JSON lines over a Unix stream socket (interfaces.md).
+///
+/// Each connection is served by its own child task; a slow, malformed or
+/// hostile client affects only its own connection. On graceful shutdown the
+/// listener stops accepting, open connections are closed, and a socket file the
+/// server created itself is removed.
+public final class ControlServer: Service, Sendable {
+    let listener: ControlListener
+    let handler: ControlRequestHandler
+    let authorizer: @Sendable () -> Authorizer
+    let idleTimeout: TimeAmount
+    let maxConnections: Int
+    let logger: Logger
+    let group: MultiThreadedEventLoopGroup
+    private let connections = Mutex<[ObjectIdentifier: Channel]>([:])
+    private let ready: @Sendable () -> Void
+
+    /// - Parameters:
+    ///   - authorizer: read for every connection, so a reload of the group names applies at once.
+    ///   - ready: called once the socket accepts connections.
+    public init(listener: ControlListener, handler: ControlRequestHandler,
+                authorizer: @escaping @Sendable () -> Authorizer,
+                idleTimeoutSeconds: Int, maxConnections: Int, logger: Logger,
+                group: MultiThreadedEventLoopGroup = .singleton,
+                ready: @escaping @Sendable () -> Void = {}) {
+        self.listener = listener
+        self.handler = handler
+        self.authorizer = authorizer
+        self.idleTimeout = .seconds(Int64(idleTimeoutSeconds))
+        self.maxConnections = maxConnections
+        self.logger = logger
+        self.group = group
+        self.ready = ready
+    }
+
+    typealias Connection = (channel: NIOAsyncChannel<ControlFrame, ByteBuffer>, peer: PeerCredentials)
+
+    public func run() async throws {
+        let server = try await bind()
+        let serverChannel = server.channel
+        ready()
+        logger.info("control socket listening", metadata: ["socket": "\(listener.path)"])
+        defer {
+            if case let .path(path) = listener { unlink(path) }
+        }
+        try await withGracefulShutdownHandler {
+            try await withThrowingDiscardingTaskGroup { tasks in
+                try await server.executeThenClose { inbound in
+                    for try await connection in inbound {
+                        tasks.addTask { await self.serve(connection) }
+                    }
+                }
+            }
+        } onGracefulShutdown: {
+            serverChannel.close(promise: nil)
+            for channel in self.connections.withLock({ Array($0.values) }) { channel.close(promise: nil) }
+        }
+    }
+
+    private func bind() async throws -> NIOAsyncChannel<Connection, Never> {
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+        let idle = idleTimeout
+        let initializer: @Sendable (Channel) -> EventLoopFuture<Connection> = { channel in
+            Self.peerCredentials(of: channel).flatMapThrowing { peer in
+                try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idle))
+                try channel.pipeline.syncOperations.addHandler(IdleCloseHandler())
+                try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineFrameDecoder()))
+                let async = try NIOAsyncChannel<ControlFrame, ByteBuffer>(wrappingChannelSynchronously: channel)
+                return (async, peer)
+            }
+        }
+        switch listener {
+        case let .activated(fd, _):
+            return try await bootstrap.bind(fd, childChannelInitializer: initializer)
+        case let .path(path):
+            try Self.prepareSocketPath(path)
+            let server = try await bootstrap.bind(unixDomainSocketPath: path, childChannelInitializer: initializer)
+            // interfaces.md: the socket file is mode 0660; access is then decided per peer.
+            chmod(path, 0o660)
+            return server
+        }
+    }
+
+    /// Creates the socket's directory if needed and removes a stale socket file,
+    /// refusing when another process still listens there or the path is not a socket.
+    static func prepareSocketPath(_ path: String) throws {
+        let directory = (path as NSString).deletingLastPathComponent
+        if !directory.isEmpty {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o750])
+        }
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return }
+        guard (info.st_mode & S_IFMT) == S_IFSOCK else {
+            throw DaemonError.socket(path: path, message: "exists and is not a socket; remove it or choose another path")
+        }
+        if socketAnswers(path) {
+            throw DaemonError.socket(path: path, message: "another process is listening on it (is disputed already running?)")
+        }
+        unlink(path)
+    }
+
+    static func socketAnswers(_ path: String) -> Bool {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return false }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (i, b) in bytes.enumerated() { raw[i] = b }
+        }
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        return result == 0
+    }
+
+    /// Reads `SO_PEERCRED` of an accepted connection.
+    static func peerCredentials(of channel: Channel) -> EventLoopFuture<PeerCredentials> {
+        guard let provider = channel as? SocketOptionProvider else {
+            return channel.eventLoop.makeFailedFuture(DaemonError.socket(path: "", message: "peer credentials unavailable"))
+        }
+        let future: EventLoopFuture<LinuxUcred> = provider.unsafeGetSocketOption(
+            level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(linuxSOPeerCred))
+        return future.map { PeerCredentials(pid: $0.pid, uid: $0.uid, gid: $0.gid) }
+    }
+
+    private func serve(_ connection: Connection) async {
+        let (asyncChannel, peer) = connection
+        let channel = asyncChannel.channel
+        let key = ObjectIdentifier(channel)
+        let count = connections.withLock { table -> Int in
+            table[key] = channel
+            return table.count
+        }
+        defer { _ = connections.withLock { $0.removeValue(forKey: key) } }
+        do {
+            try await asyncChannel.executeThenClose { inbound, outbound in
+                if count > maxConnections {
+                    logger.warning("control connection refused: too many connections", metadata: ["peer": "\(peer)"])
+                    try await outbound.write(Self.line(.failure(id: "", ControlError(.unavailable, "too many control connections (limit \(maxConnections)); try again"))))
+                    return
+                }
+                for try await frame in inbound {
+                    switch frame {
+                    case .tooLarge:
+                        logger.notice("control request too large; closing connection", metadata: ["peer": "\(peer)"])
+                        try await outbound.write(Self.line(.failure(id: "", ControlError(.tooLarge, "request line exceeds \(maximumLineLength) bytes; connection closed"))))
+                        return
+                    case let .line(buffer):
+                        if buffer.readableBytesView.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
+                        let response = await respond(to: buffer.readableBytesView, peer: peer)
+                        try await outbound.write(Self.line(response))
+                    }
+                }
+            }
+        } catch {
+            // A client that vanished mid-response or idled out; nothing to tell anyone.
+            logger.debug("control connection ended", metadata: ["peer": "\(peer)", "error": "\(error)"])
+        }
+    }
+
+    func respond(to line: ByteBufferView, peer: PeerCredentials) async -> ControlResponse {
+        let request: ControlRequest
+        switch ControlRequest.decode(line: line) {
+        case let .failure(failure):
+            return .failure(id: failure.id, failure.error)
+        case let .success(decoded):
+            request = decoded
+        }
+        guard let operation = ControlOperation(rawValue: request.op) else {
+            return .failure(id: request.id, ControlError(.badRequest, "unknown operation '\(request.op)'"))
+        }
+        let role = authorizer().role(of: peer)
+        guard role.may(operation) else {
+            logger.warning("control request forbidden", metadata: [
+                "op": "\(operation.rawValue)", "uid": "\(peer.uid)", "pid": "\(peer.pid)", "role": "\(role.rawValue)"])
+            let needed = operation.isWrite ? "write access (root, the daemon's user or the admin group)"
+                                           : "read access (the reader or admin group)"
+            return .failure(id: request.id, ControlError(.forbidden, "'\(operation.rawValue)' needs \(needed); uid \(peer.uid) has none"))
+        }
+        return await handler.handle(request, operation: operation, peer: peer)
+    }
+
+    static func line(_ response: ControlResponse) -> ByteBuffer {
+        ByteBuffer(bytes: response.encodedLine())
+    }
+}
+
+/// Closes a connection that sent nothing for the idle timeout (a stalled half line included).
+final class IdleCloseHandler: ChannelInboundHandler, Sendable {
+    typealias InboundIn = NIOAny
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            context.close(promise: nil)
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+}

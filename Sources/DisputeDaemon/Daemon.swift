@@ -1,0 +1,146 @@
+import ControlProtocol
+import DisputeStore
+import Foundation
+import Logging
+import ServiceLifecycle
+import SystemdSupport
+import TOMLDocument
+import UnixSignals
+
+/// Exit codes of `disputed` (sysexits.h, as systemd and ops scripts expect).
+public enum DaemonExit {
+    public static let success: Int32 = 0
+    public static let failure: Int32 = 1
+    public static let usage: Int32 = 64
+    public static let config: Int32 = 78
+}
+
+/// Assembles the daemon from its services and runs it until SIGTERM or SIGINT.
+public struct Daemon {
+    public var configPath: String
+    public var simulatedClockStart: Date?
+    public var logLevelOverride: Logger.Level?
+
+    public init(configPath: String, simulatedClockStart: Date?, logLevelOverride: Logger.Level?) {
+        self.configPath = configPath
+        self.simulatedClockStart = simulatedClockStart
+        self.logLevelOverride = logLevelOverride
+    }
+
+    /// Loads the configuration and reports every problem as `file:line: message`.
+    /// Returns the exit code of `--check-config`.
+    public static func checkConfiguration(path: String) -> Int32 {
+        do {
+            _ = try Configuration.load(path: path)
+            print("\(path): configuration is valid")
+            return DaemonExit.success
+        } catch let error as TOMLDiagnostics {
+            for diagnostic in error.diagnostics { printError(diagnostic.description) }
+            return DaemonExit.config
+        } catch {
+            printError("\(path): \(error)")
+            return DaemonExit.config
+        }
+    }
+
+    /// Runs the daemon; returns the process exit code.
+    public func run() async -> Int32 {
+        let notifier = SystemdNotifier()
+        notifier.status("Loading configuration \(configPath)")
+        let configuration: Configuration
+        do {
+            configuration = try Configuration.load(path: configPath)
+        } catch let error as TOMLDiagnostics {
+            for diagnostic in error.diagnostics { printError(diagnostic.description) }
+            notifier.failed(status: "Configuration invalid: \(error.diagnostics.first?.description ?? "")", errno: EINVAL)
+            return DaemonExit.config
+        } catch {
+            printError("\(configPath): \(error)")
+            notifier.failed(status: "Configuration invalid: \(error)", errno: EINVAL)
+            return DaemonExit.config
+        }
+
+        let level = logLevelOverride ?? configuration.daemon.logLevel
+        let logger = Self.makeLogger(level: level)
+
+        do {
+            notifier.status("Opening store")
+            try Self.makeDirectory(configuration.daemon.stateDirectory, mode: 0o750)
+            let store = try DisputeStore(path: configuration.storePath)
+            let clock = simulatedClockStart.map(DaemonClock.simulated(at:)) ?? .real()
+            let state = DaemonState(configPath: configPath, configuration: configuration, store: store,
+                                    clock: clock, logger: logger, notifier: notifier)
+            let server = ControlServer(
+                listener: .path(configuration.control.socketPath),
+                handler: RequestRouter(state: state),
+                authorizer: { [state] in
+                    let c = state.configuration.control
+                    return Authorizer(adminGroup: c.adminGroup, readerGroup: c.readerGroup)
+                },
+                idleTimeoutSeconds: configuration.control.idleTimeoutSeconds,
+                maxConnections: configuration.control.maxConnections,
+                logger: logger,
+                ready: { [state] in
+                    notifier.ready(status: state.summary())
+                    logger.info("disputed ready", metadata: ["version": "\(disputedVersion)", "clock": "\(clock.mode.rawValue)"])
+                })
+            let group = ServiceGroup(
+                configuration: .init(
+                    services: [
+                        .init(service: server),
+                        .init(service: ReloadOnHangup(state: state)),
+                        .init(service: StoppingAnnouncer(notifier: notifier)),
+                    ],
+                    gracefulShutdownSignals: [.sigterm, .sigint],
+                    logger: logger))
+            try await group.run()
+            logger.info("disputed stopped")
+            return DaemonExit.success
+        } catch {
+            logger.critical("disputed cannot run", metadata: ["error": "\(error)"])
+            printError("disputed: \(error)")
+            notifier.failed(status: "Failed: \(error)", errno: EIO)
+            return DaemonExit.failure
+        }
+    }
+
+    static func makeLogger(level: Logger.Level) -> Logger {
+        var logger = Logger(label: "disputed")
+        logger.logLevel = level
+        return logger
+    }
+
+    static func makeDirectory(_ path: String, mode: Int) throws {
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: mode])
+        } catch {
+            throw DaemonError.directory(path: path, message: Configuration.describe(error))
+        }
+    }
+}
+
+/// Reloads the configuration on SIGHUP (`systemctl reload disputed`).
+struct ReloadOnHangup: Service {
+    let state: DaemonState
+
+    func run() async throws {
+        for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
+            _ = state.reload(trigger: "SIGHUP")
+        }
+    }
+}
+
+/// Tells systemd `STOPPING=1` the moment a graceful shutdown begins.
+struct StoppingAnnouncer: Service {
+    let notifier: SystemdNotifier
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        notifier.stopping()
+    }
+}
+
+func printError(_ message: String) {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
+}

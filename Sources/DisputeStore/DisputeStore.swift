@@ -1,0 +1,65 @@
+import Foundation
+import GRDB
+
+/// A problem opening or using the store, with the path and what went wrong.
+public struct StoreError: Error, Sendable, CustomStringConvertible {
+    public let path: String
+    public let message: String
+    public init(path: String, message: String) {
+        self.path = path
+        self.message = message
+    }
+    public var description: String { "store \(path): \(message)" }
+}
+
+/// The durable store: one SQLite database in WAL mode with `synchronous=FULL`.
+///
+/// The database is the truth; every in-memory structure of the daemon is an index
+/// rebuilt from it at start. Thread-safe: reads run concurrently, writes are
+/// serialized by SQLite.
+public final class DisputeStore: Sendable {
+    public let path: String
+    let pool: DatabasePool
+
+    /// Opens (or creates) the database at `path` and runs pending migrations.
+    ///
+    /// - Throws: ``StoreError`` naming the path when the file cannot be opened,
+    ///   is not a database of this program, or a migration fails. A failed
+    ///   migration changes nothing (each runs in its own transaction).
+    public init(path: String) throws {
+        self.path = path
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(5)
+        configuration.prepareDatabase { db in
+            // FULL: a transaction the daemon acknowledged survives power loss, not only a crash.
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+            try db.execute(sql: "PRAGMA foreign_keys = ON")
+        }
+        do {
+            pool = try DatabasePool(path: path, configuration: configuration)
+            try Self.migrator.migrate(pool)
+        } catch let error as DatabaseError {
+            throw StoreError(path: path, message: error.message ?? "\(error)")
+        } catch {
+            throw StoreError(path: path, message: "\(error)")
+        }
+    }
+
+    /// The identifier of the newest applied migration.
+    public func schemaVersion() throws -> String {
+        try pool.read { db in try Self.migrator.appliedIdentifiers(db).sorted().last ?? "none" }
+    }
+
+    /// Bytes on disk: the database, its WAL and its shared-memory index.
+    public func sizeInBytes() -> Int64 {
+        [path, path + "-wal", path + "-shm"].reduce(Int64(0)) { total, file in
+            let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? NSNumber)?.int64Value ?? 0
+            return total + size
+        }
+    }
+
+    /// A value the store keeps about itself (`createdAt`, ...).
+    public func meta(_ key: String) throws -> String? {
+        try pool.read { db in try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?", arguments: [key]) }
+    }
+}

@@ -1,0 +1,86 @@
+import ControlProtocol
+import Foundation
+import Glibc
+
+/// The daemon could not be reached; carries the socket that was tried.
+struct UnreachableError: Error, CustomStringConvertible {
+    let socket: String
+    let reason: String
+    var description: String { "cannot reach disputed at \(socket): \(reason)" }
+}
+
+/// A blocking client for the control socket: one connection, one request at a time.
+struct ControlClient {
+    let socketPath: String
+    private let fd: Int32
+    private var buffer: [UInt8] = []
+
+    init(socketPath: String, timeoutSeconds: Int = 120) throws {
+        self.socketPath = socketPath
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(socketPath.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+            throw UnreachableError(socket: socketPath, reason: "path is longer than a Unix socket path may be")
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (i, b) in bytes.enumerated() { raw[i] = b }
+        }
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw UnreachableError(socket: socketPath, reason: String(cString: strerror(errno))) }
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        if result != 0 {
+            let reason = String(cString: strerror(errno))
+            Glibc.close(fd)
+            throw UnreachableError(socket: socketPath, reason: "\(reason.prefix(1).lowercased() + reason.dropFirst()) (is disputed running? use --socket or $DISPUTED_SOCKET)")
+        }
+        var tv = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        self.fd = fd
+    }
+
+    func close() { Glibc.close(fd) }
+
+    /// Sends one request and waits for its response line.
+    mutating func send(_ request: ControlRequest) throws -> ControlResponse {
+        var data = try JSONCoding.encoder.encode(request)
+        data.append(0x0A)
+        try data.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let n = Glibc.send(fd, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL))
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw UnreachableError(socket: socketPath, reason: "sending failed: \(String(cString: strerror(errno)))")
+                }
+                offset += n
+            }
+        }
+        let line = try readLine()
+        do {
+            return try JSONCoding.decoder.decode(ControlResponse.self, from: Data(line))
+        } catch {
+            throw UnreachableError(socket: socketPath, reason: "the daemon's answer is not a control-protocol response")
+        }
+    }
+
+    private mutating func readLine() throws -> [UInt8] {
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            if let newline = buffer.firstIndex(of: 0x0A) {
+                let line = Array(buffer[..<newline])
+                buffer.removeSubrange(...newline)
+                return line
+            }
+            let n = recv(fd, &chunk, chunk.count, 0)
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 {
+                throw UnreachableError(socket: socketPath, reason: errno == EAGAIN ? "no answer within the timeout" : String(cString: strerror(errno)))
+            }
+            if n == 0 { throw UnreachableError(socket: socketPath, reason: "the daemon closed the connection without answering") }
+            buffer.append(contentsOf: chunk[..<n])
+        }
+    }
+}

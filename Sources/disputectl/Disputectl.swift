@@ -1,0 +1,110 @@
+import ArgumentParser
+import ControlProtocol
+import Foundation
+
+/// Exit codes of interfaces.md.
+enum CtlExit {
+    static let refused: Int32 = 1
+    static let unavailable: Int32 = 69
+}
+
+@main
+enum DisputectlMain {
+    static func main() {
+        Disputectl.main(hoistingGlobalOptions(Array(CommandLine.arguments.dropFirst())))
+    }
+}
+
+/// interfaces.md writes the global options first (`disputectl --socket S --json status`);
+/// ArgumentParser reads options only on the subcommand that declares them, so the
+/// leading global options are moved behind the subcommand's words.
+func hoistingGlobalOptions(_ arguments: [String]) -> [String] {
+    var globals: [String] = []
+    var index = 0
+    while index < arguments.count {
+        let argument = arguments[index]
+        if argument == "--json" {
+            globals.append(argument)
+            index += 1
+        } else if argument == "--socket" || argument == "--calendars" {
+            globals.append(argument)
+            if index + 1 < arguments.count { globals.append(arguments[index + 1]) }
+            index += 2
+        } else if argument.hasPrefix("--socket=") || argument.hasPrefix("--calendars=") {
+            globals.append(argument)
+            index += 1
+        } else {
+            break
+        }
+    }
+    let rest = Array(arguments[index...])
+    guard !globals.isEmpty, !rest.isEmpty else { return arguments }
+    // Keep a `--` terminator and what follows it last.
+    if let terminator = rest.firstIndex(of: "--") {
+        return Array(rest[..<terminator]) + globals + Array(rest[terminator...])
+    }
+    return rest + globals
+}
+
+struct Disputectl: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "disputectl",
+        abstract: "Query and drive the disputed daemon over its control socket.",
+        discussion: """
+        The socket is --socket, else $DISPUTED_SOCKET, else /run/disputed/control.sock.
+        Exit codes: 0 done, 1 refused by the daemon, 64 usage error, 69 daemon not reachable.
+        """,
+        version: disputedVersion,
+        subcommands: [Status.self])
+}
+
+/// Options every command that talks to the daemon shares.
+struct ConnectionOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Control socket of the daemon.", valueName: "path"))
+    var socket: String?
+
+    @Flag(name: .long, help: "Print the response's result (or error) as one JSON document.")
+    var json = false
+
+    var socketPath: String {
+        socket ?? ProcessInfo.processInfo.environment["DISPUTED_SOCKET"] ?? "/run/disputed/control.sock"
+    }
+
+    /// Sends one request; prints the error and exits 1 or 69 when it does not succeed.
+    func call(_ op: ControlOperation, _ args: [String: JSONValue] = [:], requestID: String? = nil) throws -> JSONValue {
+        let id = requestID ?? UUID().uuidString.lowercased()
+        let response: ControlResponse
+        do {
+            var client = try ControlClient(socketPath: socketPath)
+            defer { client.close() }
+            response = try client.send(ControlRequest(id: id, op: op.rawValue, args: .object(args)))
+        } catch let error as UnreachableError {
+            if json {
+                printJSON(.object(["code": .string("unavailable"), "message": .string(error.description)]))
+            }
+            printStderr("disputectl: \(error)")
+            throw ExitCode(CtlExit.unavailable)
+        }
+        if let error = response.error, !response.ok {
+            if json {
+                printJSON(try JSONValue.from(error))
+            } else {
+                printStderr("disputectl: \(op.rawValue) refused (\(error.code.rawValue)): \(error.message)")
+            }
+            throw ExitCode(CtlExit.refused)
+        }
+        return response.result ?? .null
+    }
+}
+
+func printJSON(_ value: JSONValue) {
+    let encoder = JSONCoding.encoder
+    encoder.outputFormatting.insert(.prettyPrinted)
+    if let data = try? encoder.encode(value), let text = String(data: data, encoding: .utf8) {
+        print(text)
+    }
+}
+
+func printStderr(_ message: String) {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
+}

@@ -1,0 +1,51 @@
+import ArgumentParser
+import ControlProtocol
+import Foundation
+
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show the daemon's version, uptime, clock and store.")
+
+    @OptionGroup var connection: ConnectionOptions
+
+    func run() throws {
+        let result = try connection.call(.status)
+        if connection.json {
+            printJSON(result)
+            return
+        }
+        let status = try result.decode(StatusResult.self)
+        let rows: [(String, String)] = [
+            ("Version", status.version),
+            ("PID", "\(status.pid)"),
+            ("Up since", "\(status.startedAt) (\(formatDuration(status.uptimeSeconds)))"),
+            ("Clock", status.clock == "simulated" ? "simulated, now \(status.now)" : "real, now \(status.now)"),
+            ("Config", "\(status.configPath) (loaded \(status.configLoadedAt))"),
+            ("Store", "\(status.store.path), \(formatBytes(status.store.sizeBytes)), schema \(status.store.schemaVersion)"),
+        ]
+        printAligned(rows)
+    }
+}
+
+/// Prints `label: value` rows with the values aligned.
+func printAligned(_ rows: [(String, String)]) {
+    let width = rows.map(\.0.count).max() ?? 0
+    for (label, value) in rows {
+        print(label.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + value)
+    }
+}
+
+func formatDuration(_ seconds: Int64) -> String {
+    let d = seconds / 86400, h = (seconds % 86400) / 3600, m = (seconds % 3600) / 60, s = seconds % 60
+    if d > 0 { return "\(d)d \(h)h" }
+    if h > 0 { return "\(h)h \(m)m" }
+    if m > 0 { return "\(m)m \(s)s" }
+    return "\(s)s"
+}
+
+func formatBytes(_ bytes: Int64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+    var value = Double(bytes)
+    var unit = 0
+    while value >= 1024 && unit < units.count - 1 { value /= 1024; unit += 1 }
+    return unit == 0 ? "\(bytes) B" : String(format: "%.1f %@", value, units[unit])
+}
