@@ -67,8 +67,11 @@ let package = Package(
         .testTarget(name: "TOMLDocumentTests", dependencies: ["TOMLDocument"]),
         .testTarget(name: "ControlProtocolTests", dependencies: ["ControlProtocol"]),
         .testTarget(name: "SystemdSupportTests", dependencies: ["SystemdSupport"]),
-        .testTarget(name: "DisputeStoreTests", dependencies: ["DisputeStore"]),
-        .testTarget(name: "DisputeDaemonTests", dependencies: ["DisputeDaemon"]),
+        .testTarget(name: "DisputeStoreTests", dependencies: ["DisputeStore", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(
+            name: "DisputeDaemonTests",
+            dependencies: ["DisputeDaemon", "ControlProtocol", .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOCore", package: "swift-nio")]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -53,9 +53,8 @@ public final class TOMLReader {
         }
     }
 
-    public var root: TOMLTableReader {
-        TOMLTableReader(reader: self, path: [], node: rootNode)
-    }
+    /// The top-level table; the same reader every time, so that keys used through it count.
+    public private(set) lazy var root = TOMLTableReader(reader: self, path: [], node: rootNode)
 
     /// Records a problem at `path` (the line of the key, or of its table).
     public func report(_ message: String, at path: [String]) {

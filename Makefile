@@ -1,0 +1,88 @@
+# disputed — build, run, test, install.
+#
+#   make run      build and start the daemon on config/dev.toml (state under ./.state/)
+#   make test     the whole suite: Swift unit tests and end-to-end tests of the real binaries
+#   make install  install binaries, configuration, calendars, templates and units
+#                 (honours DESTDIR and PREFIX)
+
+SWIFT      ?= swift
+PYTHON     ?= python3
+PREFIX     ?= /usr
+DESTDIR    ?=
+SYSCONFDIR ?= /etc
+BINDIR      = $(PREFIX)/bin
+DATADIR     = $(PREFIX)/share/disputed
+UNITDIR     = $(PREFIX)/lib/systemd/system
+SYSUSERSDIR = $(PREFIX)/lib/sysusers.d
+TMPFILESDIR = $(PREFIX)/lib/tmpfiles.d
+
+# apt-get needs root; use sudo when we are not root and sudo exists.
+SUDO := $(shell [ "$$(id -u)" -ne 0 ] && command -v sudo)
+
+DEBUG_BIN   = .build/debug
+RELEASE_BIN = .build/release
+
+.PHONY: all build release run test deps test-deps unit-test e2e-test install clean
+
+all: build
+
+# libsystemd-dev provides the headers and pkg-config file the CSystemd module needs.
+deps:
+	@pkg-config --exists libsystemd 2>/dev/null || { \
+	  echo "Installing libsystemd-dev (needed to build against libsystemd)"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq libsystemd-dev pkg-config; }
+
+# Python tools the end-to-end suite uses.
+test-deps: deps
+	@$(PYTHON) -c "import pytest" 2>/dev/null || { \
+	  echo "Installing pytest"; $(PYTHON) -m pip install -q pytest; }
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release
+
+run: build
+	$(DEBUG_BIN)/disputed --config config/dev.toml
+
+unit-test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+e2e-test: test-deps
+	$(SWIFT) build
+	DISPUTED_BIN_DIR=$(CURDIR)/$(DEBUG_BIN) $(PYTHON) -m pytest -q tests
+
+test: test-deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+	DISPUTED_BIN_DIR=$(CURDIR)/$(DEBUG_BIN) $(PYTHON) -m pytest -q tests
+
+install: release
+	install -d $(DESTDIR)$(BINDIR)
+	install -m 0755 $(RELEASE_BIN)/disputed $(RELEASE_BIN)/disputectl $(DESTDIR)$(BINDIR)/
+	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/disputed $(DESTDIR)$(SYSCONFDIR)/disputed/calendars
+	# An existing configuration is kept; the shipped one lands next to it as .dist.
+	if [ -e $(DESTDIR)$(SYSCONFDIR)/disputed/disputed.toml ]; then \
+	  install -m 0640 config/disputed.toml $(DESTDIR)$(SYSCONFDIR)/disputed/disputed.toml.dist; \
+	else \
+	  install -m 0640 config/disputed.toml $(DESTDIR)$(SYSCONFDIR)/disputed/disputed.toml; \
+	fi
+	for f in config/calendars/*.toml; do [ -e "$$f" ] && install -m 0644 "$$f" $(DESTDIR)$(SYSCONFDIR)/disputed/calendars/ || true; done
+	install -d $(DESTDIR)$(DATADIR)/Notifications
+	if [ -d Notifications ]; then cp -R Notifications/. $(DESTDIR)$(DATADIR)/Notifications/; fi
+	find $(DESTDIR)$(DATADIR)/Notifications -type d -exec chmod 0755 {} + -o -type f -exec chmod 0644 {} +
+	if ls systemd/*.service >/dev/null 2>&1; then \
+	  install -d $(DESTDIR)$(UNITDIR); \
+	  for f in systemd/*.service systemd/*.socket systemd/*.path; do \
+	    [ -e "$$f" ] || continue; \
+	    sed 's|/usr/bin/|$(BINDIR)/|g' "$$f" > $(DESTDIR)$(UNITDIR)/$$(basename "$$f"); \
+	    chmod 0644 $(DESTDIR)$(UNITDIR)/$$(basename "$$f"); \
+	  done; \
+	fi
+	if [ -e systemd/disputed.sysusers ]; then install -D -m 0644 systemd/disputed.sysusers $(DESTDIR)$(SYSUSERSDIR)/disputed.conf; fi
+	if [ -e systemd/disputed.tmpfiles ]; then install -D -m 0644 systemd/disputed.tmpfiles $(DESTDIR)$(TMPFILESDIR)/disputed.conf; fi
+
+clean:
+	rm -rf .build .state bench-results.json

@@ -1,0 +1,65 @@
+import Foundation
+import Testing
+@testable import ControlProtocol
+
+@Suite struct RequestDecodingTests {
+    private func reject(_ text: String) -> RequestRejection? {
+        if case let .failure(r) = ControlRequest.decode(line: Array(text.utf8)) { return r }
+        return nil
+    }
+
+    @Test func decodesAWellFormedRequest() throws {
+        let result = ControlRequest.decode(line: Array(#"{"v":1,"id":"r1","op":"status","args":{"x":1}}"#.utf8))
+        let request = try result.get()
+        #expect(request == ControlRequest(id: "r1", op: "status", args: .object(["x": .int(1)])))
+    }
+
+    @Test func missingArgsMeansEmptyObject() throws {
+        let request = try ControlRequest.decode(line: Array(#"{"v":1,"id":"r1","op":"status"}"#.utf8)).get()
+        #expect(request.args == .object([:]))
+    }
+
+    @Test func invalidJSONIsABadRequest() {
+        #expect(reject("{nope")?.error == ControlError(.badRequest, "request is not valid JSON"))
+    }
+
+    @Test func invalidUTF8IsNamed() {
+        let r = ControlRequest.decode(line: [0x7B, 0xFF, 0xFE, 0x7D])
+        guard case let .failure(rejection) = r else { Issue.record("accepted invalid UTF-8"); return }
+        #expect(rejection.error.message == "request is not valid UTF-8")
+    }
+
+    @Test func wrongVersionKeepsTheRequestID() {
+        let r = reject(#"{"v":2,"id":"abc","op":"status"}"#)
+        #expect(r?.id == "abc")
+        #expect(r?.error.code == .badRequest)
+        #expect(r?.error.message.contains("version") == true)
+    }
+
+    @Test func nonStringIDIsRefused() {
+        #expect(reject(#"{"v":1,"id":5,"op":"status"}"#)?.error.message == "'id' must be a string")
+    }
+
+    @Test func argsMustBeAnObject() {
+        #expect(reject(#"{"v":1,"id":"a","op":"status","args":[1]}"#)?.error.message == "'args' must be a JSON object")
+    }
+
+    @Test func unknownTopLevelFieldIsNamed() {
+        #expect(reject(#"{"v":1,"id":"a","op":"status","extra":true}"#)?.error.message == "unknown field 'extra' in request")
+    }
+
+    @Test func responseLineEndsWithNewlineAndRoundTrips() throws {
+        let response = ControlResponse.failure(id: "x", ControlError(.conflict, "no"))
+        let line = response.encodedLine()
+        #expect(line.last == 0x0A)
+        #expect(try JSONDecoder().decode(ControlResponse.self, from: line.dropLast()) == response)
+        #expect(String(decoding: line, as: UTF8.self).contains(#""code":"conflict""#))
+    }
+
+    @Test func writeOperationsNeedAdminAndReadsNeedReader() {
+        #expect(ControlRole.reader.may(.status))
+        #expect(!ControlRole.reader.may(.disputeOpen))
+        #expect(ControlRole.admin.may(.disputeOpen))
+        #expect(!ControlRole.none.may(.status))
+    }
+}

@@ -1,0 +1,93 @@
+import Foundation
+import Testing
+@testable import DisputeDaemon
+import TOMLDocument
+
+@Suite struct ConfigurationTests {
+    static let minimal = """
+        [daemon]
+        state_directory = "/var/lib/disputed"
+        [control]
+        socket = "/run/disputed/control.sock"
+        [spool]
+        directory = "/var/spool/disputed/outgoing"
+        from = "Disputes <d@example.com>"
+        message_id_domain = "example.com"
+        """
+
+    private func problems(_ text: String) -> [String] {
+        do {
+            _ = try Configuration.parse(text: text, file: "c.toml")
+            return []
+        } catch let error as TOMLDiagnostics {
+            return error.diagnostics.map(\.description)
+        } catch {
+            return ["\(error)"]
+        }
+    }
+
+    @Test func minimalConfigurationGetsThePolicyDefaults() throws {
+        let c = try Configuration.parse(text: Self.minimal, file: "c.toml")
+        #expect(c.policy.responseBusinessDays == 14)
+        #expect(c.policy.extendedResponseBusinessDays == 21)
+        #expect(c.policy.extendedReasons == ["notReceived", "returned"])
+        #expect(c.policy.reminderBusinessDaysBefore == [5, 1])
+        #expect(c.policy.cutoffMinutes == 960)
+        #expect(c.storePath == "/var/lib/disputed/disputed.sqlite")
+    }
+
+    @Test func shippedConfigurationsAreValid() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        for name in ["config/dev.toml", "config/disputed.toml"] {
+            let c = try Configuration.load(path: root.appendingPathComponent(name).path)
+            #expect(!c.control.socketPath.isEmpty)
+        }
+    }
+
+    @Test func unknownKeyNamesFileKeyAndLine() {
+        #expect(problems(Self.minimal + "\nspeling = 1\n") == ["c.toml:9: unknown key 'spool.speling' in [spool]"])
+    }
+
+    @Test func unknownTableIsReported() {
+        #expect(problems(Self.minimal + "\n[extra]\nx = 1\n") == ["c.toml:9: unknown key 'extra' in the top level"])
+    }
+
+    @Test func missingRequiredKeyIsNamed() {
+        let text = Self.minimal.replacingOccurrences(of: "from = \"Disputes <d@example.com>\"\n", with: "")
+        #expect(problems(text) == ["c.toml:5: missing required key 'spool.from' in [spool]"])
+    }
+
+    @Test func impossiblePolicyValuesAreRefused() {
+        let found = problems(Self.minimal + """
+
+            [policy]
+            response_business_days = 0
+            extended_reasons = ["lost"]
+            cutoff = "4pm"
+            """)
+        #expect(found.count == 3)
+        #expect(found[0] == "c.toml:10: 'policy.response_business_days' is 0, must be between 1 and 60")
+        #expect(found[1].hasPrefix("c.toml:11: 'policy.extended_reasons' names unknown reason \"lost\""))
+        #expect(found[2] == "c.toml:12: 'policy.cutoff' is \"4pm\", must be a local time HH:MM between 00:00 and 23:59")
+    }
+
+    @Test func remindersMustFallInsideTheWindow() {
+        let found = problems(Self.minimal + "\n[policy]\nresponse_business_days = 5\nreminder_business_days_before = [5]\n")
+        #expect(found.count == 1)
+        #expect(found.first?.contains("not before the end of a 5-day response window") == true)
+    }
+
+    @Test func socketPathLongerThanSunPathIsRefused() {
+        let long = "/run/" + String(repeating: "x", count: 120)
+        let text = Self.minimal.replacingOccurrences(of: "/run/disputed/control.sock", with: long)
+        #expect(problems(text).first?.contains("at most 107") == true)
+    }
+
+    @Test func clockTimesParse() {
+        #expect(parseClockTime("16:00") == 960)
+        #expect(parseClockTime("00:00") == 0)
+        #expect(parseClockTime("23:59") == 1439)
+        #expect(parseClockTime("24:00") == nil)
+        #expect(parseClockTime("9:00") == nil)
+    }
+}

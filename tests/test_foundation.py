@@ -1,0 +1,151 @@
+"""The daemon starts, answers `status`, stops cleanly and refuses a broken configuration."""
+
+import json
+import signal
+import socket
+import subprocess
+import time
+
+from conftest import DISPUTECTL, DISPUTED, ROOT, Daemon, config_text, read_line
+
+
+def test_status_answers_over_the_real_socket_and_sigterm_stops_cleanly(daemon):
+    daemon.start()
+    status = daemon.ctl("status").json
+    assert status["version"]
+    assert status["pid"] == daemon.proc.pid
+    assert status["clock"] == "real"
+    assert status["configPath"] == str(daemon.config)
+    assert status["store"]["path"].endswith("disputed.sqlite")
+    assert status["store"]["schemaVersion"] != "none"
+    assert status["store"]["sizeBytes"] > 0
+    assert status["uptimeSeconds"] >= 0
+
+    started = time.monotonic()
+    assert daemon.stop(timeout=5) == 0
+    assert time.monotonic() - started < 5
+    assert not daemon.socket.exists()
+
+
+def test_human_status_is_aligned_text(daemon):
+    daemon.start()
+    out = daemon.ctl("status", json_output=False).stdout
+    assert out.splitlines()[0].startswith("Version")
+    assert "Store" in out and "schema" in out
+
+
+def test_sigint_also_stops_with_exit_zero(daemon):
+    daemon.start()
+    daemon.signal(signal.SIGINT)
+    assert daemon.proc.wait(timeout=5) == 0
+    assert not daemon.socket.exists()
+
+
+def test_broken_config_exits_78_and_names_file_line_and_key(workdir):
+    d = Daemon(workdir, config=config_text(workdir) + "\n[policy]\nresponse_business_days = 99\n")
+    d.start(wait=False)
+    assert d.proc.wait(timeout=10) == 78
+    log = d.log_text()
+    assert f"{d.config}:" in log
+    assert "'policy.response_business_days' is 99, must be between 1 and 60" in log
+    assert not d.socket.exists()
+
+
+def test_check_config_prints_every_problem_and_exits_78(workdir):
+    cfg = workdir / "bad.toml"
+    cfg.write_text(config_text(workdir).replace('log_level = "debug"', 'log_level = "loud"\ncolour = true'))
+    r = subprocess.run([str(DISPUTED), "--check-config", "--config", str(cfg)], capture_output=True, text=True)
+    assert r.returncode == 78
+    lines = r.stderr.strip().splitlines()
+    assert any(l.startswith(f"{cfg}:4: 'daemon.log_level' is \"loud\"") for l in lines), r.stderr
+    assert any(l == f"{cfg}:5: unknown key 'daemon.colour' in [daemon]" for l in lines), r.stderr
+
+
+def test_check_config_accepts_shipped_configurations():
+    for name in ("dev.toml", "disputed.toml"):
+        r = subprocess.run([str(DISPUTED), "--check-config", "--config", str(ROOT / "config" / name)], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+
+
+def test_disputectl_exits_69_naming_the_socket_when_no_daemon(workdir):
+    sock = workdir / "nothing.sock"
+    r = subprocess.run([str(DISPUTECTL), "--socket", str(sock), "status"], capture_output=True, text=True)
+    assert r.returncode == 69
+    assert str(sock) in r.stderr
+
+
+def test_disputectl_reads_socket_from_environment(daemon):
+    daemon.start()
+    import os
+    r = subprocess.run([str(DISPUTECTL), "--json", "status"], capture_output=True, text=True,
+                       env=dict(os.environ, DISPUTED_SOCKET=str(daemon.socket)))
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["pid"] == daemon.proc.pid
+
+
+def test_stale_socket_file_is_replaced_but_a_live_one_is_not(workdir):
+    first = Daemon(workdir)
+    first.start()
+    first.kill()  # SIGKILL leaves the socket file behind
+    assert first.socket.exists()
+    second = Daemon(workdir)
+    second.start()
+    assert second.ctl("status").json["pid"] == second.proc.pid
+    third = Daemon(workdir)
+    third.start(wait=False)
+    assert third.proc.wait(timeout=10) == 1
+    assert "another process is listening" in third.log_text()
+    assert second.ctl("status").json["pid"] == second.proc.pid
+    assert second.stop() == 0
+
+
+def test_socket_file_is_mode_0660(daemon):
+    daemon.start()
+    assert daemon.socket.stat().st_mode & 0o777 == 0o660
+
+
+def test_sighup_reload_rejects_bad_config_and_keeps_the_old_one(daemon):
+    daemon.start()
+    before = daemon.ctl("status").json["configLoadedAt"]
+    good = daemon.config.read_text()
+    daemon.config.write_text(good + "\n[policy]\ncutoff = \"99:00\"\n")
+    daemon.signal(signal.SIGHUP)
+    deadline = time.monotonic() + 5
+    while "configuration rejected" not in daemon.log_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "configuration rejected" in daemon.log_text()
+    assert "policy.cutoff" in daemon.log_text()
+    assert daemon.ctl("status").json["configLoadedAt"] == before
+    daemon.config.write_text(good)
+    time.sleep(1.1)  # configLoadedAt has whole seconds
+    daemon.signal(signal.SIGHUP)
+    deadline = time.monotonic() + 5
+    while daemon.ctl("status").json["configLoadedAt"] == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert daemon.ctl("status").json["configLoadedAt"] != before
+
+
+def test_malformed_lines_get_bad_request_and_the_connection_stays_usable(daemon):
+    daemon.start()
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(str(daemon.socket))
+        s.sendall(b"{not json\n")
+        assert json.loads(read_line(s))["error"]["code"] == "bad_request"
+        s.sendall(b'{"v":1,"id":"x","op":"no.such.op"}\n')
+        reply = json.loads(read_line(s))
+        assert reply["id"] == "x" and reply["error"]["code"] == "bad_request"
+        assert "no.such.op" in reply["error"]["message"]
+        s.sendall(b'{"v":1,"id":"y","op":"status"}\n')
+        assert json.loads(read_line(s))["ok"] is True
+
+
+def test_over_long_line_gets_too_large_and_the_connection_is_closed(daemon):
+    daemon.start()
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(str(daemon.socket))
+        s.sendall(b"x" * (64 * 1024 + 10))
+        reply = json.loads(read_line(s))
+        assert reply["error"]["code"] == "too_large"
+        s.settimeout(5)
+        assert s.recv(10) == b""
+    assert daemon.ctl("status").json["pid"] == daemon.proc.pid
