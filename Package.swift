@@ -30,6 +30,7 @@ let package = Package(
             name: "TOMLDocument",
             dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]
         ),
+        .target(name: "TimerWheel"),
         .target(name: "ControlProtocol"),
         .target(
             name: "SystemdSupport",
@@ -65,6 +66,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "TOMLDocumentTests", dependencies: ["TOMLDocument"]),
+        .testTarget(name: "TimerWheelTests", dependencies: ["TimerWheel"]),
         .testTarget(name: "ControlProtocolTests", dependencies: ["ControlProtocol"]),
         .testTarget(name: "SystemdSupportTests", dependencies: ["SystemdSupport"]),
         .testTarget(name: "DisputeStoreTests", dependencies: ["DisputeStore", .product(name: "GRDB", package: "GRDB.swift")]),

@@ -1,0 +1,224 @@
+import Testing
+@testable import TimerWheel
+
+/// A small, fast, seedable generator so property runs are reproducible.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// The reference model: a plain array, fired by sorting.
+struct ReferenceTimers {
+    struct Timer { var deadline: Int64; var sequence: Int; var payload: UInt64 }
+    var pending: [TimerHandle: Timer] = [:]
+    var sequence = 0
+
+    mutating func schedule(_ handle: TimerHandle, at deadline: Int64, payload: UInt64) {
+        pending[handle] = Timer(deadline: deadline, sequence: sequence, payload: payload)
+        sequence += 1
+    }
+
+    mutating func reschedule(_ handle: TimerHandle, to deadline: Int64) {
+        pending[handle]!.deadline = deadline
+        pending[handle]!.sequence = sequence
+        sequence += 1
+    }
+
+    mutating func advance(to target: Int64) -> [ExpiredTimer] {
+        let due = pending.filter { $0.value.deadline <= target }
+            .sorted { ($0.value.deadline, $0.value.sequence) < ($1.value.deadline, $1.value.sequence) }
+        for (handle, _) in due { pending[handle] = nil }
+        return due.map { ExpiredTimer(handle: $0.key, deadline: $0.value.deadline, payload: $0.value.payload) }
+    }
+}
+
+@Suite struct TimerWheelTests {
+    let start: Int64 = 1_790_000_000  // 2026-09-21
+
+    @Test(arguments: 0..<64)
+    func randomOperationsMatchTheReferenceModel(seed: Int) {
+        var rng = SplitMix64(seed: UInt64(seed) &* 7919 &+ 1)
+        var wheel = TimerWheel(now: start)
+        var model = ReferenceTimers()
+        var handles: [TimerHandle] = []
+        var clock = start
+        var payload: UInt64 = 0
+
+        func randomDeadline() -> Int64 {
+            switch Int.random(in: 0..<10, using: &rng) {
+            case 0: return clock - Int64.random(in: 0...5000, using: &rng)            // already due
+            case 1: return clock + Int64.random(in: 0...3, using: &rng)               // same or next second
+            case 2: return clock + (Int64(1) << 36) + Int64.random(in: 0...1_000_000, using: &rng)  // beyond the span
+            case 3: return clock + Int64.random(in: 0...(400 * 86400), using: &rng)    // up to a year and more
+            default: return clock + Int64.random(in: 0...(30 * 86400), using: &rng)
+            }
+        }
+
+        for _ in 0..<600 {
+            switch Int.random(in: 0..<100, using: &rng) {
+            case 0..<45:
+                payload += 1
+                let deadline = randomDeadline()
+                let handle = wheel.schedule(at: deadline, payload: payload)
+                model.schedule(handle, at: deadline, payload: payload)
+                handles.append(handle)
+            case 45..<65:
+                guard let handle = handles.randomElement(using: &rng) else { continue }
+                let expected = model.pending[handle] != nil
+                let r1 = wheel.cancel(handle)
+                #expect(r1 == expected)
+                model.pending[handle] = nil
+            case 65..<75:
+                guard let handle = handles.randomElement(using: &rng) else { continue }
+                let deadline = randomDeadline()
+                let expected = model.pending[handle] != nil
+                let r2 = wheel.reschedule(handle, to: deadline)
+                #expect(r2 == expected)
+                if expected { model.reschedule(handle, to: deadline) }
+            default:
+                let step: Int64
+                switch Int.random(in: 0..<10, using: &rng) {
+                case 0: step = 365 * 86400 + Int64.random(in: 0...86400, using: &rng)
+                case 1: step = -Int64.random(in: 0...3600, using: &rng)   // a target behind the wheel
+                case 2: step = 0
+                case 3: step = (Int64(1) << 36) + 5
+                default: step = Int64.random(in: 1...(3 * 86400), using: &rng)
+                }
+                let target = clock + step
+                let fired = wheel.advance(to: target)
+                let expected = model.advance(to: target)
+                #expect(fired == expected, "seed \(seed): advance to \(target)")
+                if fired != expected { return }
+                clock = max(clock, target)
+                #expect(wheel.count == model.pending.count)
+            }
+        }
+        // Drain everything: nothing lost, nothing doubled.
+        let end = clock + (Int64(1) << 38)
+        #expect(wheel.advance(to: end) == model.advance(to: end))
+        #expect(wheel.count == 0)
+    }
+
+    @Test func timerNeverFiresBeforeItsInstant() {
+        var wheel = TimerWheel(now: start)
+        wheel.schedule(at: start + 86400, payload: 1)
+        #expect(wheel.advance(to: start + 86399).isEmpty)
+        #expect(wheel.advance(to: start + 86400).map(\.payload) == [1])
+        #expect(wheel.advance(to: start + 999_999).isEmpty)
+    }
+
+    @Test func timersDueAtTheSameSecondFireInScheduleOrder() {
+        var wheel = TimerWheel(now: start)
+        // Scheduled from different distances, so they sit on different levels at first.
+        wheel.schedule(at: start + 5000, payload: 1)
+        _ = wheel.advance(to: start + 4990)
+        wheel.schedule(at: start + 5000, payload: 2)
+        wheel.schedule(at: start + 4999, payload: 0)
+        #expect(wheel.advance(to: start + 6000).map(\.payload) == [0, 1, 2])
+    }
+
+    @Test func cancellingBetweenPopsKeepsATimerFromFiring() {
+        var wheel = TimerWheel(now: start)
+        wheel.schedule(at: start + 10, payload: 1)
+        let reminder = wheel.schedule(at: start + 10, payload: 2)
+        let first = wheel.popExpired(notAfter: start + 10)
+        #expect(first?.payload == 1)
+        let r3 = wheel.cancel(reminder)
+        #expect(r3)
+        #expect(wheel.popExpired(notAfter: start + 10) == nil)
+        #expect(wheel.count == 0)
+    }
+
+    @Test func staleHandleCannotCancelTheTimerThatReusedItsSlot() {
+        var wheel = TimerWheel(now: start)
+        let old = wheel.schedule(at: start + 10, payload: 1)
+        let r4 = wheel.cancel(old)
+        #expect(r4)
+        let new = wheel.schedule(at: start + 20, payload: 2)
+        #expect(new.index == old.index)  // the slab slot is reused
+        let r5 = wheel.cancel(old)
+        #expect(!r5)
+        let r6 = wheel.reschedule(old, to: start + 1)
+        #expect(!r6)
+        #expect(wheel.advance(to: start + 20).map(\.payload) == [2])
+    }
+
+    @Test func firedHandleIsNoLongerPending() {
+        var wheel = TimerWheel(now: start)
+        let h = wheel.schedule(at: start + 1, payload: 1)
+        _ = wheel.advance(to: start + 1)
+        #expect(!wheel.isPending(h))
+        let r7 = wheel.cancel(h)
+        #expect(!r7)
+    }
+
+    @Test func deadlineInThePastFiresOnTheNextAdvance() {
+        var wheel = TimerWheel(now: start)
+        wheel.schedule(at: start - 3600, payload: 7)
+        #expect(wheel.advance(to: start).map(\.payload) == [7])
+    }
+
+    @Test func timerBeyondTheWheelsSpanWaitsAndFiresOnTime() {
+        var wheel = TimerWheel(now: start)
+        let far = start + (Int64(1) << 40)
+        wheel.schedule(at: far, payload: 9)
+        #expect(wheel.advance(to: far - 1).isEmpty)
+        #expect(wheel.advance(to: far).map(\.deadline) == [far])
+    }
+
+    @Test func oneYearJumpFiresEverythingDueInOrder() {
+        var wheel = TimerWheel(now: start)
+        var rng = SplitMix64(seed: 42)
+        var deadlines: [Int64] = []
+        for i in 0..<20_000 {
+            let d = start + Int64.random(in: 1...(400 * 86400), using: &rng)
+            deadlines.append(d)
+            wheel.schedule(at: d, payload: UInt64(i))
+        }
+        let target = start + 365 * 86400
+        let fired = wheel.advance(to: target)
+        #expect(fired.count == deadlines.filter { $0 <= target }.count)
+        #expect(zip(fired, fired.dropFirst()).allSatisfy { $0.deadline <= $1.deadline })
+        #expect(fired.allSatisfy { $0.deadline <= target })
+        #expect(wheel.count == deadlines.count - fired.count)
+    }
+
+    @Test func rescheduleKeepsTheHandleAndMovesTheDeadline() {
+        var wheel = TimerWheel(now: start)
+        let h = wheel.schedule(at: start + 100, payload: 1)
+        let r8 = wheel.reschedule(h, to: start + 50)
+        #expect(r8)
+        #expect(wheel.deadline(of: h) == start + 50)
+        #expect(wheel.advance(to: start + 50).map(\.handle) == [h])
+    }
+
+    @Test func nextExpirationBoundIsNeverAfterTheNextDeadline() {
+        var wheel = TimerWheel(now: start)
+        #expect(wheel.nextExpirationBound() == nil)
+        var rng = SplitMix64(seed: 7)
+        var deadlines: [Int64] = []
+        for i in 0..<500 {
+            let d = start + Int64.random(in: 1...(90 * 86400), using: &rng)
+            deadlines.append(d)
+            wheel.schedule(at: d, payload: UInt64(i))
+        }
+        while let bound = wheel.nextExpirationBound() {
+            let next = deadlines.min()!
+            #expect(bound <= next)
+            #expect(wheel.advance(to: bound - 1).isEmpty)
+            for t in wheel.advance(to: bound) { deadlines.removeAll { $0 == t.deadline } }
+        }
+        #expect(deadlines.isEmpty)
+    }
+
+    @Test func pendingTimerCostsAtMost64Bytes() {
+        #expect(TimerWheel.bytesPerTimer <= 64)
+    }
+}
