@@ -22,7 +22,7 @@ SUDO := $(shell [ "$$(id -u)" -ne 0 ] && command -v sudo)
 DEBUG_BIN   = .build/debug
 RELEASE_BIN = .build/release
 
-.PHONY: all build release run test deps test-deps unit-test e2e-test install clean
+.PHONY: all build release run test deps test-deps unit-test e2e-test install clean bench bench-deps
 
 all: build
 
@@ -83,6 +83,15 @@ install: release
 	fi
 	if [ -e systemd/disputed.sysusers ]; then install -D -m 0644 systemd/disputed.sysusers $(DESTDIR)$(SYSUSERSDIR)/disputed.conf; fi
 	if [ -e systemd/disputed.tmpfiles ]; then install -D -m 0644 systemd/disputed.tmpfiles $(DESTDIR)$(TMPFILESDIR)/disputed.conf; fi
+
+# Benchmarks are a separate package (Benchmarks/), built in release mode only here.
+bench-deps: deps
+	@$(PYTHON) -c "import numpy" 2>/dev/null || { echo "Installing numpy"; $(PYTHON) -m pip install -q numpy; }
+
+bench: bench-deps
+	cd Benchmarks && $(SWIFT) build -c release
+	gcc -O2 -shared -fPIC -o Benchmarks/.build/libmalloc_counter.so Benchmarks/malloc-counter/malloc_counter.c
+	$(PYTHON) Benchmarks/run.py
 
 clean:
 	rm -rf .build .state bench-results.json

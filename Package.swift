@@ -10,6 +10,8 @@ let package = Package(
     products: [
         .executable(name: "disputed", targets: ["disputed"]),
         .executable(name: "disputectl", targets: ["disputectl"]),
+        // Libraries so that the Benchmarks package can measure the real modules.
+        .library(name: "TimerWheel", targets: ["TimerWheel"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),

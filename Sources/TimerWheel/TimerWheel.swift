@@ -3,60 +3,72 @@
 ///
 /// **Promise.** A timer never fires before its instant, fires at most once, and
 /// fires at the first ``popExpired(notAfter:)`` / ``advance(to:)`` whose target
-/// reaches its instant. Timers due at the same second come out in the order they
-/// were scheduled. Instants are whole seconds (the daemon rounds up, so never early).
+/// reaches its instant. Timers due at the same second come out in ascending
+/// payload order (the daemon's payloads are timer row ids, so that is the order
+/// in which they were created). Instants are whole seconds (the daemon rounds
+/// up, so never early).
 ///
 /// **Cost.** `schedule`, `cancel` and `reschedule` are O(1). Advancing costs
 /// O(levels) per occupied slot visited plus O(1) per timer that cascades to a
 /// finer level (at most `levels` times in its life) or fires — also when time
 /// jumps by a year: empty slots are skipped with one bit scan per level.
 ///
-/// **Memory.** One 40-byte slab entry per pending timer (``bytesPerTimer``) plus
-/// a fixed 6 × 64 slot table (1.6 KiB); slots freed by firing or cancelling are reused, so
-/// once the slab has grown to the peak number of pending timers no operation
-/// allocates.
+/// **Memory.** 48 bytes per pending timer (``bytesPerTimer``): a 32-byte slab
+/// entry and a 16-byte element of its slot's array; slots freed by firing or cancelling
+/// are reused and slot arrays keep their capacity, so once the wheel has grown to
+/// its peak number of pending timers no operation allocates.
+///
+/// Slots are arrays of slab indices rather than linked lists: emptying a slot
+/// then walks an array, so the processor fetches many entries at once instead
+/// of chasing one pointer after another.
 ///
 /// Six levels of 64 slots span 2^36 seconds (about 2,177 years); a timer beyond
 /// that waits in an overflow list and enters the wheel when time comes near it.
 ///
 /// Not thread-safe: a value type owned by one actor.
 public struct TimerWheel {
-    @usableFromInline static let slotBits = 6
-    @usableFromInline static let slotsPerLevel = 64
-    @usableFromInline static let levels = 6
-    @usableFromInline static let none: UInt32 = .max
-    /// Location markers for entries that are not in a wheel slot.
-    @usableFromInline static let locationFree: UInt16 = .max
-    @usableFromInline static let locationOverflow: UInt16 = .max - 1
-    @usableFromInline static let locationReady: UInt16 = .max - 2
+    static let slotBits = 6
+    static let slotsPerLevel = 64
+    static let levels = 6
+    static let none: UInt32 = .max
+    /// The overflow list is the list after the last slot.
+    static let overflowList = levels * slotsPerLevel
+    /// Location markers for entries that are not in a list.
+    static let locationFree: UInt16 = .max
+    static let locationReady: UInt16 = .max - 1
 
-    @usableFromInline struct Entry {
-        @usableFromInline var deadline: Int64
-        @usableFromInline var payload: UInt64
-        @usableFromInline var sequence: UInt64
-        @usableFromInline var next: UInt32
-        @usableFromInline var previous: UInt32
-        @usableFromInline var generation: UInt32
-        /// level * 64 + slot, or one of the location markers.
-        @usableFromInline var location: UInt16
+    struct Entry {
+        var deadline: Int64
+        var payload: UInt64
+        /// Index in its list's array; the next free entry while free.
+        var position: UInt32
+        var generation: UInt32
+        /// The list (level * 64 + slot, or the overflow list), or a location marker.
+        var location: UInt16
     }
 
-    /// The cost of one pending timer in the slab, in bytes.
-    public static var bytesPerTimer: Int { MemoryLayout<Entry>.stride }
+    /// A list element carries the deadline next to the index, so emptying a slot
+    /// reads deadlines sequentially and touches entries only to write them.
+    struct Slotted {
+        var deadline: Int64
+        var index: UInt32
+    }
 
-    @usableFromInline var entries: [Entry] = []
-    @usableFromInline var freeHead: UInt32 = none
-    /// Head of each slot's doubly linked list, level-major, then the overflow list's.
-    @usableFromInline var heads: [UInt32] = Array(repeating: none, count: levels * slotsPerLevel + 1)
-    @usableFromInline static let overflowList = levels * slotsPerLevel
+    /// The cost of one pending timer (slab entry plus its list element), in bytes.
+    public static var bytesPerTimer: Int { MemoryLayout<Entry>.stride + MemoryLayout<Slotted>.stride }
+
+    var entries: [Entry] = []
+    var freeHead: UInt32 = none
+    /// The entries of each slot, level-major, then the overflow list.
+    var lists: [[Slotted]] = Array(repeating: [], count: levels * slotsPerLevel + 1)
     /// One occupancy bit per slot, one word per level.
-    @usableFromInline var occupied: [UInt64] = Array(repeating: 0, count: levels)
-    @usableFromInline var overflowHead: UInt32 { heads[Self.overflowList] }
-    @usableFromInline var overflowMinimum: Int64 = .max
+    var occupied: [UInt64] = Array(repeating: 0, count: levels)
+    var overflowMinimum: Int64 = .max
     /// Timers that are due and wait to be popped, in due order from `readyCursor` on.
-    @usableFromInline var ready: [TimerHandle] = []
-    @usableFromInline var readyCursor = 0
-    @usableFromInline var nextSequence: UInt64 = 0
+    var ready: [TimerHandle] = []
+    var readyCursor = 0
+    /// Reused buffer for the slot being emptied.
+    var scratch: [Slotted] = []
 
     /// The instant up to which every due timer has been handed out.
     public private(set) var now: Int64
@@ -83,16 +95,14 @@ public struct TimerWheel {
         let index: UInt32
         if freeHead != Self.none {
             index = freeHead
-            freeHead = entries[Int(index)].next
+            freeHead = entries[Int(index)].position
+            entries[Int(index)].deadline = deadline
+            entries[Int(index)].payload = payload
         } else {
             index = UInt32(entries.count)
-            entries.append(Entry(deadline: 0, payload: 0, sequence: 0, next: Self.none, previous: Self.none,
-                                 generation: 0, location: Self.locationFree))
+            entries.append(Entry(deadline: deadline, payload: payload, position: 0, generation: 0,
+                                 location: Self.locationFree))
         }
-        entries[Int(index)].deadline = deadline
-        entries[Int(index)].payload = payload
-        entries[Int(index)].sequence = nextSequence
-        nextSequence &+= 1
         count += 1
         place(index)
         return TimerHandle(index: index, generation: entries[Int(index)].generation)
@@ -115,8 +125,6 @@ public struct TimerWheel {
         guard isPending(handle) else { return false }
         unlink(handle.index)
         entries[Int(handle.index)].deadline = deadline
-        entries[Int(handle.index)].sequence = nextSequence
-        nextSequence &+= 1
         place(handle.index)
         return true
     }
@@ -142,15 +150,15 @@ public struct TimerWheel {
         while true {
             while readyCursor < ready.count {
                 let handle = ready[readyCursor]
-                readyCursor += 1
-                guard isPending(handle) else { continue }
-                let entry = entries[Int(handle.index)]
-                guard entry.deadline <= target else {
-                    // Due relative to the wheel but not to this caller's target (a
-                    // target behind `now`): keep it for a later pop.
-                    readyCursor -= 1
-                    return nil
+                guard isPending(handle) else {
+                    readyCursor += 1
+                    continue
                 }
+                let entry = entries[Int(handle.index)]
+                // Due for the wheel but not for this caller's target (a target
+                // behind `now`): keep it for a later pop.
+                guard entry.deadline <= target else { return nil }
+                readyCursor += 1
                 release(handle.index)
                 return ExpiredTimer(handle: handle, deadline: entry.deadline, payload: entry.payload)
             }
@@ -180,15 +188,18 @@ public struct TimerWheel {
             best = min(best, entries[Int(ready[i].index)].deadline)
         }
         if let next = nextSlot() { best = min(best, next.start) }
-        if overflowHead != Self.none { best = min(best, overflowEntryTime) }
+        if !lists[Self.overflowList].isEmpty { best = min(best, overflowEntryTime) }
         return best == .max ? nil : best
     }
 
     // MARK: - Internals
 
     /// Puts an entry into the ready list, a slot, or the overflow list, by its deadline relative to `now`.
-    @usableFromInline mutating func place(_ index: UInt32) {
-        let deadline = entries[Int(index)].deadline
+    mutating func place(_ index: UInt32) {
+        place(index, deadline: entries[Int(index)].deadline)
+    }
+
+    mutating func place(_ index: UInt32, deadline: Int64) {
         if deadline <= now {
             entries[Int(index)].location = Self.locationReady
             insertReady(index)
@@ -196,72 +207,59 @@ public struct TimerWheel {
         }
         let significant = 63 - ((UInt64(deadline) ^ UInt64(now)) | 63).leadingZeroBitCount
         let level = significant / Self.slotBits
+        let list: Int
         if level >= Self.levels {
-            entries[Int(index)].location = Self.locationOverflow
-            push(index, onto: Self.overflowList)
+            list = Self.overflowList
             overflowMinimum = min(overflowMinimum, deadline)
-            return
+        } else {
+            let slot = Int((UInt64(deadline) >> UInt64(level * Self.slotBits)) & 63)
+            list = level * Self.slotsPerLevel + slot
+            occupied[level] |= 1 << UInt64(slot)
         }
-        let slot = Int((UInt64(deadline) >> UInt64(level * Self.slotBits)) & 63)
-        let position = level * Self.slotsPerLevel + slot
-        entries[Int(index)].location = UInt16(position)
-        push(index, onto: position)
-        occupied[level] |= 1 << UInt64(slot)
+        entries[Int(index)].location = UInt16(list)
+        entries[Int(index)].position = UInt32(lists[list].count)
+        lists[list].append(Slotted(deadline: deadline, index: index))
     }
 
     /// A timer that is due already: into the ready list at its due-order position.
     mutating func insertReady(_ index: UInt32) {
         let handle = TimerHandle(index: index, generation: entries[Int(index)].generation)
-        let key = (entries[Int(index)].deadline, entries[Int(index)].sequence)
+        let key = (entries[Int(index)].deadline, entries[Int(index)].payload)
         var position = ready.count
         while position > readyCursor {
             let other = entries[Int(ready[position - 1].index)]
-            if isPending(ready[position - 1]) && (other.deadline, other.sequence) <= key { break }
+            if isPending(ready[position - 1]) && (other.deadline, other.payload) <= key { break }
             position -= 1
         }
         ready.insert(handle, at: position)
     }
 
-    @usableFromInline mutating func push(_ index: UInt32, onto list: Int) {
-        let head = heads[list]
-        entries[Int(index)].previous = Self.none
-        entries[Int(index)].next = head
-        if head != Self.none { entries[Int(head)].previous = index }
-        heads[list] = index
-    }
-
     /// Takes a pending entry out of whatever list holds it.
     mutating func unlink(_ index: UInt32) {
         let entry = entries[Int(index)]
-        switch entry.location {
-        case Self.locationReady:
-            // Stays in `ready`; its generation changes on release or it is re-placed,
-            // so the stale handle there is skipped.
+        if entry.location == Self.locationReady {
             if let at = ready[readyCursor...].firstIndex(of: TimerHandle(index: index, generation: entry.generation)) {
                 ready.remove(at: at)
             }
-        case Self.locationOverflow:
-            unlinkFromList(index, list: Self.overflowList)
-        default:
-            let position = Int(entry.location)
-            unlinkFromList(index, list: position)
-            if heads[position] == Self.none {
-                occupied[position / Self.slotsPerLevel] &= ~(1 << UInt64(position % Self.slotsPerLevel))
-            }
+            return
         }
-    }
-
-    private mutating func unlinkFromList(_ index: UInt32, list: Int) {
-        let entry = entries[Int(index)]
-        if entry.previous != Self.none { entries[Int(entry.previous)].next = entry.next } else { heads[list] = entry.next }
-        if entry.next != Self.none { entries[Int(entry.next)].previous = entry.previous }
+        let list = Int(entry.location)
+        let position = Int(entry.position)
+        let last = lists[list].removeLast()
+        if last.index != index {
+            lists[list][position] = last
+            entries[Int(last.index)].position = UInt32(position)
+        }
+        if lists[list].isEmpty && list != Self.overflowList {
+            occupied[list / Self.slotsPerLevel] &= ~(1 << UInt64(list % Self.slotsPerLevel))
+        }
     }
 
     /// Returns an entry to the free list and invalidates its handles.
     mutating func release(_ index: UInt32) {
         entries[Int(index)].generation &+= 1
         entries[Int(index)].location = Self.locationFree
-        entries[Int(index)].next = freeHead
+        entries[Int(index)].position = freeHead
         freeHead = index
         count -= 1
     }
@@ -297,66 +295,49 @@ public struct TimerWheel {
     mutating func collectNextBatch(notAfter target: Int64) -> Bool {
         while true {
             let slot = nextSlot()
-            let overflowAt = overflowHead == Self.none ? Int64.max : max(overflowEntryTime, now)
+            let overflowAt = lists[Self.overflowList].isEmpty ? Int64.max : max(overflowEntryTime, now)
             if overflowAt <= target, slot == nil || overflowAt < slot!.start {
                 now = max(now, overflowAt)
-                drainOverflow()
+                overflowMinimum = .max
+                let batchStart = ready.count
+                empty(list: Self.overflowList)
+                sortReady(from: batchStart)
                 if ready.count > readyCursor { return true }
                 continue
             }
             guard let slot, slot.start <= target else { return false }
             now = max(now, slot.start)
             // Every slot that starts at this same instant is emptied before any
-            // timer is handed out, so ties come out in scheduling order.
+            // timer is handed out, so ties come out in payload order.
             let batchStart = ready.count
-            repeat {
-                let current = nextSlot()!
-                guard current.start == slot.start else { break }
-                cascade(level: current.level, slot: current.slot)
-            } while nextSlot()?.start == slot.start
-            if ready.count > batchStart {
-                sortReady(from: batchStart)
-                return true
+            while let current = nextSlot(), current.start == slot.start {
+                occupied[current.level] &= ~(1 << UInt64(current.slot))
+                empty(list: current.level * Self.slotsPerLevel + current.slot)
             }
+            sortReady(from: batchStart)
+            if ready.count > readyCursor { return true }
         }
     }
 
-    /// Empties one slot: due timers become ready, the rest move to finer levels.
-    mutating func cascade(level: Int, slot: Int) {
-        let position = level * Self.slotsPerLevel + slot
-        var index = heads[position]
-        heads[position] = Self.none
-        occupied[level] &= ~(1 << UInt64(slot))
-        while index != Self.none {
-            let next = entries[Int(index)].next
-            if entries[Int(index)].deadline <= now {
-                entries[Int(index)].location = Self.locationReady
-                ready.append(TimerHandle(index: index, generation: entries[Int(index)].generation))
+    /// Empties one list: due timers become ready, the rest move to finer levels.
+    mutating func empty(list: Int) {
+        swap(&scratch, &lists[list])
+        for item in scratch {
+            if item.deadline <= now {
+                entries[Int(item.index)].location = Self.locationReady
+                ready.append(TimerHandle(index: item.index, generation: entries[Int(item.index)].generation))
             } else {
-                place(index)
+                place(item.index, deadline: item.deadline)
             }
-            index = next
         }
+        scratch.removeAll(keepingCapacity: true)
     }
 
-    mutating func drainOverflow() {
-        var index = overflowHead
-        heads[Self.overflowList] = Self.none
-        overflowMinimum = .max
-        let batchStart = ready.count
-        while index != Self.none {
-            let next = entries[Int(index)].next
-            place(index)
-            index = next
-        }
-        sortReady(from: batchStart)
-    }
-
-    /// Sorts `ready[from...]` by (deadline, sequence) unless already in order.
+    /// Sorts `ready[from...]` by (deadline, payload) unless already in order.
     mutating func sortReady(from start: Int) {
         guard ready.count - start > 1 else { return }
         let entries = self.entries
-        func key(_ h: TimerHandle) -> (Int64, UInt64) { (entries[Int(h.index)].deadline, entries[Int(h.index)].sequence) }
+        func key(_ h: TimerHandle) -> (Int64, UInt64) { (entries[Int(h.index)].deadline, entries[Int(h.index)].payload) }
         var sorted = true
         for i in (start + 1)..<ready.count where key(ready[i - 1]) > key(ready[i]) {
             sorted = false

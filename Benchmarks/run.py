@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""make bench: runs every benchmark, prints one table, writes bench-results.json.
+
+Each benchmark executable prints `BENCH-ROW {json}` lines (the row format of
+interfaces.md) and `BENCH-DETAIL text` lines. This driver runs them with the
+malloc counter preloaded, collects the rows, prints them as a table followed by
+the details, and writes the rows to bench-results.json at the repository root.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "Benchmarks"
+RELEASE = BENCH / ".build" / "release"
+COUNTER = BENCH / ".build" / "libmalloc_counter.so"
+
+# (executable or script, arguments); each prints BENCH-ROW lines.
+SUITES = [
+    [str(RELEASE / "TimerBenchmarks")],
+]
+
+
+def run_suite(argv, rows, details):
+    env = dict(os.environ)
+    if COUNTER.exists():
+        env["LD_PRELOAD"] = str(COUNTER)
+    print(f"running {Path(argv[0]).name} ...", file=sys.stderr, flush=True)
+    proc = subprocess.run(argv + sys.argv[1:], capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        print(proc.stdout, proc.stderr, file=sys.stderr)
+        raise SystemExit(f"{argv[0]} failed with exit code {proc.returncode}")
+    for line in proc.stdout.splitlines():
+        if line.startswith("BENCH-ROW "):
+            rows.append(json.loads(line[len("BENCH-ROW "):]))
+        elif line.startswith("BENCH-DETAIL "):
+            details.append(line[len("BENCH-DETAIL "):])
+
+
+def fmt(value):
+    if value is None:
+        return "-"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 1:
+        return f"{value:.2f}"
+    return f"{value:.4f}"
+
+
+def main():
+    rows, details = [], []
+    for suite in SUITES:
+        run_suite(suite, rows, details)
+    header = ["figure", "value", "unit", "baseline value", "ratio", "met", "target"]
+    table = [[r["figure"], fmt(r["value"]), r["unit"], fmt(r.get("baselineValue")),
+              (fmt(r["ratio"]) + "x") if r.get("ratio") is not None else "-",
+              "yes" if r["met"] else "NO", r["target"]] for r in rows]
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *table)]
+    line = "  ".join(h.ljust(w) for h, w in zip(header, widths))
+    print(line)
+    print("-" * len(line))
+    for t in table:
+        print("  ".join(str(x).ljust(w) for x, w in zip(t, widths)))
+    print()
+    print("baselines:")
+    for name in sorted({r["figure"].split(".")[0] + ": " + r["baseline"] for r in rows}):
+        print("  " + name)
+    if details:
+        print()
+        for d in details:
+            print("  " + d)
+    (ROOT / "bench-results.json").write_text(json.dumps(rows, indent=2) + "\n")
+    print(f"\nwrote {ROOT / 'bench-results.json'} ({len(rows)} rows)")
+
+
+if __name__ == "__main__":
+    main()
