@@ -34,8 +34,8 @@ deps:
 
 # Python tools the end-to-end suite uses.
 test-deps: deps
-	@$(PYTHON) -c "import pytest" 2>/dev/null || { \
-	  echo "Installing pytest"; $(PYTHON) -m pip install -q pytest; }
+	@$(PYTHON) -c "import pytest, numpy, holidays; assert holidays.__version__ == '0.109'" 2>/dev/null || { \
+	  echo "Installing the Python test tools (tests/requirements.txt)"; $(PYTHON) -m pip install -q -r tests/requirements.txt; }
 
 build: deps
 	$(SWIFT) build

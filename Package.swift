@@ -12,6 +12,7 @@ let package = Package(
         .executable(name: "disputectl", targets: ["disputectl"]),
         // Libraries so that the Benchmarks package can measure the real modules.
         .library(name: "TimerWheel", targets: ["TimerWheel"]),
+        .library(name: "BusinessCalendar", targets: ["BusinessCalendar"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -33,6 +34,7 @@ let package = Package(
             dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]
         ),
         .target(name: "TimerWheel"),
+        .target(name: "BusinessCalendar", dependencies: ["TOMLDocument"]),
         .target(name: "ControlProtocol"),
         .target(
             name: "SystemdSupport",
@@ -45,7 +47,7 @@ let package = Package(
         .target(
             name: "DisputeDaemon",
             dependencies: [
-                "TOMLDocument", "ControlProtocol", "SystemdSupport", "DisputeStore",
+                "TOMLDocument", "TimerWheel", "BusinessCalendar", "ControlProtocol", "SystemdSupport", "DisputeStore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -63,12 +65,13 @@ let package = Package(
         .executableTarget(
             name: "disputectl",
             dependencies: [
-                "ControlProtocol",
+                "ControlProtocol", "BusinessCalendar",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "TOMLDocumentTests", dependencies: ["TOMLDocument"]),
         .testTarget(name: "TimerWheelTests", dependencies: ["TimerWheel"]),
+        .testTarget(name: "BusinessCalendarTests", dependencies: ["BusinessCalendar"]),
         .testTarget(name: "ControlProtocolTests", dependencies: ["ControlProtocol"]),
         .testTarget(name: "SystemdSupportTests", dependencies: ["SystemdSupport"]),
         .testTarget(name: "DisputeStoreTests", dependencies: ["DisputeStore", .product(name: "GRDB", package: "GRDB.swift")]),

@@ -55,7 +55,7 @@ struct Disputectl: ParsableCommand {
         Exit codes: 0 done, 1 refused by the daemon, 64 usage error, 69 daemon not reachable.
         """,
         version: disputedVersion,
-        subcommands: [Status.self])
+        subcommands: [Status.self, CalendarCommand.self])
 }
 
 /// Options every command that talks to the daemon shares.
