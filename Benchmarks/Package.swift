@@ -21,6 +21,10 @@ let package = Package(
                 .product(name: "HeapModule", package: "swift-collections"),
             ]
         ),
+        .executableTarget(
+            name: "CalendarBenchmarks",
+            dependencies: ["BenchSupport", .product(name: "BusinessCalendar", package: "main")]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

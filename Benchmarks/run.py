@@ -40,6 +40,31 @@ def run_suite(argv, rows, details):
             details.append(line[len("BENCH-DETAIL "):])
 
 
+def run_calendar(rows, details):
+    """Swift and numpy on the same 1M dates, one after the other."""
+    import tempfile
+    env = dict(os.environ)
+    if COUNTER.exists():
+        env["LD_PRELOAD"] = str(COUNTER)
+    with tempfile.TemporaryDirectory() as work:
+        print("running CalendarBenchmarks ...", file=sys.stderr, flush=True)
+        swift = subprocess.run([str(RELEASE / "CalendarBenchmarks"), work], capture_output=True, text=True, env=env, check=True)
+        numpy = subprocess.run([sys.executable, str(BENCH / "numpy_calendar.py"), work], capture_output=True, text=True, check=True)
+    s = swift.stdout.split("BENCH-SWIFT ")[1].split()
+    n = numpy.stdout.split("BENCH-NUMPY ")[1].split()
+    add, count, allocs = float(s[1]), float(s[3]), float(s[5])
+    np_add, np_count = float(n[1]), float(n[3])
+    baseline = "numpy busday_offset/busday_count, vectorized, same dates and holidays"
+    rows.append(dict(figure="calendar.add-business-days", value=add, unit="ns/op", baseline=baseline,
+                     baselineValue=np_add, ratio=np_add / add, target=">= 4x faster than numpy, 0 allocations per operation",
+                     met=np_add / add >= 4 and allocs < 0.001))
+    rows.append(dict(figure="calendar.count-business-days", value=count, unit="ns/op", baseline=baseline,
+                     baselineValue=np_count, ratio=np_count / count, target=">= 4x faster than numpy",
+                     met=np_count / count >= 4))
+    details.append(f"calendar: 1M random dates 2000-2050 on the SE calendar; add 14 business days, count over up to 400 days; "
+                   f"allocations per add {allocs:.4f}")
+
+
 def fmt(value):
     if value is None:
         return "-"
@@ -54,6 +79,7 @@ def main():
     rows, details = [], []
     for suite in SUITES:
         run_suite(suite, rows, details)
+    run_calendar(rows, details)
     header = ["figure", "value", "unit", "baseline value", "ratio", "met", "target"]
     table = [[r["figure"], fmt(r["value"]), r["unit"], fmt(r.get("baselineValue")),
               (fmt(r["ratio"]) + "x") if r.get("ratio") is not None else "-",

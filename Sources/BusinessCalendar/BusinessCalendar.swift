@@ -75,21 +75,43 @@ public struct BusinessCalendar: Sendable {
         Int(before[offset >> 6]) + (words[offset >> 6] & ((1 << UInt64(offset & 63)) &- 1)).nonzeroBitCount
     }
 
-    /// The offset of the business day with rank `r` (r business days before it), or nil past the end.
-    func select(_ r: Int) -> Int? {
+    /// The offset of the business day with rank `r` (r business days before it),
+    /// or nil past the end. `hint` is a word at or before the answer: a few words
+    /// are walked from there (the common short window), then it falls back to a
+    /// binary search, so the cost stays O(log years) for any distance.
+    func select(_ r: Int, hint: Int = 0) -> Int? {
         guard r >= 0, r < Int(before[words.count]) else { return nil }
-        var lo = 0, hi = words.count - 1
-        while lo < hi {
-            let mid = (lo + hi + 1) / 2
-            if Int(before[mid]) <= r { lo = mid } else { hi = mid - 1 }
+        var w = min(max(hint, 0), words.count - 1)
+        if Int(before[w]) > r { w = 0 }
+        var steps = 0
+        while w + 1 < words.count, Int(before[w + 1]) <= r, steps < 4 {
+            w += 1
+            steps += 1
         }
-        var word = words[lo]
-        var remaining = r - Int(before[lo])
+        if w + 1 < words.count, Int(before[w + 1]) <= r {
+            var lo = w, hi = words.count - 1
+            while lo < hi {
+                let mid = (lo + hi + 1) / 2
+                if Int(before[mid]) <= r { lo = mid } else { hi = mid - 1 }
+            }
+            w = lo
+        }
+        var word = words[w]
+        var remaining = r - Int(before[w])
+        var shift = 0
+        // Skip whole bytes by their population count, then single bits.
+        while true {
+            let inByte = (word & 0xFF).nonzeroBitCount
+            if remaining < inByte { break }
+            remaining -= inByte
+            word >>= 8
+            shift += 8
+        }
         while remaining > 0 {
             word &= word - 1
             remaining -= 1
         }
-        return lo * 64 + word.trailingZeroBitCount
+        return w * 64 + shift + word.trailingZeroBitCount
     }
 
     /// Whether banks are open on `date`.
@@ -111,7 +133,7 @@ public struct BusinessCalendar: Sendable {
         let o = try offset(date)
         if n == 0 { return date }
         let r = n > 0 ? rank(o + 1) + n - 1 : rank(o) + n
-        guard let found = select(r) else {
+        guard let found = select(r, hint: n > 0 ? o >> 6 : 0) else {
             let beyond = n > 0 ? CivilDate(dayNumber: firstDay + Int32(dayCount)) : CivilDate(dayNumber: firstDay - 1)
             throw CalendarError(market: market, date: beyond, validYears: validYears)
         }
