@@ -35,6 +35,7 @@ let package = Package(
         ),
         .target(name: "TimerWheel"),
         .target(name: "BusinessCalendar", dependencies: ["TOMLDocument"]),
+        .target(name: "DisputeWorkflow", dependencies: ["BusinessCalendar"]),
         .target(name: "ControlProtocol"),
         .target(
             name: "SystemdSupport",
@@ -72,6 +73,7 @@ let package = Package(
         .testTarget(name: "TOMLDocumentTests", dependencies: ["TOMLDocument"]),
         .testTarget(name: "TimerWheelTests", dependencies: ["TimerWheel"]),
         .testTarget(name: "BusinessCalendarTests", dependencies: ["BusinessCalendar"]),
+        .testTarget(name: "DisputeWorkflowTests", dependencies: ["DisputeWorkflow", "BusinessCalendar"]),
         .testTarget(name: "ControlProtocolTests", dependencies: ["ControlProtocol"]),
         .testTarget(name: "SystemdSupportTests", dependencies: ["SystemdSupport"]),
         .testTarget(name: "DisputeStoreTests", dependencies: ["DisputeStore", .product(name: "GRDB", package: "GRDB.swift")]),
