@@ -43,12 +43,12 @@ let package = Package(
         ),
         .target(
             name: "DisputeStore",
-            dependencies: [.product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["DisputeWorkflow", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         .target(
             name: "DisputeDaemon",
             dependencies: [
-                "TOMLDocument", "TimerWheel", "BusinessCalendar", "ControlProtocol", "SystemdSupport", "DisputeStore",
+                "TOMLDocument", "TimerWheel", "BusinessCalendar", "DisputeWorkflow", "ControlProtocol", "SystemdSupport", "DisputeStore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -76,7 +76,7 @@ let package = Package(
         .testTarget(name: "DisputeWorkflowTests", dependencies: ["DisputeWorkflow", "BusinessCalendar"]),
         .testTarget(name: "ControlProtocolTests", dependencies: ["ControlProtocol"]),
         .testTarget(name: "SystemdSupportTests", dependencies: ["SystemdSupport"]),
-        .testTarget(name: "DisputeStoreTests", dependencies: ["DisputeStore", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "DisputeStoreTests", dependencies: ["DisputeStore", "DisputeWorkflow", "BusinessCalendar", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(
             name: "DisputeDaemonTests",
             dependencies: ["DisputeDaemon", "ControlProtocol", .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOCore", package: "swift-nio")]

@@ -25,9 +25,21 @@ public struct StatusResult: Sendable, Codable, Equatable {
     public var configPath: String
     public var configLoadedAt: String
     public var store: Store
+    /// Disputes per state (`awaitingMerchant`, ..., `closed`).
+    public var disputes: [String: Int]
+    public var pendingTimers: Int
+    public var nextTimerDue: String?
+    /// E-mail notices committed but not yet in the spool.
+    public var outboxPending: Int
+    /// Market code to calendar version.
+    public var calendars: [String: String]
+    /// Timers loaded and fired by the last start's recovery.
+    public var recovery: [String: Int]
 
     public init(version: String, pid: Int32, startedAt: String, uptimeSeconds: Int64, clock: String,
-                now: String, configPath: String, configLoadedAt: String, store: Store) {
+                now: String, configPath: String, configLoadedAt: String, store: Store,
+                disputes: [String: Int], pendingTimers: Int, nextTimerDue: String?, outboxPending: Int,
+                calendars: [String: String], recovery: [String: Int]) {
         self.version = version
         self.pid = pid
         self.startedAt = startedAt
@@ -37,5 +49,11 @@ public struct StatusResult: Sendable, Codable, Equatable {
         self.configPath = configPath
         self.configLoadedAt = configLoadedAt
         self.store = store
+        self.disputes = disputes
+        self.pendingTimers = pendingTimers
+        self.nextTimerDue = nextTimerDue
+        self.outboxPending = outboxPending
+        self.calendars = calendars
+        self.recovery = recovery
     }
 }

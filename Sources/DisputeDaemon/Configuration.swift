@@ -206,3 +206,17 @@ public func parseClockTime(_ text: String) -> Int? {
     else { return nil }
     return h * 60 + m
 }
+
+import DisputeWorkflow
+
+extension Configuration.Policy {
+    /// The workflow's view of the configured policy.
+    public var disputePolicy: DisputePolicy {
+        DisputePolicy(
+            responseBusinessDays: responseBusinessDays, extendedResponseBusinessDays: extendedResponseBusinessDays,
+            extendedReasons: extendedReasons.compactMap(DisputeReason.init(rawValue:)),
+            customerStatementBusinessDays: customerStatementBusinessDays, evidenceBusinessDays: evidenceBusinessDays,
+            reviewAlertBusinessDays: reviewAlertBusinessDays, reminderBusinessDaysBefore: reminderBusinessDaysBefore,
+            cutoffMinutes: cutoffMinutes)
+    }
+}

@@ -40,7 +40,7 @@ public final class ControlServer: Service, Sendable {
     let logger: Logger
     let group: MultiThreadedEventLoopGroup
     private let connections = Mutex<[ObjectIdentifier: Channel]>([:])
-    private let ready: @Sendable () -> Void
+    private let ready: @Sendable () async -> Void
 
     /// - Parameters:
     ///   - authorizer: read for every connection, so a reload of the group names applies at once.
@@ -49,7 +49,7 @@ public final class ControlServer: Service, Sendable {
                 authorizer: @escaping @Sendable () -> Authorizer,
                 idleTimeoutSeconds: Int, maxConnections: Int, logger: Logger,
                 group: MultiThreadedEventLoopGroup = .singleton,
-                ready: @escaping @Sendable () -> Void = {}) {
+                ready: @escaping @Sendable () async -> Void = {}) {
         self.listener = listener
         self.handler = handler
         self.authorizer = authorizer
@@ -65,7 +65,7 @@ public final class ControlServer: Service, Sendable {
     public func run() async throws {
         let server = try await bind()
         let serverChannel = server.channel
-        ready()
+        await ready()
         logger.info("control socket listening", metadata: ["socket": "\(listener.path)"])
         defer {
             if case let .path(path) = listener { unlink(path) }

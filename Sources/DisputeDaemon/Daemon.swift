@@ -1,3 +1,4 @@
+import BusinessCalendar
 import ControlProtocol
 import DisputeStore
 import Foundation
@@ -31,8 +32,9 @@ public struct Daemon {
     /// Returns the exit code of `--check-config`.
     public static func checkConfiguration(path: String) -> Int32 {
         do {
-            _ = try Configuration.load(path: path)
-            print("\(path): configuration is valid")
+            let configuration = try Configuration.load(path: path)
+            let calendars = try CalendarLoader.loadDirectory(configuration.calendars.directory)
+            print("\(path): configuration is valid; calendars \(calendars.keys.sorted().joined(separator: ", "))")
             return DaemonExit.success
         } catch let error as TOMLDiagnostics {
             for diagnostic in error.diagnostics { printError(diagnostic.description) }
@@ -48,8 +50,10 @@ public struct Daemon {
         let notifier = SystemdNotifier()
         notifier.status("Loading configuration \(configPath)")
         let configuration: Configuration
+        let calendars: [String: BusinessCalendar]
         do {
             configuration = try Configuration.load(path: configPath)
+            calendars = try CalendarLoader.loadDirectory(configuration.calendars.directory)
         } catch let error as TOMLDiagnostics {
             for diagnostic in error.diagnostics { printError(diagnostic.description) }
             notifier.failed(status: "Configuration invalid: \(error.diagnostics.first?.description ?? "")", errno: EINVAL)
@@ -68,8 +72,13 @@ public struct Daemon {
             try Self.makeDirectory(configuration.daemon.stateDirectory, mode: 0o750)
             let store = try DisputeStore(path: configuration.storePath)
             let clock = simulatedClockStart.map(DaemonClock.simulated(at:)) ?? .real()
-            let state = DaemonState(configPath: configPath, configuration: configuration, store: store,
-                                    clock: clock, logger: logger, notifier: notifier)
+            let engine = Engine(store: store, clock: clock, calendars: calendars,
+                                policy: configuration.policy.disputePolicy, logger: logger)
+            notifier.status("Recovering: loading pending timers")
+            let recovery = try await engine.recover()
+            logger.notice("recovery done", metadata: ["timersLoaded": "\(recovery.timers)", "timersFired": "\(recovery.fired)"])
+            let state = DaemonState(configPath: configPath, configuration: configuration, calendars: calendars, store: store,
+                                    clock: clock, engine: engine, logger: logger, notifier: notifier)
             let server = ControlServer(
                 listener: .path(configuration.control.socketPath),
                 handler: RequestRouter(state: state),
@@ -81,7 +90,8 @@ public struct Daemon {
                 maxConnections: configuration.control.maxConnections,
                 logger: logger,
                 ready: { [state] in
-                    notifier.ready(status: state.summary())
+                    let summary = await state.summary()
+                    notifier.ready(status: summary)
                     logger.info("disputed ready", metadata: ["version": "\(disputedVersion)", "clock": "\(clock.mode.rawValue)"])
                 })
             let group = ServiceGroup(
@@ -89,6 +99,7 @@ public struct Daemon {
                     services: [
                         .init(service: server),
                         .init(service: ReloadOnHangup(state: state)),
+                        .init(service: TickLoop(engine: engine, logger: logger)),
                         .init(service: StoppingAnnouncer(notifier: notifier)),
                     ],
                     gracefulShutdownSignals: [.sigterm, .sigint],
@@ -126,7 +137,26 @@ struct ReloadOnHangup: Service {
 
     func run() async throws {
         for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
-            _ = state.reload(trigger: "SIGHUP")
+            _ = await state.reload(trigger: "SIGHUP")
+        }
+    }
+}
+
+/// Fires due timers once a second. Every turn counts as progress for the watchdog.
+struct TickLoop: Service {
+    let engine: Engine
+    let logger: Logger
+
+    func run() async throws {
+        try await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    _ = try await engine.tick()
+                } catch {
+                    logger.error("firing due timers failed; retrying next tick", metadata: ["error": "\(error)"])
+                }
+                try await Task.sleep(for: .seconds(1))
+            }
         }
     }
 }

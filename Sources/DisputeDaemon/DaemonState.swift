@@ -1,36 +1,42 @@
+import BusinessCalendar
 import ControlProtocol
 import DisputeStore
 import Foundation
 import Logging
 import Synchronization
 import SystemdSupport
+import TOMLDocument
 
 /// What the running daemon shares between its services: the configuration in
-/// force, the store, the clock.
+/// force, the store, the clock and the engine.
 public final class DaemonState: Sendable {
     public let configPath: String
     public let store: DisputeStore
     public let clock: DaemonClock
+    public let engine: Engine
     public let startedAt: Date
     let logger: Logger
     let notifier: SystemdNotifier
-    private let current: Mutex<(configuration: Configuration, loadedAt: Date)>
+    private let current: Mutex<(configuration: Configuration, loadedAt: Date, calendars: [String: String])>
 
-    init(configPath: String, configuration: Configuration, store: DisputeStore, clock: DaemonClock,
-         logger: Logger, notifier: SystemdNotifier) {
+    init(configPath: String, configuration: Configuration, calendars: [String: BusinessCalendar], store: DisputeStore,
+         clock: DaemonClock, engine: Engine, logger: Logger, notifier: SystemdNotifier) {
         self.configPath = configPath
         self.store = store
         self.clock = clock
+        self.engine = engine
         self.startedAt = Date()
         self.logger = logger
         self.notifier = notifier
-        self.current = Mutex((configuration, Date()))
+        self.current = Mutex((configuration, Date(), calendars.mapValues(\.version)))
     }
 
     public var configuration: Configuration { current.withLock { $0.configuration } }
 
-    func status() throws -> StatusResult {
-        let (_, loadedAt) = current.withLock { $0 }
+    func status() async throws -> StatusResult {
+        let (_, loadedAt, calendars) = current.withLock { $0 }
+        let counts = try store.counts()
+        let recovery = await engine.lastRecovery
         return StatusResult(
             version: disputedVersion,
             pid: getpid(),
@@ -40,37 +46,48 @@ public final class DaemonState: Sendable {
             now: Instant.format(clock.now),
             configPath: configPath,
             configLoadedAt: Instant.format(loadedAt),
-            store: .init(path: store.path, sizeBytes: store.sizeInBytes(), schemaVersion: try store.schemaVersion()))
+            store: .init(path: store.path, sizeBytes: store.sizeInBytes(), schemaVersion: try store.schemaVersion()),
+            disputes: counts.stages, pendingTimers: counts.pendingTimers,
+            nextTimerDue: counts.nextTimer.map { ZonedTime.isoUTC($0) }, outboxPending: counts.pendingNotices,
+            calendars: calendars, recovery: ["timersLoaded": recovery.timers, "timersFired": recovery.fired])
     }
 
-    /// Re-reads the configuration file. A configuration with problems is rejected
-    /// as a whole and the one in force stays; settings that cannot change while
-    /// running (the socket, the state directory) keep their old value, with a warning.
-    func reload(trigger: String) -> Result<String, TOMLDiagnosticsError> {
+    /// Re-reads the configuration and the calendars. Anything with a problem is
+    /// rejected as a whole and what is in force stays; settings that cannot change
+    /// while running (the socket, the state directory) keep their old value.
+    /// Deadlines already set never move: disputes keep their pinned calendar version.
+    func reload(trigger: String) async -> Result<String, TOMLDiagnosticsError> {
         notifier.reloading()
-        defer { notifier.send(["READY=1", "STATUS=\(summary())"]) }
         logger.info("reloading configuration", metadata: ["trigger": "\(trigger)", "config": "\(configPath)"])
+        let outcome: Result<String, TOMLDiagnosticsError>
         do {
             var fresh = try Configuration.load(path: configPath)
+            let calendars = try CalendarLoader.loadDirectory(fresh.calendars.directory)
             let old = configuration
             if fresh.control.socketPath != old.control.socketPath || fresh.daemon.stateDirectory != old.daemon.stateDirectory {
                 logger.warning("control.socket and daemon.state_directory change only on restart; keeping the running values")
                 fresh.control.socketPath = old.control.socketPath
                 fresh.daemon.stateDirectory = old.daemon.stateDirectory
             }
+            await engine.reconfigure(calendars: calendars, policy: fresh.policy.disputePolicy)
             let now = Date()
-            current.withLock { $0 = (fresh, now) }
+            current.withLock { $0 = (fresh, now, calendars.mapValues(\.version)) }
             logger.info("configuration reloaded", metadata: ["config": "\(configPath)"])
-            return .success(Instant.format(now))
+            outcome = .success(Instant.format(now))
         } catch {
             logger.error("configuration rejected, keeping the previous one", metadata: ["config": "\(configPath)", "error": "\(error)"])
-            return .failure(TOMLDiagnosticsError(description: "\(error)"))
+            outcome = .failure(TOMLDiagnosticsError(description: "\(error)"))
         }
+        notifier.send(["READY=1", "STATUS=\(await summary())"])
+        return outcome
     }
 
     /// The one-line summary systemd shows as the unit's status once ready.
-    func summary() -> String {
-        "Ready; control socket \(configuration.control.socketPath); clock \(clock.mode.rawValue)"
+    func summary() async -> String {
+        guard let counts = try? store.counts() else { return "Ready" }
+        let open = counts.stages.filter { $0.key != "closed" }.values.reduce(0, +)
+        let next = counts.nextTimer.map { "next deadline \(ZonedTime.isoUTC($0))" } ?? "no pending deadlines"
+        return "Ready: \(open) open disputes, \(counts.pendingTimers) timers, \(next); clock \(clock.mode.rawValue)"
     }
 }
 

@@ -12,35 +12,23 @@ final class RequestRouter: ControlRequestHandler {
     }
 
     func handle(_ request: ControlRequest, operation: ControlOperation, peer: PeerCredentials) async -> ControlResponse {
-        do {
-            let result: JSONValue
-            switch operation {
-            case .status:
-                result = try JSONValue.from(try state.status())
-            case .configReload:
-                let outcome = state.reload(trigger: "control request from uid \(peer.uid)")
-                switch outcome {
-                case let .success(loadedAt):
-                    result = .object(["reloaded": .bool(true), "configLoadedAt": .string(loadedAt)])
-                case let .failure(error):
-                    return .failure(id: request.id, ControlError(.conflict, "new configuration rejected, the old one stays in force:\n\(error)"))
-                }
-            case .clockAdvance:
-                guard state.clock.mode == .simulated else {
-                    return .failure(id: request.id, ControlError(.forbidden, "clock.advance works only on a daemon started with --simulated-clock"))
-                }
-                guard let seconds = request.args["seconds"]?.intValue, seconds >= 0 else {
-                    return .failure(id: request.id, ControlError(.badRequest, "clock.advance needs 'seconds', a non-negative integer"))
-                }
-                let now = state.clock.advance(by: TimeInterval(seconds))!
-                result = .object(["now": .string(Instant.format(now))])
-            default:
-                return .failure(id: request.id, ControlError(.unavailable, "'\(operation.rawValue)' is not served by this daemon version (\(disputedVersion))"))
+        switch operation {
+        case .status:
+            do {
+                return .success(id: request.id, result: try JSONValue.from(try await state.status()))
+            } catch {
+                state.logger.error("status failed", metadata: ["error": "\(error)"])
+                return .failure(id: request.id, ControlError(.internal, "\(error)"))
             }
-            return .success(id: request.id, result: result)
-        } catch {
-            state.logger.error("request failed", metadata: ["op": "\(operation.rawValue)", "error": "\(error)"])
-            return .failure(id: request.id, ControlError(.internal, "\(error)"))
+        case .configReload:
+            switch await state.reload(trigger: "control request from uid \(peer.uid)") {
+            case let .success(loadedAt):
+                return .success(id: request.id, result: .object(["reloaded": .bool(true), "configLoadedAt": .string(loadedAt)]))
+            case let .failure(error):
+                return .failure(id: request.id, ControlError(.conflict, "new configuration rejected, the old one stays in force:\n\(error)"))
+            }
+        default:
+            return await state.engine.handle(request, operation)
         }
     }
 }

@@ -55,7 +55,9 @@ struct Disputectl: ParsableCommand {
         Exit codes: 0 done, 1 refused by the daemon, 64 usage error, 69 daemon not reachable.
         """,
         version: disputedVersion,
-        subcommands: [Status.self, CalendarCommand.self])
+        subcommands: [Status.self, MerchantCommand.self, Open.self, List.self, Show.self, Respond.self, Resolve.self,
+                      Withdraw.self, Refunded.self, Cancelled.self, Statement.self, Evidence.self, Decide.self,
+                      Deadlines.self, CalendarCommand.self, Clock.self, Reload.self])
 }
 
 /// Options every command that talks to the daemon shares.

@@ -21,6 +21,11 @@ struct Status: ParsableCommand {
             ("Clock", status.clock == "simulated" ? "simulated, now \(status.now)" : "real, now \(status.now)"),
             ("Config", "\(status.configPath) (loaded \(status.configLoadedAt))"),
             ("Store", "\(status.store.path), \(formatBytes(status.store.sizeBytes)), schema \(status.store.schemaVersion)"),
+            ("Disputes", status.disputes.isEmpty ? "none" : status.disputes.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")),
+            ("Timers", "\(status.pendingTimers) pending" + (status.nextTimerDue.map { ", next due \($0)" } ?? "")),
+            ("Outbox", "\(status.outboxPending) e-mail notices not yet spooled"),
+            ("Calendars", status.calendars.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")),
+            ("Recovery", "\(status.recovery["timersLoaded"] ?? 0) timers loaded, \(status.recovery["timersFired"] ?? 0) fired at start"),
         ]
         printAligned(rows)
     }

@@ -1,0 +1,282 @@
+import BusinessCalendar
+import ControlProtocol
+import DisputeStore
+import DisputeWorkflow
+import Foundation
+
+extension Engine {
+    /// Answers a dispute, merchant, deadline or clock operation.
+    ///
+    /// Write operations are idempotent by request id: the same id with the same
+    /// operation and arguments returns the first answer again; with anything
+    /// else it is refused (`duplicate_mismatch`). The answer is stored in the
+    /// same transaction as the change it reports.
+    func handle(_ request: ControlRequest, _ op: ControlOperation) -> ControlResponse {
+        do {
+            let args = Arguments(request.args)
+            let fingerprint = Self.fingerprint(op, request.args)
+            if op.isWrite, op != .clockAdvance, let prior = try store.request(request.id) {
+                guard prior.op == op.rawValue, prior.fingerprint == fingerprint else {
+                    throw ControlError(.duplicateMismatch, "request id '\(request.id)' was already used for a different request (\(prior.op)); use a new id")
+                }
+                return .success(id: request.id, result: try JSONCoding.decoder.decode(JSONValue.self, from: Data(prior.response.utf8)))
+            }
+            let result: JSONValue
+            switch op {
+            case .merchantList:
+                try args.allow([])
+                result = .object(["merchants": .array(try store.merchants().map(View.merchant))])
+            case .merchantShow:
+                try args.allow(["id"])
+                let m = try merchantNamed(try args.required("id"))
+                guard case var .object(fields) = View.merchant(m) else { return .failure(id: request.id, ControlError(.internal, "view")) }
+                fields["disputes"] = .array(try store.disputes(merchantID: m.id).map(View.dispute))
+                result = .object(fields)
+            case .disputeList:
+                try args.allow(["state", "merchant", "dueBefore", "limit"])
+                let stage = try args.string("state").map { raw -> DisputeStage in
+                    guard let s = DisputeStage(rawValue: raw) else {
+                        throw ControlError(.badRequest, "'state' is \"\(raw)\"; states: \(DisputeStage.allCases.map(\.rawValue).joined(separator: ", "))")
+                    }
+                    return s
+                }
+                let due = try args.string("dueBefore").map { raw -> Int64 in
+                    guard let d = Instant.parse(raw) else { throw ControlError(.badRequest, "'dueBefore' is not an ISO 8601 instant") }
+                    return Self.seconds(d)
+                }
+                let limit = Int(try args.int("limit") ?? 1000)
+                result = .object(["disputes": .array(try store.disputes(stage: stage, merchantID: try args.string("merchant"), dueBefore: due, limit: max(1, min(limit, 100_000))).map(View.dispute))])
+            case .disputeShow:
+                try args.allow(["id"])
+                let d = try disputeNamed(try args.required("id"))
+                result = View.detailed(d, timeline: try store.timeline(of: d.id), notices: try store.notices(of: d.id), timers: try store.timers(of: d.id))
+            case .deadlinesUpcoming:
+                try args.allow(["withinSeconds"])
+                let within = try args.int("withinSeconds") ?? 7 * 86400
+                let open = try store.disputes(dueBefore: now + within, limit: 100_000).filter { $0.stage != .closed }
+                let rows: [JSONValue] = open.compactMap { d in
+                    guard let last = d.deadlines.last else { return nil }
+                    return .object(["id": .string(d.id), "merchant": .string(d.merchantID), "state": .string(d.stage.rawValue),
+                                    "kind": .string(last.kind.rawValue), "deadline": View.instant(last.instant),
+                                    "deadlineLocal": .string(last.explanation.deadlineLocal), "lastDay": .string(last.explanation.lastDay),
+                                    "businessDaysLeft": .int(Int64(businessDaysLeft(d, last)))])
+                }
+                result = .object(["now": View.instant(now), "deadlines": .array(rows)])
+            case .clockAdvance:
+                try args.allow(["seconds"])
+                guard let seconds = try args.int("seconds"), seconds >= 0, seconds <= 20 * 366 * 86400 else {
+                    throw ControlError(.badRequest, "clock.advance needs 'seconds', an integer from 0 to 20 years")
+                }
+                let (newNow, fired) = try advanceClock(by: seconds)
+                result = .object(["now": View.instant(newNow), "timersFired": .int(Int64(fired))])
+            case .calendarDeadline, .calendarHolidays:
+                result = try calendarQuery(op, args)
+            case .merchantUpsert:
+                result = try write(request, op, fingerprint) { batch in try self.upsertMerchant(args, &batch) }
+            case .disputeOpen:
+                result = try write(request, op, fingerprint) { batch in try self.open(args, requestID: request.id, &batch) }
+            case .disputeRespond, .disputeResolve, .disputeWithdraw, .disputeStatement, .disputeEvidence, .disputeDecide:
+                result = try write(request, op, fingerprint) { batch in try self.command(op, args, &batch) }
+            case .orderRefunded, .orderCancelled:
+                result = try write(request, op, fingerprint) { batch in try self.orderEnded(op, args, &batch) }
+            case .status, .configReload:
+                throw ControlError(.internal, "\(op.rawValue) is answered by the router")
+            }
+            return .success(id: request.id, result: result)
+        } catch let error as ControlError {
+            return .failure(id: request.id, error)
+        } catch let error as WorkflowError {
+            switch error {
+            case let .conflict(m): return .failure(id: request.id, ControlError(.conflict, m))
+            case let .invalid(m): return .failure(id: request.id, ControlError(.badRequest, m))
+            }
+        } catch {
+            logger.error("operation failed", metadata: ["op": "\(op.rawValue)", "error": "\(error)"])
+            return .failure(id: request.id, ControlError(.internal, "\(error)"))
+        }
+    }
+
+    static func fingerprint(_ op: ControlOperation, _ args: JSONValue) -> String {
+        let data = (try? JSONCoding.encoder.encode(args)) ?? Data()
+        return op.rawValue + " " + String(decoding: data, as: UTF8.self)
+    }
+
+    /// Runs a write: builds the batch, stores the answer with it, commits once.
+    func write(_ request: ControlRequest, _ op: ControlOperation, _ fingerprint: String,
+               _ body: (inout CommitBatch) throws -> JSONValue) throws -> JSONValue {
+        var batch = CommitBatch()
+        batch.now = now
+        let result = try body(&batch)
+        batch.request = (request.id, op.rawValue, fingerprint, String(decoding: try JSONCoding.encoder.encode(result), as: UTF8.self))
+        try apply(batch)
+        return result
+    }
+
+    func merchantNamed(_ id: String) throws -> Merchant {
+        guard let m = try store.merchant(id) else { throw ControlError(.notFound, "no merchant \(id)") }
+        return m
+    }
+
+    func disputeNamed(_ id: String) throws -> Dispute {
+        guard let d = try store.dispute(id) else {
+            let similar = (try? store.disputeIDs(like: id)) ?? []
+            throw ControlError(.notFound, "no dispute \(id)" + (similar.isEmpty ? "" : "; did you mean \(similar.joined(separator: ", "))?"))
+        }
+        return d
+    }
+
+    static func validIdentifier(_ s: String) -> Bool {
+        (1...64).contains(s.utf8.count) && s.utf8.allSatisfy { c in
+            (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == 0x2D || c == 0x5F || c == 0x2E
+        } && s.first != "."
+    }
+
+    func upsertMerchant(_ args: Arguments, _ batch: inout CommitBatch) throws -> JSONValue {
+        try args.allow(["id", "name", "email", "country", "timezone", "locale", "portal", "emailOnDispute"])
+        let id = try args.required("id")
+        guard Self.validIdentifier(id) else { throw ControlError(.badRequest, "merchant id '\(id)' must be 1–64 letters, digits, '-', '_' or '.'") }
+        let name = try args.required("name")
+        guard !name.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }), name.utf8.count <= 200 else {
+            throw ControlError(.badRequest, "'name' must be at most 200 bytes without control characters (CR, LF, NUL, ...)")
+        }
+        let email = try args.required("email")
+        let parts = email.split(separator: "@", omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty, parts[1].contains("."), email.utf8.count <= 254,
+              email.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != 0x3C && $0 != 0x3E && $0 != 0x2C && $0 != 0x22 }) else {
+            throw ControlError(.badRequest, "'email' is \"\(email.prefix(80))\", which is not a plain address such as disputes@shop.example")
+        }
+        let country = try args.required("country").uppercased()
+        guard calendars[country] != nil else {
+            throw ControlError(.badRequest, "no business calendar for country \(country); loaded: \(calendars.keys.sorted().joined(separator: ", "))")
+        }
+        let zone = try args.required("timezone")
+        guard TimeZone(identifier: zone) != nil else { throw ControlError(.badRequest, "'timezone' \"\(zone)\" is not an IANA time zone") }
+        let locale = try args.string("locale") ?? "en"
+        guard (2...5).contains(locale.count), locale.allSatisfy({ $0.isASCII && ($0.isLetter || $0 == "-" || $0 == "_") }) else {
+            throw ControlError(.badRequest, "'locale' \"\(locale)\" must look like en, sv or de-AT")
+        }
+        let merchant = Merchant(id: id, legalName: name, email: email, country: country, timeZone: zone, locale: locale,
+                                portalActivated: try args.bool("portal", default: false),
+                                emailOnDispute: try args.bool("emailOnDispute", default: false))
+        batch.merchants.append(merchant)
+        return .object(["merchant": View.merchant(merchant)])
+    }
+
+    func money(_ args: Arguments, _ key: String, _ currency: Currency) throws -> Money? {
+        guard let raw = try args.string(key) else { return nil }
+        guard let m = Money(decimal: raw, currency: currency) else {
+            throw ControlError(.badRequest, "'\(key)' is \"\(raw)\"; write a non-negative amount with at most \(currency.minorDigits) decimals, such as 499.00")
+        }
+        return m
+    }
+
+    func open(_ args: Arguments, requestID: String, _ batch: inout CommitBatch) throws -> JSONValue {
+        try args.allow(["merchant", "order", "amount", "currency", "reason", "orderAmount", "customer", "id", "captured", "invoiceDueDate"])
+        let merchant = try merchantNamed(try args.required("merchant"))
+        let code = try args.required("currency").uppercased()
+        guard let currency = Currency(code: code) else { throw ControlError(.badRequest, "unknown currency '\(code)' (ISO 4217 codes such as SEK, EUR)") }
+        let amount = try money(args, "amount", currency) ?? { throw ControlError(.badRequest, "missing required argument 'amount'") }()
+        let orderAmount = try money(args, "orderAmount", currency) ?? amount
+        let rawReason = try args.required("reason")
+        guard let reason = DisputeReason(rawValue: rawReason) else {
+            throw ControlError(.badRequest, "'reason' is \"\(rawReason)\"; reasons: \(DisputeReason.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        let order = try args.required("order")
+        guard order.utf8.count <= 100, !order.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else {
+            throw ControlError(.badRequest, "'order' must be at most 100 bytes without control characters")
+        }
+        let id = try args.string("id") ?? "D-" + String(UInt32.random(in: 0x1000_0000...UInt32.max), radix: 16).uppercased()
+        guard Self.validIdentifier(id) else { throw ControlError(.badRequest, "dispute id '\(id)' must be 1–64 letters, digits, '-', '_' or '.'") }
+        if try store.dispute(id) != nil { throw ControlError(.conflict, "dispute \(id) already exists") }
+        let due = try args.string("invoiceDueDate").map { raw -> CivilDate in
+            guard let d = CivilDate(raw) else { throw ControlError(.badRequest, "'invoiceDueDate' is not a date YYYY-MM-DD") }
+            return d
+        }
+        guard let calendar = calendars[merchant.country] else { throw ControlError(.unavailable, "no calendar for \(merchant.country) is loaded") }
+        let t = try DisputeWorkflow.open(
+            OpenRequest(id: id, orderReference: order, customerReference: try args.string("customer"), orderAmount: orderAmount,
+                        disputedAmount: amount, captured: try args.bool("captured", default: true), reason: reason, invoiceDueDate: due),
+            merchant: merchant, now: now, policy: policy, calendar: calendar)
+        add(t, to: &batch)
+        logger.info("dispute opened", metadata: ["dispute": "\(id)", "merchant": "\(merchant.id)", "reason": "\(reason.rawValue)"])
+        return .object(["dispute": View.dispute(t.dispute)])
+    }
+
+    func command(_ op: ControlOperation, _ args: Arguments, _ batch: inout CommitBatch) throws -> JSONValue {
+        let dispute = try disputeNamed(try args.required("id"))
+        let event: DisputeEvent
+        switch op {
+        case .disputeRespond: try args.allow(["id"]); event = .merchantResponded
+        case .disputeWithdraw: try args.allow(["id"]); event = .withdrawn
+        case .disputeResolve:
+            try args.allow(["id", "refund"])
+            event = .resolved(refund: try money(args, "refund", dispute.disputedAmount.currency))
+        case .disputeStatement:
+            try args.allow(["id", "valid"])
+            guard case let .bool(valid)? = args.values["valid"] else { throw ControlError(.badRequest, "dispute.statement needs 'valid': true or false") }
+            event = .customerStatement(valid: valid)
+        case .disputeEvidence:
+            try args.allow(["id", "note"])
+            let note = try args.string("note")
+            if let note, note.utf8.count > 2000 { throw ControlError(.badRequest, "'note' is longer than 2000 bytes") }
+            event = .evidenceSubmitted(note: note)
+        case .disputeDecide:
+            try args.allow(["id", "for"])
+            let raw = try args.required("for")
+            guard let party = Party(rawValue: raw) else { throw ControlError(.badRequest, "'for' must be merchant or customer") }
+            event = .decided(party)
+        default: throw ControlError(.internal, "not a dispute command")
+        }
+        let t = try DisputeWorkflow.apply(event, to: dispute, merchant: try merchantNamed(dispute.merchantID), now: now,
+                                          calendar: try calendar(for: dispute))
+        add(t, to: &batch)
+        return .object(["dispute": View.dispute(t.dispute)])
+    }
+
+    /// A refunded or cancelled order ends every open dispute on it.
+    func orderEnded(_ op: ControlOperation, _ args: Arguments, _ batch: inout CommitBatch) throws -> JSONValue {
+        try args.allow(["order"])
+        let order = try args.required("order")
+        let open = try store.disputes(orderReference: order).filter { $0.stage != .closed }
+        guard !open.isEmpty else { throw ControlError(.notFound, "no open dispute on order \(order)") }
+        var views: [JSONValue] = []
+        for d in open {
+            let t = try DisputeWorkflow.apply(op == .orderRefunded ? .orderRefunded : .orderCancelled, to: d,
+                                              merchant: try merchantNamed(d.merchantID), now: now, calendar: try calendar(for: d))
+            add(t, to: &batch)
+            views.append(View.dispute(t.dispute))
+        }
+        return .object(["disputes": .array(views)])
+    }
+
+    func businessDaysLeft(_ d: Dispute, _ deadline: StageDeadline) -> Int {
+        guard let calendar = try? calendar(for: d), let zone = ZonedTime(identifier: d.timeZone),
+              let last = CivilDate(deadline.explanation.lastDay) else { return 0 }
+        let today = zone.local(now).date
+        return max(0, (try? calendar.countBusinessDays(from: today, to: last)) ?? 0)
+    }
+
+    func calendarQuery(_ op: ControlOperation, _ args: Arguments) throws -> JSONValue {
+        let market = try args.required("calendar").uppercased()
+        guard let calendar = calendars[market] else { throw ControlError(.notFound, "no calendar \(market); loaded: \(calendars.keys.sorted().joined(separator: ", "))") }
+        do {
+            if op == .calendarHolidays {
+                try args.allow(["calendar", "year"])
+                guard let year = try args.int("year") else { throw ControlError(.badRequest, "missing required argument 'year'") }
+                return .array(try calendar.holidays(in: Int(year)).map { .object(["date": .string($0.date.description), "name": .string($0.name)]) })
+            }
+            try args.allow(["calendar", "from", "businessDays", "timezone", "cutoff"])
+            guard let from = Instant.parse(try args.required("from")) else { throw ControlError(.badRequest, "'from' is not an ISO 8601 instant") }
+            guard let n = try args.int("businessDays"), (1...366).contains(n) else { throw ControlError(.badRequest, "'businessDays' must be 1–366") }
+            let zoneName = try args.string("timezone") ?? calendar.timeZone
+            guard let zone = ZonedTime(identifier: zoneName) else { throw ControlError(.badRequest, "'timezone' is not an IANA time zone") }
+            let cutoff = try args.string("cutoff").map { raw -> Int in
+                guard let m = parseClockTime(raw) else { throw ControlError(.badRequest, "'cutoff' must be HH:MM") }
+                return m
+            } ?? policy.cutoffMinutes
+            return try JSONValue.from(try calendar.deadline(notifiedAt: Self.seconds(from), businessDays: Int(n), zone: zone, cutoffMinutes: cutoff))
+        } catch let error as CalendarError {
+            throw ControlError(.badRequest, error.description)
+        }
+    }
+}

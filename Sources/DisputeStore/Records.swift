@@ -1,0 +1,230 @@
+import DisputeWorkflow
+import Foundation
+import GRDB
+
+/// A timer row: the truth behind an entry of the daemon's timer wheel.
+public struct StoredTimer: Sendable, Equatable, Codable {
+    public var id: Int64
+    public var disputeID: String
+    public var kind: TimerKind
+    public var dueAt: Int64
+    public var state: String
+    public var firedAt: Int64?
+}
+
+/// A notice of the outbox. Its id is stable for its whole life: the spool file
+/// name and the Message-ID derive from it.
+public struct StoredNotice: Sendable, Equatable, Codable {
+    public var id: String
+    public var disputeID: String
+    public var kind: NoticeKind
+    public var channel: NoticeChannel
+    public var state: String
+    public var createdAt: Int64
+    public var doneAt: Int64?
+}
+
+/// A write request already answered, for idempotency.
+public struct RequestRecord: Sendable, Equatable {
+    public var op: String
+    public var fingerprint: String
+    public var response: String
+}
+
+/// Everything one command or one fired timer changes, written in one transaction.
+public struct CommitBatch: Sendable {
+    public var merchants: [Merchant] = []
+    public var disputes: [Dispute] = []
+    public var timeline: [(disputeID: String, entry: TimelineEntry)] = []
+    public var newTimers: [(disputeID: String, request: TimerRequest)] = []
+    public var cancelTimers: [(disputeID: String, kinds: [TimerKind])] = []
+    public var firedTimer: (id: Int64, at: Int64)?
+    public var notices: [(disputeID: String, kind: NoticeKind, channel: NoticeChannel)] = []
+    public var request: (id: String, op: String, fingerprint: String, response: String)?
+    public var now: Int64 = 0
+
+    public init() {}
+}
+
+/// What a commit created and removed, for the in-memory index.
+public struct CommitResult: Sendable {
+    public var insertedTimers: [StoredTimer] = []
+    public var cancelledTimerIDs: [Int64] = []
+    public var notices: [StoredNotice] = []
+}
+
+extension DisputeStore {
+    static let json: (JSONEncoder, JSONDecoder) = {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        return (e, JSONDecoder())
+    }()
+
+    static func encode<T: Encodable>(_ value: T) throws -> String {
+        String(decoding: try json.0.encode(value), as: UTF8.self)
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
+        try json.1.decode(type, from: Data(text.utf8))
+    }
+
+    /// Writes a batch in one transaction: state, timeline, timers, outbox and
+    /// the idempotency record agree, or nothing is written.
+    public func commit(_ batch: CommitBatch) throws -> CommitResult {
+        try pool.write { db in
+            var result = CommitResult()
+            for m in batch.merchants {
+                try db.execute(sql: "INSERT INTO merchants (id, body, updated_at) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
+                               arguments: [m.id, try Self.encode(m), batch.now])
+            }
+            for d in batch.disputes {
+                let next = d.stage == .closed ? nil : d.deadlines.last?.instant
+                try db.execute(sql: """
+                    INSERT INTO disputes (id, merchant_id, order_reference, stage, next_deadline, body, opened_at, updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT(id) DO UPDATE SET stage = excluded.stage, next_deadline = excluded.next_deadline,
+                        body = excluded.body, updated_at = excluded.updated_at
+                    """, arguments: [d.id, d.merchantID, d.orderReference, d.stage.rawValue, next, try Self.encode(d), d.openedAt, batch.now])
+            }
+            for (id, entry) in batch.timeline {
+                try db.execute(sql: "INSERT INTO timeline (dispute_id, at, event, detail) VALUES (?, ?, ?, ?)",
+                               arguments: [id, entry.at, entry.event, entry.detail])
+            }
+            if let fired = batch.firedTimer {
+                try db.execute(sql: "UPDATE timers SET state = 'fired', fired_at = ? WHERE id = ? AND state = 'pending'",
+                               arguments: [fired.at, fired.id])
+            }
+            for (id, kinds) in batch.cancelTimers {
+                for kind in kinds {
+                    let ids = try Int64.fetchAll(db, sql: "SELECT id FROM timers WHERE dispute_id = ? AND kind = ? AND state = 'pending'",
+                                                 arguments: [id, kind.rawValue])
+                    try db.execute(sql: "UPDATE timers SET state = 'cancelled' WHERE dispute_id = ? AND kind = ? AND state = 'pending'",
+                                   arguments: [id, kind.rawValue])
+                    result.cancelledTimerIDs += ids
+                }
+            }
+            for (id, request) in batch.newTimers {
+                try db.execute(sql: "INSERT INTO timers (dispute_id, kind, due_at, state) VALUES (?, ?, ?, 'pending')",
+                               arguments: [id, request.kind.rawValue, request.instant])
+                result.insertedTimers.append(StoredTimer(id: db.lastInsertedRowID, disputeID: id, kind: request.kind,
+                                                         dueAt: request.instant, state: "pending", firedAt: nil))
+            }
+            for (id, kind, channel) in batch.notices {
+                let n = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox WHERE dispute_id = ?", arguments: [id]) ?? 0
+                // Stable for the notice's life: the spool file is <id>.eml and the Message-ID <id@domain>.
+                let noticeID = "\(id).\(n + 1).\(kind.rawValue)"
+                let state = channel == .portal ? "portal" : "pending"
+                try db.execute(sql: "INSERT INTO outbox (id, dispute_id, kind, channel, state, created_at, done_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                               arguments: [noticeID, id, kind.rawValue, channel.rawValue, state, batch.now, channel == .portal ? batch.now : nil])
+                result.notices.append(StoredNotice(id: noticeID, disputeID: id, kind: kind, channel: channel, state: state,
+                                                   createdAt: batch.now, doneAt: channel == .portal ? batch.now : nil))
+            }
+            if let r = batch.request {
+                try db.execute(sql: "INSERT INTO requests (id, op, fingerprint, response, at) VALUES (?, ?, ?, ?, ?)",
+                               arguments: [r.id, r.op, r.fingerprint, r.response, batch.now])
+            }
+            return result
+        }
+    }
+
+    public func merchant(_ id: String) throws -> Merchant? {
+        try pool.read { db in
+            try String.fetchOne(db, sql: "SELECT body FROM merchants WHERE id = ?", arguments: [id]).map { try Self.decode(Merchant.self, $0) }
+        }
+    }
+
+    public func merchants() throws -> [Merchant] {
+        try pool.read { db in try String.fetchAll(db, sql: "SELECT body FROM merchants ORDER BY id").map { try Self.decode(Merchant.self, $0) } }
+    }
+
+    public func dispute(_ id: String) throws -> Dispute? {
+        try pool.read { db in
+            try String.fetchOne(db, sql: "SELECT body FROM disputes WHERE id = ?", arguments: [id]).map { try Self.decode(Dispute.self, $0) }
+        }
+    }
+
+    /// Disputes filtered by stage, merchant and deadline, oldest first.
+    public func disputes(stage: DisputeStage? = nil, merchantID: String? = nil, dueBefore: Int64? = nil,
+                         orderReference: String? = nil, limit: Int = 1000) throws -> [Dispute] {
+        var clauses: [String] = []
+        var arguments: [any DatabaseValueConvertible] = []
+        if let stage { clauses.append("stage = ?"); arguments.append(stage.rawValue) }
+        if let merchantID { clauses.append("merchant_id = ?"); arguments.append(merchantID) }
+        if let dueBefore { clauses.append("next_deadline IS NOT NULL AND next_deadline < ?"); arguments.append(dueBefore) }
+        if let orderReference { clauses.append("order_reference = ?"); arguments.append(orderReference) }
+        let whereSQL = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
+        arguments.append(limit)
+        return try pool.read { db in
+            try String.fetchAll(db, sql: "SELECT body FROM disputes \(whereSQL) ORDER BY opened_at, id LIMIT ?",
+                                arguments: StatementArguments(arguments)).map { try Self.decode(Dispute.self, $0) }
+        }
+    }
+
+    /// Dispute ids that resemble `id`, for "did you mean" hints.
+    public func disputeIDs(like id: String) throws -> [String] {
+        try pool.read { db in
+            try String.fetchAll(db, sql: "SELECT id FROM disputes WHERE id LIKE ? ORDER BY id LIMIT 3", arguments: ["%\(id)%"])
+        }
+    }
+
+    public func timeline(of disputeID: String) throws -> [TimelineEntry] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT at, event, detail FROM timeline WHERE dispute_id = ? ORDER BY id", arguments: [disputeID])
+                .map { TimelineEntry(at: $0["at"], event: $0["event"], detail: $0["detail"]) }
+        }
+    }
+
+    public func notices(of disputeID: String) throws -> [StoredNotice] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM outbox WHERE dispute_id = ? ORDER BY created_at, id", arguments: [disputeID]).map(Self.notice)
+        }
+    }
+
+    public func pendingNotices() throws -> [StoredNotice] {
+        try pool.read { db in try Row.fetchAll(db, sql: "SELECT * FROM outbox WHERE state = 'pending' ORDER BY created_at, id").map(Self.notice) }
+    }
+
+    static func notice(_ row: Row) -> StoredNotice {
+        StoredNotice(id: row["id"], disputeID: row["dispute_id"], kind: NoticeKind(rawValue: row["kind"]) ?? .disputeOpened,
+                     channel: NoticeChannel(rawValue: row["channel"]) ?? .email, state: row["state"],
+                     createdAt: row["created_at"], doneAt: row["done_at"])
+    }
+
+    static func timer(_ row: Row) -> StoredTimer {
+        StoredTimer(id: row["id"], disputeID: row["dispute_id"], kind: TimerKind(rawValue: row["kind"]) ?? .reviewAlert,
+                    dueAt: row["due_at"], state: row["state"], firedAt: row["fired_at"])
+    }
+
+    public func pendingTimers() throws -> [StoredTimer] {
+        try pool.read { db in try Row.fetchAll(db, sql: "SELECT * FROM timers WHERE state = 'pending' ORDER BY due_at, id").map(Self.timer) }
+    }
+
+    public func timers(of disputeID: String) throws -> [StoredTimer] {
+        try pool.read { db in try Row.fetchAll(db, sql: "SELECT * FROM timers WHERE dispute_id = ? ORDER BY id", arguments: [disputeID]).map(Self.timer) }
+    }
+
+    public func timer(_ id: Int64) throws -> StoredTimer? {
+        try pool.read { db in try Row.fetchOne(db, sql: "SELECT * FROM timers WHERE id = ?", arguments: [id]).map(Self.timer) }
+    }
+
+    public func request(_ id: String) throws -> RequestRecord? {
+        try pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT op, fingerprint, response FROM requests WHERE id = ?", arguments: [id])
+                .map { RequestRecord(op: $0["op"], fingerprint: $0["fingerprint"], response: $0["response"]) }
+        }
+    }
+
+    /// Counts for `status`: disputes per stage, pending timers, pending e-mail notices.
+    public func counts() throws -> (stages: [String: Int], pendingTimers: Int, pendingNotices: Int, nextTimer: Int64?) {
+        try pool.read { db in
+            var stages: [String: Int] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT stage, COUNT(*) AS n FROM disputes GROUP BY stage") {
+                stages[row["stage"]] = row["n"]
+            }
+            let timers = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM timers WHERE state = 'pending'") ?? 0
+            let notices = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox WHERE state = 'pending'") ?? 0
+            let next = try Int64.fetchOne(db, sql: "SELECT MIN(due_at) FROM timers WHERE state = 'pending'")
+            return (stages, timers, notices, next)
+        }
+    }
+}

@@ -1,0 +1,332 @@
+import ArgumentParser
+import ControlProtocol
+import Foundation
+
+// MARK: - Merchants
+
+struct MerchantCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "merchant", abstract: "Register and look up merchants.",
+                                                    subcommands: [MerchantUpsert.self, MerchantList.self, MerchantShow.self])
+}
+
+struct MerchantUpsert: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "upsert", abstract: "Create or update a merchant.")
+    @OptionGroup var connection: ConnectionOptions
+    @Option var id: String
+    @Option var name: String
+    @Option var email: String
+    @Option(help: "Market, which picks the business calendar (SE, DE, GB, ...).") var country: String
+    @Option(help: "IANA time zone the merchant's deadlines are read in.") var timezone: String
+    @Option(help: "Locale of the notices (en, sv, de, ...).") var locale: String = "en"
+    @Flag(help: "The merchant has an activated portal.") var portal = false
+    @Flag(name: .customLong("email-on-dispute"), help: "E-mail the merchant about disputes even with a portal.") var emailOnDispute = false
+    @Option(name: .customLong("request-id"), help: "Idempotency key (default: random).") var requestID: String?
+
+    func run() throws {
+        let result = try connection.call(.merchantUpsert, [
+            "id": .string(id), "name": .string(name), "email": .string(email), "country": .string(country),
+            "timezone": .string(timezone), "locale": .string(locale), "portal": .bool(portal), "emailOnDispute": .bool(emailOnDispute),
+        ], requestID: requestID)
+        if connection.json { printJSON(result); return }
+        print("Merchant \(id) saved.")
+    }
+}
+
+struct MerchantList: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List merchants.")
+    @OptionGroup var connection: ConnectionOptions
+
+    func run() throws {
+        let result = try connection.call(.merchantList)
+        if connection.json { printJSON(result); return }
+        let rows = (result["merchants"]?.arrayValue ?? []).map { m in
+            [m["id"]?.stringValue ?? "", m["country"]?.stringValue ?? "", m["locale"]?.stringValue ?? "",
+             m["portal"]?.boolValue == true ? "portal" : "e-mail", m["email"]?.stringValue ?? ""]
+        }
+        printTable(["MERCHANT", "MARKET", "LOCALE", "CHANNEL", "E-MAIL"], rows)
+    }
+}
+
+struct MerchantShow: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "show", abstract: "Show a merchant and its disputes.")
+    @OptionGroup var connection: ConnectionOptions
+    @Argument var id: String
+
+    func run() throws {
+        let m = try connection.call(.merchantShow, ["id": .string(id)])
+        if connection.json { printJSON(m); return }
+        printAligned([("Merchant", "\(m["id"]?.stringValue ?? "") — \(m["name"]?.stringValue ?? "")"),
+                      ("E-mail", m["email"]?.stringValue ?? ""),
+                      ("Market", "\(m["country"]?.stringValue ?? ""), \(m["timezone"]?.stringValue ?? ""), locale \(m["locale"]?.stringValue ?? "")"),
+                      ("Notices", m["portal"]?.boolValue == true ? (m["emailOnDispute"]?.boolValue == true ? "portal and e-mail" : "portal") : "e-mail")])
+        print()
+        printDisputes(m["disputes"]?.arrayValue ?? [])
+    }
+}
+
+// MARK: - Disputes
+
+struct Open: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Open a dispute: pause the invoice, notify the merchant, start the response window.")
+    @OptionGroup var connection: ConnectionOptions
+    @Option var merchant: String
+    @Option var order: String
+    @Option(help: "Disputed amount, e.g. 499.00.") var amount: String
+    @Option var currency: String
+    @Option(help: "notReceived, faulty, returned, notAsDescribed, incorrectInvoice, unauthorized, other.") var reason: String
+    @Option(name: .customLong("order-amount"), help: "Order amount (default: the disputed amount).") var orderAmount: String?
+    @Option var customer: String?
+    @Option(help: "Dispute id (default: generated).") var id: String?
+    @Option(name: .customLong("invoice-due"), help: "Invoice due date YYYY-MM-DD.") var invoiceDue: String?
+    @Flag(name: .customLong("not-captured"), help: "The order is not captured yet (it can be cancelled).") var notCaptured = false
+    @Option(name: .customLong("request-id"), help: "Idempotency key (default: random).") var requestID: String?
+
+    func run() throws {
+        var args: [String: JSONValue] = ["merchant": .string(merchant), "order": .string(order), "amount": .string(amount),
+                                         "currency": .string(currency), "reason": .string(reason), "captured": .bool(!notCaptured)]
+        if let orderAmount { args["orderAmount"] = .string(orderAmount) }
+        if let customer { args["customer"] = .string(customer) }
+        if let id { args["id"] = .string(id) }
+        if let invoiceDue { args["invoiceDueDate"] = .string(invoiceDue) }
+        let result = try connection.call(.disputeOpen, args, requestID: requestID)
+        if connection.json { printJSON(result); return }
+        let d = result["dispute"] ?? .null
+        print("Opened \(d["id"]?.stringValue ?? ""): \(money(d["disputedAmount"])) on order \(order); merchant must answer by \(d["nextDeadline"]?.stringValue ?? "?").")
+    }
+}
+
+struct List: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List disputes.")
+    @OptionGroup var connection: ConnectionOptions
+    @Option var state: String?
+    @Option var merchant: String?
+    @Option(name: .customLong("due-before"), help: "Only disputes whose next deadline is before this instant.") var dueBefore: String?
+
+    func run() throws {
+        var args: [String: JSONValue] = [:]
+        if let state { args["state"] = .string(state) }
+        if let merchant { args["merchant"] = .string(merchant) }
+        if let dueBefore { args["dueBefore"] = .string(dueBefore) }
+        let result = try connection.call(.disputeList, args)
+        if connection.json { printJSON(result); return }
+        printDisputes(result["disputes"]?.arrayValue ?? [])
+    }
+}
+
+struct Show: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show a dispute: state, explained deadlines, timeline, notices.")
+    @OptionGroup var connection: ConnectionOptions
+    @Argument var id: String
+
+    func run() throws {
+        let d = try connection.call(.disputeShow, ["id": .string(id)])
+        if connection.json { printJSON(d); return }
+        var rows: [(String, String)] = [
+            ("Dispute", d["id"]?.stringValue ?? ""),
+            ("Merchant", d["merchant"]?.stringValue ?? ""),
+            ("Order", "\(d["order"]?.stringValue ?? "") (\(money(d["orderAmount"])))"),
+            ("Disputed", "\(money(d["disputedAmount"])), reason \(d["reason"]?.stringValue ?? "")"),
+            ("State", (d["state"]?.stringValue ?? "") + (d["outcome"]?.stringValue.map { " (\($0))" } ?? "")),
+            ("Invoice", (d["invoice"]?.stringValue ?? "") + (d["invoiceDueDate"]?.stringValue.map { ", due \($0)" } ?? "")),
+            ("Calendar", "\(d["calendar"]?.stringValue ?? "") \(d["calendarVersion"]?.stringValue ?? ""), \(d["timezone"]?.stringValue ?? "")"),
+        ]
+        if let next = d["nextDeadline"]?.stringValue { rows.append(("Next deadline", "\(next) (\(d["nextDeadlineKind"]?.stringValue ?? ""))")) }
+        printAligned(rows)
+        for deadline in d["deadlines"]?.arrayValue ?? [] {
+            print()
+            print("Deadline \(deadline["kind"]?.stringValue ?? ""): \(deadline["businessDays"]?.intValue ?? 0) business days, ends \(deadline["deadlineLocal"]?.stringValue ?? "") (\(deadline["deadline"]?.stringValue ?? ""))")
+            print("  counting from \(deadline["effectiveNotificationDay"]?.stringValue ?? "")" + (deadline["effectiveReason"]?.stringValue.map { " (\($0))" } ?? "") + ", last day \(deadline["lastDay"]?.stringValue ?? "")")
+            for s in deadline["skipped"]?.arrayValue ?? [] {
+                print("  \(s["date"]?.stringValue ?? "") skipped: \(s["reason"]?.stringValue ?? "")")
+            }
+        }
+        print()
+        printTable(["WHEN", "EVENT", "DETAIL"], (d["timeline"]?.arrayValue ?? []).map {
+            [$0["at"]?.stringValue ?? "", $0["event"]?.stringValue ?? "", $0["detail"]?.stringValue ?? ""]
+        })
+        let notices = d["notices"]?.arrayValue ?? []
+        if !notices.isEmpty {
+            print()
+            printTable(["NOTICE", "KIND", "CHANNEL", "STATE"], notices.map {
+                [$0["id"]?.stringValue ?? "", $0["kind"]?.stringValue ?? "", $0["channel"]?.stringValue ?? "", $0["state"]?.stringValue ?? ""]
+            })
+        }
+    }
+}
+
+/// The one-argument dispute commands.
+struct DisputeAction: ParsableArguments {
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "Dispute id.") var id: String
+    @Option(name: .customLong("request-id"), help: "Idempotency key (default: random).") var requestID: String?
+
+    func send(_ op: ControlOperation, _ extra: [String: JSONValue] = [:], done: String) throws {
+        var args = extra
+        args["id"] = .string(id)
+        let result = try connection.call(op, args, requestID: requestID)
+        if connection.json { printJSON(result); return }
+        let d = result["dispute"] ?? .null
+        print("\(id): \(done); now \(d["state"]?.stringValue ?? "")" + (d["outcome"]?.stringValue.map { " (\($0))" } ?? "") + ".")
+    }
+}
+
+struct Respond: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Record that the merchant answered (reminders stop; the deadline holds).")
+    @OptionGroup var action: DisputeAction
+    func run() throws { try action.send(.disputeRespond, done: "merchant response recorded") }
+}
+
+struct Resolve: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Close by agreement between merchant and customer.")
+    @OptionGroup var action: DisputeAction
+    @Option(help: "Amount refunded to the customer.") var refund: String?
+    func run() throws { try action.send(.disputeResolve, refund.map { ["refund": .string($0)] } ?? [:], done: "resolved by agreement") }
+}
+
+struct Withdraw: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "The customer withdrew the dispute.")
+    @OptionGroup var action: DisputeAction
+    func run() throws { try action.send(.disputeWithdraw, done: "withdrawn") }
+}
+
+struct Statement: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Record the customer's statement in an escalated dispute.")
+    @OptionGroup var action: DisputeAction
+    @Flag(exclusivity: .exclusive, help: "Whether the statement was found valid.") var validity: Validity
+    enum Validity: EnumerableFlag { case valid, invalid }
+    func run() throws { try action.send(.disputeStatement, ["valid": .bool(validity == .valid)], done: "statement recorded") }
+}
+
+struct Evidence: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Record the merchant's evidence; the dispute goes to review.")
+    @OptionGroup var action: DisputeAction
+    @Option var note: String?
+    func run() throws { try action.send(.disputeEvidence, note.map { ["note": .string($0)] } ?? [:], done: "evidence recorded") }
+}
+
+struct Decide: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Decide a dispute under review.")
+    @OptionGroup var action: DisputeAction
+    @Option(name: .customLong("for"), help: "merchant or customer.") var party: String
+    func run() throws { try action.send(.disputeDecide, ["for": .string(party)], done: "decided for the \(party)") }
+}
+
+struct OrderAction: ParsableArguments {
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "Order reference.") var order: String
+    @Option(name: .customLong("request-id"), help: "Idempotency key (default: random).") var requestID: String?
+
+    func send(_ op: ControlOperation, done: String) throws {
+        let result = try connection.call(op, ["order": .string(order)], requestID: requestID)
+        if connection.json { printJSON(result); return }
+        for d in result["disputes"]?.arrayValue ?? [] { print("\(d["id"]?.stringValue ?? ""): \(done); closed (refunded).") }
+    }
+}
+
+struct Refunded: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "The merchant refunded the order: its open disputes end.")
+    @OptionGroup var action: OrderAction
+    func run() throws { try action.send(.orderRefunded, done: "order refunded") }
+}
+
+struct Cancelled: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "The merchant cancelled the (uncaptured) order: its open disputes end.")
+    @OptionGroup var action: OrderAction
+    func run() throws { try action.send(.orderCancelled, done: "order cancelled") }
+}
+
+struct Deadlines: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Deadlines coming up.")
+    @OptionGroup var connection: ConnectionOptions
+    @Option(help: "Window, such as 7d or 36h.") var within: String = "7d"
+
+    func validate() throws {
+        guard parseDuration(within) != nil else { throw ValidationError("--within '\(within)' is not a duration such as 90s, 15m, 12h, 3d, 2w or 1d12h") }
+    }
+
+    func run() throws {
+        let result = try connection.call(.deadlinesUpcoming, ["withinSeconds": .int(parseDuration(within)!)])
+        if connection.json { printJSON(result); return }
+        printTable(["DISPUTE", "MERCHANT", "STATE", "DEADLINE", "ENDS (LOCAL)", "LEFT"], (result["deadlines"]?.arrayValue ?? []).map {
+            [$0["id"]?.stringValue ?? "", $0["merchant"]?.stringValue ?? "", $0["kind"]?.stringValue ?? "",
+             $0["deadline"]?.stringValue ?? "", $0["deadlineLocal"]?.stringValue ?? "",
+             "\($0["businessDaysLeft"]?.intValue ?? 0) business days"]
+        })
+    }
+}
+
+struct Clock: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "The simulated clock.", subcommands: [ClockAdvance.self])
+}
+
+struct ClockAdvance: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "advance",
+        abstract: "Move a simulated clock forward; answers once every timer due by then has been applied.")
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "Duration such as 90s, 15m, 12h, 3d, 2w or 1d12h.") var duration: String
+
+    func validate() throws {
+        guard parseDuration(duration) != nil else { throw ValidationError("'\(duration)' is not a duration such as 90s, 15m, 12h, 3d, 2w or 1d12h") }
+    }
+
+    func run() throws {
+        let result = try connection.call(.clockAdvance, ["seconds": .int(parseDuration(duration)!)])
+        if connection.json { printJSON(result); return }
+        print("Clock now \(result["now"]?.stringValue ?? ""); \(result["timersFired"]?.intValue ?? 0) timers fired.")
+    }
+}
+
+struct Reload: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Reload the daemon's configuration and calendars.")
+    @OptionGroup var connection: ConnectionOptions
+
+    func run() throws {
+        let result = try connection.call(.configReload)
+        if connection.json { printJSON(result); return }
+        print("Configuration reloaded at \(result["configLoadedAt"]?.stringValue ?? "").")
+    }
+}
+
+// MARK: - Output helpers
+
+func money(_ m: JSONValue?) -> String {
+    guard let m, let amount = m["amount"]?.stringValue, let currency = m["currency"]?.stringValue else { return "-" }
+    return "\(amount) \(currency)"
+}
+
+func printDisputes(_ disputes: [JSONValue]) {
+    printTable(["DISPUTE", "MERCHANT", "ORDER", "AMOUNT", "STATE", "NEXT DEADLINE"], disputes.map {
+        [$0["id"]?.stringValue ?? "", $0["merchant"]?.stringValue ?? "", $0["order"]?.stringValue ?? "",
+         money($0["disputedAmount"]),
+         ($0["state"]?.stringValue ?? "") + ($0["outcome"]?.stringValue.map { " (\($0))" } ?? ""),
+         $0["nextDeadline"]?.stringValue ?? "-"]
+    })
+}
+
+/// An aligned table; the last column takes what is left of 80 columns.
+func printTable(_ header: [String], _ rows: [[String]]) {
+    if rows.isEmpty { print("(none)"); return }
+    var widths = header.map(\.count)
+    for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
+    func line(_ cells: [String]) -> String {
+        cells.enumerated().map { i, c in i == cells.count - 1 ? c : c.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
+            .joined(separator: "  ")
+    }
+    print(line(header))
+    for row in rows { print(line(row)) }
+}
+
+/// `90s`, `15m`, `12h`, `3d`, `2w`, or combined (`1d12h`), in seconds.
+func parseDuration(_ text: String) -> Int64? {
+    var total: Int64 = 0
+    var number = ""
+    var sawUnit = false
+    for c in text {
+        if c.isASCII && c.isNumber { number.append(c); continue }
+        guard let n = Int64(number), let unit = ["s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800][String(c)] else { return nil }
+        total += n * Int64(unit)
+        number = ""
+        sawUnit = true
+    }
+    return number.isEmpty && sawUnit ? total : nil
+}
