@@ -61,10 +61,26 @@ def test_check_config_prints_every_problem_and_exits_78(workdir):
     assert any(l == f"{cfg}:5: unknown key 'daemon.colour' in [daemon]" for l in lines), r.stderr
 
 
-def test_check_config_accepts_shipped_configurations():
-    for name in ("dev.toml", "disputed.toml"):
-        r = subprocess.run([str(DISPUTED), "--check-config", "--config", str(ROOT / "config" / name)], capture_output=True, text=True)
-        assert r.returncode == 0, r.stderr
+def test_check_config_accepts_shipped_configurations(workdir):
+    r = subprocess.run([str(DISPUTED), "--check-config", "--config", "config/dev.toml"], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    # The production example points at /etc/disputed/calendars; check it against the shipped calendars.
+    production = workdir / "disputed.toml"
+    production.write_text((ROOT / "config" / "disputed.toml").read_text().replace("/etc/disputed/calendars", str(ROOT / "config" / "calendars")))
+    r = subprocess.run([str(DISPUTED), "--check-config", "--config", str(production)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "calendars AT, BE, CH, DE, DK, ES, FI, FR, GB, IE, IT, NL, NO, PL, SE, US" in r.stdout
+
+
+def test_check_config_reports_a_broken_calendar_with_its_line(workdir):
+    calendars = workdir / "cal"
+    calendars.mkdir()
+    (calendars / "SE.toml").write_text((ROOT / "config" / "calendars" / "SE.toml").read_text().replace('easter = -2', 'easter = "-2"'))
+    cfg = workdir / "c.toml"
+    cfg.write_text(config_text(workdir, calendars=str(calendars)))
+    r = subprocess.run([str(DISPUTED), "--check-config", "--config", str(cfg)], capture_output=True, text=True)
+    assert r.returncode == 78
+    assert f"{calendars / 'SE.toml'}:" in r.stderr and "easter" in r.stderr
 
 
 def test_disputectl_exits_69_naming_the_socket_when_no_daemon(workdir):

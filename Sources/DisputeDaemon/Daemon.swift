@@ -148,7 +148,8 @@ struct TickLoop: Service {
     let logger: Logger
 
     func run() async throws {
-        try await cancelWhenGracefulShutdown {
+        // Cancellation on shutdown ends the sleep; that is a clean stop, not an error.
+        try? await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {
                     _ = try await engine.tick()

@@ -1,0 +1,211 @@
+"""Every path of the dispute state diagram, end to end: the real daemon on a
+simulated clock, driven by the real disputectl."""
+
+import json
+import signal
+import sqlite3
+
+import pytest
+
+from conftest import Daemon
+
+START = "2027-01-11T09:00:00Z"  # Monday, 10:00 in Stockholm
+
+
+@pytest.fixture
+def sim(workdir):
+    d = Daemon(workdir, args=["--simulated-clock", START])
+    d.start()
+    d.ctl("merchant", "upsert", "--id", "M-SE", "--name", "Åsa Handel AB", "--email", "tvist@asa.example",
+          "--country", "SE", "--timezone", "Europe/Stockholm", "--locale", "sv")
+    d.ctl("merchant", "upsert", "--id", "M-DE", "--name", "Müller GmbH", "--email", "streit@mueller.example",
+          "--country", "DE", "--timezone", "Europe/Berlin", "--locale", "de", "--portal")
+    yield d
+    d.kill()
+
+
+def open_dispute(d, id, merchant="M-SE", order=None, amount="499.00", currency="SEK", reason="faulty", *extra):
+    return d.ctl("open", "--merchant", merchant, "--order", order or f"O-{id}", "--amount", amount,
+                 "--order-amount", "899.00", "--currency", currency, "--reason", reason, "--id", id,
+                 "--invoice-due", "2027-01-31", *extra).json["dispute"]
+
+
+def show(d, id):
+    return d.ctl("show", id).json
+
+
+def notices(d, id):
+    return [n["kind"] for n in show(d, id)["notices"]]
+
+
+def test_unanswered_dispute_is_charged_back_when_the_deadline_lapses(sim):
+    opened = open_dispute(sim, "D-1")
+    assert opened["state"] == "awaitingMerchant" and opened["invoice"] == "paused"
+    assert opened["nextDeadline"] == "2027-01-29T23:00:00Z"
+    sim.ctl("clock", "advance", "18d")          # 2027-01-29T09:00Z: the day before the deadline ends
+    assert show(sim, "D-1")["state"] == "awaitingMerchant"
+    sim.ctl("clock", "advance", "14h")          # 23:00Z: local midnight, the deadline
+    d = show(sim, "D-1")
+    assert (d["state"], d["outcome"], d["invoice"]) == ("closed", "customerFavour", "chargedBack")
+    assert notices(sim, "D-1") == ["disputeOpened", "responseReminder", "responseReminder", "chargebackIssued"]
+
+
+def test_deadline_never_fires_a_second_early(sim):
+    open_dispute(sim, "D-1")
+    sim.ctl("clock", "advance", "18d13h59m59s")
+    assert show(sim, "D-1")["state"] == "awaitingMerchant"
+    sim.ctl("clock", "advance", "1s")
+    assert show(sim, "D-1")["state"] == "closed"
+
+
+def test_resolved_by_agreement_with_partial_refund(sim):
+    open_dispute(sim, "D-1")
+    sim.ctl("respond", "D-1")
+    d = sim.ctl("resolve", "D-1", "--refund", "100.00").json["dispute"]
+    assert (d["state"], d["outcome"], d["refund"]["minorUnits"]) == ("closed", "resolvedByAgreement", 10000)
+    assert notices(sim, "D-1")[-1] == "disputeClosed"
+    # Reminders were cancelled by the response and never fire.
+    sim.ctl("clock", "advance", "30d")
+    assert "responseReminder" not in notices(sim, "D-1")
+
+
+def test_escalated_then_invalid_statement_decides_for_the_merchant(sim):
+    open_dispute(sim, "D-1")
+    sim.ctl("respond", "D-1")
+    sim.ctl("clock", "advance", "19d")
+    assert show(sim, "D-1")["state"] == "escalated"
+    d = sim.ctl("statement", "D-1", "--invalid").json["dispute"]
+    assert (d["outcome"], d["invoice"]) == ("merchantFavour", "active")
+    assert d["invoiceDueDate"] > "2027-01-31"   # moved later by the days paused
+    assert notices(sim, "D-1") == ["disputeOpened", "disputeEscalated", "decisionMerchantFavour"]
+
+
+def test_escalated_without_statement_decides_for_the_merchant(sim):
+    open_dispute(sim, "D-1")
+    sim.ctl("respond", "D-1")
+    sim.ctl("clock", "advance", "40d")
+    d = show(sim, "D-1")
+    assert d["outcome"] == "merchantFavour"
+    assert [t["event"] for t in d["timeline"]].count("deadlineLapsed") == 2
+
+
+def test_valid_statement_evidence_and_review_both_ways(sim):
+    for id, party in (("D-1", "customer"), ("D-2", "merchant")):
+        open_dispute(sim, id)
+        sim.ctl("respond", id)
+    sim.ctl("clock", "advance", "19d")
+    for id, party in (("D-1", "customer"), ("D-2", "merchant")):
+        assert sim.ctl("statement", id, "--valid").json["dispute"]["state"] == "awaitingEvidence"
+        assert sim.ctl("evidence", id, "--note", "tracking 123").json["dispute"]["state"] == "underReview"
+        d = sim.ctl("decide", id, "--for", party).json["dispute"]
+        assert d["outcome"] == f"{party}Favour"
+    assert notices(sim, "D-1")[-1] == "decisionCustomerFavour"
+    assert notices(sim, "D-2")[-1] == "decisionMerchantFavour"
+    assert show(sim, "D-1")["invoice"] == "chargedBack"
+
+
+def test_lapsed_evidence_deadline_decides_for_the_customer(sim):
+    open_dispute(sim, "D-1")
+    sim.ctl("respond", "D-1")
+    sim.ctl("clock", "advance", "19d")
+    sim.ctl("statement", "D-1", "--valid")
+    sim.ctl("clock", "advance", "30d")
+    d = show(sim, "D-1")
+    assert (d["outcome"], d["invoice"]) == ("customerFavour", "chargedBack")
+    assert "evidenceReminder" in notices(sim, "D-1")
+    assert notices(sim, "D-1")[-1] == "decisionCustomerFavour"
+
+
+def test_withdrawn_refunded_and_cancelled_end_the_dispute(sim):
+    open_dispute(sim, "D-1")
+    open_dispute(sim, "D-2")
+    open_dispute(sim, "D-3", "M-SE", "O-3", "10.00", "SEK", "faulty", "--not-captured")
+    assert sim.ctl("withdraw", "D-1").json["dispute"]["outcome"] == "withdrawn"
+    refunded = sim.ctl("refunded", "O-D-2").json["disputes"][0]
+    assert (refunded["outcome"], refunded["invoice"]) == ("refunded", "refunded")
+    cancelled = sim.ctl("cancelled", "O-3").json["disputes"][0]
+    assert cancelled["invoice"] == "cancelled"
+
+
+def test_captured_order_cannot_be_cancelled(sim):
+    open_dispute(sim, "D-1")
+    r = sim.ctl("cancelled", "O-D-1", check=False)
+    assert r.returncode == 1
+    assert r.json["code"] == "conflict" and "captured" in r.json["message"]
+    assert show(sim, "D-1")["state"] == "awaitingMerchant"
+
+
+def test_portal_merchant_is_notified_in_the_portal_but_chargeback_is_emailed(sim):
+    open_dispute(sim, "D-1", "M-DE", "O-9", "20.00", "EUR")
+    sim.ctl("clock", "advance", "40d")
+    channels = [(n["kind"], n["channel"]) for n in show(sim, "D-1")["notices"]]
+    assert channels[0] == ("disputeOpened", "portal")
+    assert channels[-1] == ("chargebackIssued", "email")
+
+
+def test_wrong_state_and_closed_disputes_are_refused_and_nothing_changes(sim):
+    open_dispute(sim, "D-1")
+    before = show(sim, "D-1")
+    r = sim.ctl("evidence", "D-1", check=False)
+    assert r.returncode == 1 and r.json["code"] == "conflict"
+    assert "awaitingEvidence" in r.json["message"]
+    assert show(sim, "D-1") == before
+    sim.ctl("withdraw", "D-1")
+    r = sim.ctl("respond", "D-1", check=False)
+    assert r.returncode == 1 and "never reopened" in r.json["message"]
+
+
+def test_bad_amounts_and_unknown_disputes_are_refused(sim):
+    r = sim.ctl("open", "--merchant", "M-SE", "--order", "O", "--amount", "900.01", "--order-amount", "899.00",
+                "--currency", "SEK", "--reason", "faulty", check=False)
+    assert r.returncode == 1 and "above the order amount" in r.json["message"]
+    r = sim.ctl("open", "--merchant", "M-SE", "--order", "O", "--amount", "1", "--currency", "XXX", "--reason", "faulty", check=False)
+    assert r.returncode == 1 and "unknown currency" in r.json["message"]
+    open_dispute(sim, "D-1234")
+    r = sim.ctl("show", "D-123", check=False)
+    assert r.json["code"] == "not_found" and "did you mean D-1234" in r.json["message"]
+
+
+def test_same_request_id_returns_the_first_result_and_different_content_is_refused(sim):
+    first = sim.ctl("open", "--merchant", "M-SE", "--order", "O-1", "--amount", "1.00", "--currency", "SEK",
+                    "--reason", "faulty", "--request-id", "req-1").json
+    again = sim.ctl("open", "--merchant", "M-SE", "--order", "O-1", "--amount", "1.00", "--currency", "SEK",
+                    "--reason", "faulty", "--request-id", "req-1").json
+    assert first == again
+    assert len(sim.ctl("list").json["disputes"]) == 1
+    r = sim.ctl("open", "--merchant", "M-SE", "--order", "O-1", "--amount", "2.00", "--currency", "SEK",
+                "--reason", "faulty", "--request-id", "req-1", check=False)
+    assert r.returncode == 1 and r.json["code"] == "duplicate_mismatch"
+
+
+def test_clock_advance_is_forbidden_on_a_real_clock(daemon):
+    daemon.start()
+    r = daemon.ctl("clock", "advance", "1d", check=False)
+    assert r.returncode == 1 and r.json["code"] == "forbidden"
+
+
+def test_timers_due_during_downtime_fire_once_after_restart(workdir):
+    d = Daemon(workdir, args=["--simulated-clock", START])
+    d.start()
+    d.ctl("merchant", "upsert", "--id", "M-SE", "--name", "A", "--email", "a@a.example", "--country", "SE", "--timezone", "Europe/Stockholm")
+    open_dispute(d, "D-1")
+    open_dispute(d, "D-2")
+    d.ctl("respond", "D-2")
+    d.kill()  # SIGKILL: nothing but the store survives
+    # Back 25 days later: the reminders and the deadline fell due while it was down.
+    later = Daemon(workdir, args=["--simulated-clock", "2027-02-05T09:00:00Z"])
+    later.start()
+    status = later.ctl("status").json
+    assert status["recovery"]["timersFired"] >= 4
+    assert show(later, "D-1")["outcome"] == "customerFavour"
+    assert show(later, "D-2")["state"] == "escalated"
+    assert later.stop() == 0
+    # A third start fires nothing again.
+    third = Daemon(workdir, args=["--simulated-clock", "2027-02-05T09:00:00Z"])
+    third.start()
+    assert third.ctl("status").json["recovery"]["timersFired"] == 0
+    db = sqlite3.connect(workdir / "lib" / "disputed.sqlite")
+    assert db.execute("SELECT COUNT(*) FROM timers WHERE dispute_id = 'D-1' AND kind = 'responseDeadline' AND state = 'fired'").fetchone()[0] == 1
+    assert db.execute("SELECT COUNT(*) FROM outbox WHERE dispute_id = 'D-1' AND kind = 'chargebackIssued'").fetchone()[0] == 1
+    assert db.execute("SELECT COUNT(*) FROM timers WHERE fired_at IS NOT NULL AND fired_at < due_at").fetchone()[0] == 0
+    third.stop()
