@@ -22,6 +22,8 @@ SUDO := $(shell [ "$$(id -u)" -ne 0 ] && command -v sudo)
 DEBUG_BIN   = .build/debug
 RELEASE_BIN = .build/release
 
+
+.PHONY: demo
 .PHONY: all build release run test deps test-deps unit-test e2e-test install clean bench bench-deps
 
 all: build
@@ -45,6 +47,10 @@ release: deps
 
 run: build
 	$(DEBUG_BIN)/disputed --config config/dev.toml
+
+# The whole workflow on a simulated clock, for a newcomer.
+demo: build
+	./scripts/demo.sh
 
 unit-test: deps
 	$(SWIFT) build --build-tests
