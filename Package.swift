@@ -13,6 +13,7 @@ let package = Package(
         // Libraries so that the Benchmarks package can measure the real modules.
         .library(name: "TimerWheel", targets: ["TimerWheel"]),
         .library(name: "BusinessCalendar", targets: ["BusinessCalendar"]),
+        .library(name: "NoticeSpool", targets: ["NoticeSpool"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -22,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
     ],
     targets: [
         .systemLibrary(
@@ -36,6 +38,10 @@ let package = Package(
         .target(name: "TimerWheel"),
         .target(name: "BusinessCalendar", dependencies: ["TOMLDocument"]),
         .target(name: "DisputeWorkflow", dependencies: ["BusinessCalendar"]),
+        .target(
+            name: "NoticeSpool",
+            dependencies: ["CSystemd", "DisputeWorkflow", .product(name: "Mustache", package: "swift-mustache")]
+        ),
         .target(name: "ControlProtocol"),
         .target(
             name: "SystemdSupport",
@@ -48,7 +54,7 @@ let package = Package(
         .target(
             name: "DisputeDaemon",
             dependencies: [
-                "TOMLDocument", "TimerWheel", "BusinessCalendar", "DisputeWorkflow", "ControlProtocol", "SystemdSupport", "DisputeStore",
+                "TOMLDocument", "TimerWheel", "BusinessCalendar", "DisputeWorkflow", "NoticeSpool", "ControlProtocol", "SystemdSupport", "DisputeStore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -73,6 +79,7 @@ let package = Package(
         .testTarget(name: "TOMLDocumentTests", dependencies: ["TOMLDocument"]),
         .testTarget(name: "TimerWheelTests", dependencies: ["TimerWheel"]),
         .testTarget(name: "BusinessCalendarTests", dependencies: ["BusinessCalendar"]),
+        .testTarget(name: "NoticeSpoolTests", dependencies: ["NoticeSpool", "DisputeWorkflow"]),
         .testTarget(name: "DisputeWorkflowTests", dependencies: ["DisputeWorkflow", "BusinessCalendar"]),
         .testTarget(name: "ControlProtocolTests", dependencies: ["ControlProtocol"]),
         .testTarget(name: "SystemdSupportTests", dependencies: ["SystemdSupport"]),

@@ -35,11 +35,13 @@ public struct StatusResult: Sendable, Codable, Equatable {
     public var calendars: [String: String]
     /// Timers loaded and fired by the last start's recovery.
     public var recovery: [String: Int]
+    /// The last failed spool write, while the spool is failing.
+    public var lastSpoolError: String?
 
     public init(version: String, pid: Int32, startedAt: String, uptimeSeconds: Int64, clock: String,
                 now: String, configPath: String, configLoadedAt: String, store: Store,
                 disputes: [String: Int], pendingTimers: Int, nextTimerDue: String?, outboxPending: Int,
-                calendars: [String: String], recovery: [String: Int]) {
+                calendars: [String: String], recovery: [String: Int], lastSpoolError: String?) {
         self.version = version
         self.pid = pid
         self.startedAt = startedAt
@@ -55,5 +57,6 @@ public struct StatusResult: Sendable, Codable, Equatable {
         self.outboxPending = outboxPending
         self.calendars = calendars
         self.recovery = recovery
+        self.lastSpoolError = lastSpoolError
     }
 }

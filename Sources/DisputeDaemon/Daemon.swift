@@ -2,6 +2,7 @@ import BusinessCalendar
 import ControlProtocol
 import DisputeStore
 import Foundation
+import NoticeSpool
 import Logging
 import ServiceLifecycle
 import SystemdSupport
@@ -34,10 +35,14 @@ public struct Daemon {
         do {
             let configuration = try Configuration.load(path: path)
             let calendars = try CalendarLoader.loadDirectory(configuration.calendars.directory)
+            _ = try NoticeDispatcher.make(configuration)
             print("\(path): configuration is valid; calendars \(calendars.keys.sorted().joined(separator: ", "))")
             return DaemonExit.success
         } catch let error as TOMLDiagnostics {
             for diagnostic in error.diagnostics { printError(diagnostic.description) }
+            return DaemonExit.config
+        } catch let error as TemplateErrors {
+            for e in error.errors { printError(e.description) }
             return DaemonExit.config
         } catch {
             printError("\(path): \(error)")
@@ -51,9 +56,11 @@ public struct Daemon {
         notifier.status("Loading configuration \(configPath)")
         let configuration: Configuration
         let calendars: [String: BusinessCalendar]
+        let dispatcher: NoticeDispatcher
         do {
             configuration = try Configuration.load(path: configPath)
             calendars = try CalendarLoader.loadDirectory(configuration.calendars.directory)
+            dispatcher = try NoticeDispatcher.make(configuration)
         } catch let error as TOMLDiagnostics {
             for diagnostic in error.diagnostics { printError(diagnostic.description) }
             notifier.failed(status: "Configuration invalid: \(error.diagnostics.first?.description ?? "")", errno: EINVAL)
@@ -73,7 +80,7 @@ public struct Daemon {
             let store = try DisputeStore(path: configuration.storePath)
             let clock = simulatedClockStart.map(DaemonClock.simulated(at:)) ?? .real()
             let engine = Engine(store: store, clock: clock, calendars: calendars,
-                                policy: configuration.policy.disputePolicy, logger: logger)
+                                policy: configuration.policy.disputePolicy, dispatcher: dispatcher, logger: logger)
             notifier.status("Recovering: loading pending timers")
             let recovery = try await engine.recover()
             logger.notice("recovery done", metadata: ["timersLoaded": "\(recovery.timers)", "timersFired": "\(recovery.fired)"])

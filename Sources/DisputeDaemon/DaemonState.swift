@@ -49,7 +49,8 @@ public final class DaemonState: Sendable {
             store: .init(path: store.path, sizeBytes: store.sizeInBytes(), schemaVersion: try store.schemaVersion()),
             disputes: counts.stages, pendingTimers: counts.pendingTimers,
             nextTimerDue: counts.nextTimer.map { ZonedTime.isoUTC($0) }, outboxPending: counts.pendingNotices,
-            calendars: calendars, recovery: ["timersLoaded": recovery.timers, "timersFired": recovery.fired])
+            calendars: calendars, recovery: ["timersLoaded": recovery.timers, "timersFired": recovery.fired],
+            lastSpoolError: await engine.lastSpoolError)
     }
 
     /// Re-reads the configuration and the calendars. Anything with a problem is
@@ -69,7 +70,8 @@ public final class DaemonState: Sendable {
                 fresh.control.socketPath = old.control.socketPath
                 fresh.daemon.stateDirectory = old.daemon.stateDirectory
             }
-            await engine.reconfigure(calendars: calendars, policy: fresh.policy.disputePolicy)
+            let dispatcher = try NoticeDispatcher.make(fresh)
+            await engine.reconfigure(calendars: calendars, policy: fresh.policy.disputePolicy, dispatcher: dispatcher)
             let now = Date()
             current.withLock { $0 = (fresh, now, calendars.mapValues(\.version)) }
             logger.info("configuration reloaded", metadata: ["config": "\(configPath)"])

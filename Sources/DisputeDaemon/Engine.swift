@@ -4,6 +4,7 @@ import DisputeStore
 import DisputeWorkflow
 import Foundation
 import Logging
+import NoticeSpool
 import TimerWheel
 
 /// The shell around the pure workflow: applies commands and expired timers,
@@ -26,8 +27,15 @@ public actor Engine {
     /// Advanced by every tick: the watchdog pings only while this moves.
     public private(set) var ticks: UInt64 = 0
     public private(set) var lastRecovery: (timers: Int, fired: Int) = (0, 0)
+    var dispatcher: NoticeDispatcher
+    /// The last spool failure, for `status`; nil once a write succeeds again.
+    public private(set) var lastSpoolError: String?
+    var spoolRetryAt = ContinuousClock.now
+    var spoolBackoff: Duration = .seconds(1)
 
-    init(store: DisputeStore, clock: DaemonClock, calendars: [String: BusinessCalendar], policy: DisputePolicy, logger: Logger) {
+    init(store: DisputeStore, clock: DaemonClock, calendars: [String: BusinessCalendar], policy: DisputePolicy,
+         dispatcher: NoticeDispatcher, logger: Logger) {
+        self.dispatcher = dispatcher
         self.store = store
         self.clock = clock
         self.calendars = calendars
@@ -51,11 +59,19 @@ public actor Engine {
         for t in pending { handles[t.id] = wheel.schedule(at: t.dueAt, payload: UInt64(t.id)) }
         let fired = try fireDue(upTo: now)
         lastRecovery = (pending.count, fired)
+        do {
+            let stale = try dispatcher.writer.prepare()
+            if stale > 0 { logger.notice("removed stale spool files from tmp/", metadata: ["count": "\(stale)"]) }
+        } catch {
+            recordSpoolFailure("\(error)")
+        }
+        dispatchPending()
         return lastRecovery
     }
 
     /// A new configuration: new policy for disputes opened from now on, new calendars.
-    func reconfigure(calendars: [String: BusinessCalendar], policy: DisputePolicy) {
+    func reconfigure(calendars: [String: BusinessCalendar], policy: DisputePolicy, dispatcher: NoticeDispatcher) {
+        self.dispatcher = dispatcher
         self.calendars = calendars
         self.policy = policy
         for c in calendars.values { calendarsByVersion[c.version] = c }
@@ -64,7 +80,9 @@ public actor Engine {
     /// One turn of the tick loop: fire what is due by now.
     public func tick() throws -> Int {
         ticks &+= 1
-        return try fireDue(upTo: now)
+        let fired = try fireDue(upTo: now)
+        if lastSpoolError != nil, ContinuousClock.now >= spoolRetryAt { dispatchPending() }
+        return fired
     }
 
     /// Seconds until the next timer may be due (nil: none pending).
@@ -91,7 +109,7 @@ public actor Engine {
             do {
                 let t = try DisputeWorkflow.apply(.timerFired(row.kind), to: dispute, merchant: merchant, now: row.dueAt, calendar: calendar)
                 dispute = t.dispute
-                add(t, to: &batch)
+                add(t, merchant: merchant, to: &batch)
             } catch {
                 batch.timeline.append((dispute.id, TimelineEntry(at: row.dueAt, event: "timerFailed", detail: "\(row.kind.rawValue): \(error)")))
                 logger.error("timer could not be applied", metadata: ["dispute": "\(dispute.id)", "error": "\(error)"])
@@ -117,14 +135,15 @@ public actor Engine {
     }
 
     /// Turns a transition into rows of a batch.
-    func add(_ t: Transition, to batch: inout CommitBatch) {
+    func add(_ t: Transition, merchant: Merchant, to batch: inout CommitBatch) {
         batch.disputes.append(t.dispute)
         for entry in t.timeline { batch.timeline.append((t.dispute.id, entry)) }
         for effect in t.effects {
             switch effect {
             case let .schedule(request): batch.newTimers.append((t.dispute.id, request))
             case let .cancelTimers(kinds): batch.cancelTimers.append((t.dispute.id, kinds))
-            case let .notice(kind, channel): batch.notices.append((t.dispute.id, kind, channel))
+            case let .notice(kind, channel):
+                batch.notices.append((t.dispute.id, kind, channel, NoticeContext.make(kind: kind, dispute: t.dispute, merchant: merchant)))
             case .pauseInvoice, .reactivateInvoice, .chargeback, .refund:
                 // The invoice's new state is part of the dispute row; the ledger
                 // that moves money is outside this daemon.
@@ -143,11 +162,49 @@ public actor Engine {
         for t in result.insertedTimers {
             handles[t.id] = wheel.schedule(at: t.dueAt, payload: UInt64(t.id))
         }
-        for notice in result.notices {
-            logger.info("notice queued", metadata: ["dispute": "\(notice.disputeID)", "notice": "\(notice.id)",
-                                                    "kind": "\(notice.kind.rawValue)", "channel": "\(notice.channel.rawValue)"])
+        for notice in result.notices where notice.channel == .email {
+            if lastSpoolError == nil { spool(notice) }
         }
         return result
+    }
+
+    /// Writes one e-mail notice into the spool and marks its outbox row.
+    /// A failure leaves the row pending; the tick loop retries with back-off.
+    @discardableResult
+    func spool(_ notice: StoredNotice) -> Bool {
+        do {
+            guard let merchant = try store.merchant(try store.dispute(notice.disputeID)?.merchantID ?? "") else {
+                throw ControlError(.internal, "notice \(notice.id) has no merchant")
+            }
+            let bytes = try dispatcher.message(notice, merchant: merchant)
+            let written = try dispatcher.writer.write(noticeID: notice.id, bytes: bytes)
+            try store.markSpooled(notice.id, at: now)
+            logger.info(written ? "notice spooled" : "notice already in the spool; outbox row repaired",
+                        metadata: ["dispute": "\(notice.disputeID)", "notice": "\(notice.id)", "kind": "\(notice.kind.rawValue)"])
+            if lastSpoolError != nil { logger.notice("spool writable again") }
+            lastSpoolError = nil
+            spoolBackoff = .seconds(1)
+            return true
+        } catch {
+            recordSpoolFailure("\(notice.id): \(error)")
+            return false
+        }
+    }
+
+    func recordSpoolFailure(_ message: String) {
+        lastSpoolError = message
+        spoolRetryAt = ContinuousClock.now + spoolBackoff
+        logger.error("spool write failed; the notice stays in the outbox and is retried", metadata: [
+            "error": "\(message)", "retryInSeconds": "\(spoolBackoff.components.seconds)"])
+        spoolBackoff = min(spoolBackoff * 2, .seconds(300))
+    }
+
+    /// Re-checks the outbox: every pending e-mail notice is (re)written, oldest first.
+    func dispatchPending() {
+        guard let pending = try? store.pendingNotices() else { return }
+        for notice in pending where notice.channel == .email {
+            if !spool(notice) { return }
+        }
     }
 
     /// Moves a simulated clock and applies every timer due up to the new instant

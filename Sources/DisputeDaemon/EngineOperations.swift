@@ -197,7 +197,7 @@ extension Engine {
             OpenRequest(id: id, orderReference: order, customerReference: try args.string("customer"), orderAmount: orderAmount,
                         disputedAmount: amount, captured: try args.bool("captured", default: true), reason: reason, invoiceDueDate: due),
             merchant: merchant, now: now, policy: policy, calendar: calendar)
-        add(t, to: &batch)
+        add(t, merchant: merchant, to: &batch)
         logger.info("dispute opened", metadata: ["dispute": "\(id)", "merchant": "\(merchant.id)", "reason": "\(reason.rawValue)"])
         return .object(["dispute": View.dispute(t.dispute)])
     }
@@ -227,9 +227,9 @@ extension Engine {
             event = .decided(party)
         default: throw ControlError(.internal, "not a dispute command")
         }
-        let t = try DisputeWorkflow.apply(event, to: dispute, merchant: try merchantNamed(dispute.merchantID), now: now,
-                                          calendar: try calendar(for: dispute))
-        add(t, to: &batch)
+        let merchant = try merchantNamed(dispute.merchantID)
+        let t = try DisputeWorkflow.apply(event, to: dispute, merchant: merchant, now: now, calendar: try calendar(for: dispute))
+        add(t, merchant: merchant, to: &batch)
         return .object(["dispute": View.dispute(t.dispute)])
     }
 
@@ -241,9 +241,10 @@ extension Engine {
         guard !open.isEmpty else { throw ControlError(.notFound, "no open dispute on order \(order)") }
         var views: [JSONValue] = []
         for d in open {
+            let merchant = try merchantNamed(d.merchantID)
             let t = try DisputeWorkflow.apply(op == .orderRefunded ? .orderRefunded : .orderCancelled, to: d,
-                                              merchant: try merchantNamed(d.merchantID), now: now, calendar: try calendar(for: d))
-            add(t, to: &batch)
+                                              merchant: merchant, now: now, calendar: try calendar(for: d))
+            add(t, merchant: merchant, to: &batch)
             views.append(View.dispute(t.dispute))
         }
         return .object(["disputes": .array(views)])

@@ -60,6 +60,7 @@ extension DisputeStore {
                     kind TEXT NOT NULL,
                     channel TEXT NOT NULL,
                     state TEXT NOT NULL CHECK (state IN ('pending', 'spooled', 'portal')),
+                    context TEXT NOT NULL,
                     created_at INTEGER NOT NULL,
                     done_at INTEGER
                 );

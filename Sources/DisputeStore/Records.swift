@@ -22,6 +22,8 @@ public struct StoredNotice: Sendable, Equatable, Codable {
     public var state: String
     public var createdAt: Int64
     public var doneAt: Int64?
+    /// The template values, fixed when the notice was created.
+    public var context: [String: String]
 }
 
 /// A write request already answered, for idempotency.
@@ -39,7 +41,7 @@ public struct CommitBatch: Sendable {
     public var newTimers: [(disputeID: String, request: TimerRequest)] = []
     public var cancelTimers: [(disputeID: String, kinds: [TimerKind])] = []
     public var firedTimer: (id: Int64, at: Int64)?
-    public var notices: [(disputeID: String, kind: NoticeKind, channel: NoticeChannel)] = []
+    public var notices: [(disputeID: String, kind: NoticeKind, channel: NoticeChannel, context: [String: String])] = []
     public var request: (id: String, op: String, fingerprint: String, response: String)?
     public var now: Int64 = 0
 
@@ -109,15 +111,15 @@ extension DisputeStore {
                 result.insertedTimers.append(StoredTimer(id: db.lastInsertedRowID, disputeID: id, kind: request.kind,
                                                          dueAt: request.instant, state: "pending", firedAt: nil))
             }
-            for (id, kind, channel) in batch.notices {
+            for (id, kind, channel, context) in batch.notices {
                 let n = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox WHERE dispute_id = ?", arguments: [id]) ?? 0
                 // Stable for the notice's life: the spool file is <id>.eml and the Message-ID <id@domain>.
                 let noticeID = "\(id).\(n + 1).\(kind.rawValue)"
                 let state = channel == .portal ? "portal" : "pending"
-                try db.execute(sql: "INSERT INTO outbox (id, dispute_id, kind, channel, state, created_at, done_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                               arguments: [noticeID, id, kind.rawValue, channel.rawValue, state, batch.now, channel == .portal ? batch.now : nil])
+                try db.execute(sql: "INSERT INTO outbox (id, dispute_id, kind, channel, state, context, created_at, done_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                               arguments: [noticeID, id, kind.rawValue, channel.rawValue, state, try Self.encode(context), batch.now, channel == .portal ? batch.now : nil])
                 result.notices.append(StoredNotice(id: noticeID, disputeID: id, kind: kind, channel: channel, state: state,
-                                                   createdAt: batch.now, doneAt: channel == .portal ? batch.now : nil))
+                                                   createdAt: batch.now, doneAt: channel == .portal ? batch.now : nil, context: context))
             }
             if let r = batch.request {
                 try db.execute(sql: "INSERT INTO requests (id, op, fingerprint, response, at) VALUES (?, ?, ?, ?, ?)",
@@ -187,12 +189,20 @@ extension DisputeStore {
     static func notice(_ row: Row) -> StoredNotice {
         StoredNotice(id: row["id"], disputeID: row["dispute_id"], kind: NoticeKind(rawValue: row["kind"]) ?? .disputeOpened,
                      channel: NoticeChannel(rawValue: row["channel"]) ?? .email, state: row["state"],
-                     createdAt: row["created_at"], doneAt: row["done_at"])
+                     createdAt: row["created_at"], doneAt: row["done_at"],
+                     context: (try? decode([String: String].self, row["context"] ?? "{}")) ?? [:])
     }
 
     static func timer(_ row: Row) -> StoredTimer {
         StoredTimer(id: row["id"], disputeID: row["dispute_id"], kind: TimerKind(rawValue: row["kind"]) ?? .reviewAlert,
                     dueAt: row["due_at"], state: row["state"], firedAt: row["fired_at"])
+    }
+
+    /// Marks an e-mail notice as written to the spool.
+    public func markSpooled(_ noticeID: String, at: Int64) throws {
+        try pool.write { db in
+            try db.execute(sql: "UPDATE outbox SET state = 'spooled', done_at = ? WHERE id = ? AND state = 'pending'", arguments: [at, noticeID])
+        }
     }
 
     public func pendingTimers() throws -> [StoredTimer] {

@@ -23,7 +23,7 @@ struct Status: ParsableCommand {
             ("Store", "\(status.store.path), \(formatBytes(status.store.sizeBytes)), schema \(status.store.schemaVersion)"),
             ("Disputes", status.disputes.isEmpty ? "none" : status.disputes.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")),
             ("Timers", "\(status.pendingTimers) pending" + (status.nextTimerDue.map { ", next due \($0)" } ?? "")),
-            ("Outbox", "\(status.outboxPending) e-mail notices not yet spooled"),
+            ("Outbox", "\(status.outboxPending) e-mail notices not yet spooled" + (status.lastSpoolError.map { "; last spool error: \($0)" } ?? "")),
             ("Calendars", status.calendars.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")),
             ("Recovery", "\(status.recovery["timersLoaded"] ?? 0) timers loaded, \(status.recovery["timersFired"] ?? 0) fired at start"),
         ]

@@ -1,0 +1,72 @@
+import BusinessCalendar
+import DisputeWorkflow
+import Foundation
+
+/// The values a notice template sees, formatted for the merchant's locale and
+/// time zone when the notice is created, so that a re-render after a crash
+/// produces the same mail.
+public enum NoticeContext {
+    /// The deadline a notice of this kind is about, if any.
+    public static func deadline(for kind: NoticeKind, in d: Dispute) -> StageDeadline? {
+        let wanted: TimerKind?
+        switch kind {
+        case .disputeOpened, .responseReminder: wanted = .responseDeadline
+        case .evidenceRequested, .evidenceReminder: wanted = .evidenceDeadline
+        case .disputeEscalated: wanted = .statementDeadline
+        default: wanted = nil
+        }
+        guard let wanted else { return nil }
+        return d.deadlines.last { $0.kind == wanted }
+    }
+
+    public static func make(kind: NoticeKind, dispute d: Dispute, merchant m: Merchant) -> [String: String] {
+        let locale = Locale(identifier: m.locale.replacingOccurrences(of: "-", with: "_") + (m.locale.contains("_") || m.locale.contains("-") ? "" : "_" + m.country))
+        var deadlineText = ""
+        if let deadline = deadline(for: kind, in: d), let zone = TimeZone(identifier: m.timeZone) {
+            // The last second of the last day reads better than midnight of the next one.
+            let f = DateFormatter()
+            f.locale = locale
+            f.timeZone = zone
+            f.setLocalizedDateFormatFromTemplate("EEEEdMMMMyyyyHHmmzzz")
+            deadlineText = f.string(from: Date(timeIntervalSince1970: TimeInterval(deadline.instant - 1)))
+        }
+        return [
+            "merchantName": m.legalName,
+            "disputeId": d.id,
+            "orderReference": d.orderReference,
+            "amount": format(d.disputedAmount, locale),
+            "orderAmount": format(d.orderAmount, locale),
+            "reason": reasonLabel(d.reason, language: String(m.locale.prefix(2))),
+            "deadline": deadlineText,
+            "refund": d.refundAmount.map { format($0, locale) } ?? "",
+            "outcome": d.outcome?.rawValue ?? "",
+        ]
+    }
+
+    static func format(_ money: Money, _ locale: Locale) -> String {
+        let f = NumberFormatter()
+        f.locale = locale
+        f.numberStyle = .currency
+        f.currencyCode = money.currency.code
+        f.minimumFractionDigits = money.currency.minorDigits
+        f.maximumFractionDigits = money.currency.minorDigits
+        // Decimal keeps the minor units exact.
+        let value = Decimal(money.minorUnits) / pow(Decimal(10), money.currency.minorDigits)
+        return f.string(from: value as NSDecimalNumber) ?? money.description
+    }
+
+    static func reasonLabel(_ reason: DisputeReason, language: String) -> String {
+        let labels: [String: [DisputeReason: String]] = [
+            "sv": [.notReceived: "varan har inte kommit fram", .faulty: "varan är felaktig", .returned: "varan har returnerats",
+                   .notAsDescribed: "varan stämmer inte med beskrivningen", .incorrectInvoice: "fakturan är felaktig",
+                   .unauthorized: "köpet är inte godkänt av kunden", .other: "annat skäl"],
+            "de": [.notReceived: "Ware nicht erhalten", .faulty: "Ware fehlerhaft", .returned: "Ware zurückgesendet",
+                   .notAsDescribed: "Ware entspricht nicht der Beschreibung", .incorrectInvoice: "Rechnung fehlerhaft",
+                   .unauthorized: "Kauf nicht vom Kunden autorisiert", .other: "anderer Grund"],
+            "en": [.notReceived: "goods not received", .faulty: "goods faulty", .returned: "goods returned",
+                   .notAsDescribed: "goods not as described", .incorrectInvoice: "incorrect invoice",
+                   .unauthorized: "purchase not authorised by the customer", .other: "other reason"],
+        ]
+        return (labels[language] ?? labels["en"]!)[reason]!
+    }
+}

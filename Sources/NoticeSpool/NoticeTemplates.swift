@@ -1,0 +1,118 @@
+import DisputeWorkflow
+import Foundation
+import Mustache
+
+/// A template problem found at load time (`--check-config` and start), never at send time.
+public struct TemplateError: Error, Sendable, CustomStringConvertible {
+    public let file: String
+    public let message: String
+    public var description: String { "\(file): \(message)" }
+}
+
+/// The notice templates: for every notice kind and locale a subject, a plain-text
+/// body and an HTML body (`<dir>/<kind>/<locale>/{subject,text,html}.mustache`).
+///
+/// Templates in the override directory replace shipped ones of the same kind and
+/// locale. Every template may use only the variables in ``variables``; a missing
+/// or misspelt one is an error when the templates are loaded, so a mail never
+/// goes out with an empty hole. English is required for every kind; a merchant
+/// whose locale has no template gets English.
+public struct NoticeTemplates: Sendable {
+    /// The variables a template may use.
+    public static let variables: Set<String> = [
+        "merchantName", "disputeId", "orderReference", "amount", "orderAmount", "reason",
+        "deadline", "hasDeadline", "refund", "hasRefund", "outcome",
+    ]
+    static let parts = ["subject", "text", "html"]
+
+    struct Set3: Sendable {
+        let subject: MustacheTemplate
+        let text: MustacheTemplate
+        let html: MustacheTemplate
+    }
+
+    let templates: [String: Set3]  // "<kind>/<locale>"
+    public let locales: [String]
+
+    /// Loads and checks every template. Throws every problem found.
+    public static func load(directory: String, overrideDirectory: String?) throws -> NoticeTemplates {
+        var problems: [TemplateError] = []
+        var templates: [String: Set3] = [:]
+        var locales: Set<String> = []
+        let fm = FileManager.default
+        for kind in NoticeKind.allCases {
+            var found: [String: String] = [:]  // locale -> folder
+            for root in [directory, overrideDirectory].compactMap({ $0 }).filter({ !$0.isEmpty }) {
+                let folder = root + "/" + kind.rawValue
+                for locale in ((try? fm.contentsOfDirectory(atPath: folder)) ?? []).sorted() where !locale.hasPrefix(".") {
+                    found[locale] = folder + "/" + locale
+                }
+            }
+            if found["en"] == nil {
+                problems.append(TemplateError(file: directory + "/" + kind.rawValue + "/en", message: "missing: every notice kind needs English templates"))
+            }
+            for (locale, folder) in found.sorted(by: { $0.key < $1.key }) {
+                var compiled: [MustacheTemplate] = []
+                for part in parts {
+                    let file = folder + "/" + part + ".mustache"
+                    guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                        problems.append(TemplateError(file: file, message: "missing or not UTF-8"))
+                        continue
+                    }
+                    for name in unknownVariables(in: text) {
+                        problems.append(TemplateError(file: file, message: "unknown variable '\(name)'; known: \(variables.sorted().joined(separator: ", "))"))
+                    }
+                    do {
+                        compiled.append(try MustacheTemplate(string: text))
+                    } catch {
+                        problems.append(TemplateError(file: file, message: "not a valid Mustache template: \(error)"))
+                    }
+                }
+                if compiled.count == 3 {
+                    templates[kind.rawValue + "/" + locale] = Set3(subject: compiled[0], text: compiled[1], html: compiled[2])
+                    locales.insert(locale)
+                }
+            }
+        }
+        if !problems.isEmpty { throw TemplateErrors(problems) }
+        return NoticeTemplates(templates: templates, locales: locales.sorted())
+    }
+
+    /// The names used in `{{name}}`, `{{{name}}}`, `{{#name}}`, `{{^name}}`, `{{/name}}` tags that are not known.
+    static func unknownVariables(in text: String) -> [String] {
+        var unknown: [String] = []
+        var rest = Substring(text)
+        while let open = rest.range(of: "{{") {
+            rest = rest[open.upperBound...]
+            guard let close = rest.range(of: "}}") else { break }
+            var tag = rest[..<close.lowerBound].trimmingCharacters(in: .whitespaces)
+            rest = rest[close.upperBound...]
+            if tag.hasPrefix("!") || tag.hasPrefix("%") || tag.hasPrefix(">") { continue }  // comments, pragmas, partials
+            if tag.hasPrefix("{") { tag = String(tag.dropFirst()); if rest.hasPrefix("}") { rest = rest.dropFirst() } }
+            for sigil in ["#", "^", "/", "&"] where tag.hasPrefix(sigil) { tag = String(tag.dropFirst()) }
+            tag = tag.trimmingCharacters(in: .whitespaces)
+            if !variables.contains(tag) && !unknown.contains(tag) { unknown.append(tag) }
+        }
+        return unknown
+    }
+
+    /// Renders a notice in the merchant's locale (its language, else English).
+    public func render(_ kind: NoticeKind, locale: String, context: [String: String]) -> (subject: String, text: String, html: String) {
+        let language = String(locale.prefix { $0 != "-" && $0 != "_" })
+        let set = templates[kind.rawValue + "/" + locale] ?? templates[kind.rawValue + "/" + language] ?? templates[kind.rawValue + "/en"]!
+        var values: [String: Any] = context
+        values["hasDeadline"] = !(context["deadline"] ?? "").isEmpty
+        values["hasRefund"] = !(context["refund"] ?? "").isEmpty
+        // A subject is one line: whatever a template or a value put there, newlines become spaces.
+        let subject = set.subject.render(values).split(whereSeparator: { $0 == "\n" || $0 == "\r" || $0 == "\r\n" })
+            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.joined(separator: " ")
+        return (subject, set.text.render(values), set.html.render(values))
+    }
+}
+
+/// Every template problem, one a line.
+public struct TemplateErrors: Error, Sendable, CustomStringConvertible {
+    public let errors: [TemplateError]
+    public init(_ errors: [TemplateError]) { self.errors = errors }
+    public var description: String { errors.map(\.description).joined(separator: "\n") }
+}

@@ -1,0 +1,119 @@
+import CSystemd
+import Glibc
+
+/// Why a spool write failed; the outbox row stays pending and is retried.
+public struct SpoolError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let path: String
+    public let operation: String
+    public let errno: Int32
+
+    public var description: String { "\(operation) \(path): \(String(cString: strerror(errno)))" }
+    /// A full disk or a read-only file system: wait and retry, nothing is lost.
+    public var isTransient: Bool { [ENOSPC, EROFS, EDQUOT, EIO, EMFILE, ENFILE, EAGAIN, EINTR].contains(errno) }
+}
+
+/// The Maildir-style outgoing spool of interfaces.md.
+///
+/// `write` puts a notice into `tmp/`, fsyncs it, renames it into `new/` without
+/// replacing anything (renameat2 RENAME_NOREPLACE) and fsyncs `new/`. A relay
+/// never sees a partial file in `new/`. A notice whose file is already in `new/`
+/// or `cur/` (a crash between writing and marking the outbox row) is not written
+/// again: exactly one file per notice.
+public struct SpoolWriter: Sendable {
+    public let directory: String
+    public let groupID: UInt32?
+
+    public init(directory: String, groupID: UInt32? = nil) {
+        self.directory = directory
+        self.groupID = groupID
+    }
+
+    var tmp: String { directory + "/tmp" }
+    var new: String { directory + "/new" }
+    var cur: String { directory + "/cur" }
+
+    /// Creates `tmp/`, `new/` and `cur/` (mode 0750) and removes stale files from `tmp/`.
+    /// Returns how many stale files were removed.
+    @discardableResult
+    public func prepare() throws(SpoolError) -> Int {
+        for dir in [directory, tmp, new, cur] {
+            if mkdir(dir, 0o750) != 0 && errno != EEXIST {
+                // Create missing parents, as `mkdir -p`.
+                var path = ""
+                for part in dir.split(separator: "/", omittingEmptySubsequences: false) {
+                    path += (path.isEmpty && dir.hasPrefix("/") ? "" : (path.isEmpty ? "" : "/")) + part
+                    if path.isEmpty { path = "/"; continue }
+                    if mkdir(path, 0o750) != 0 && errno != EEXIST { throw SpoolError(path: path, operation: "mkdir", errno: errno) }
+                }
+            }
+        }
+        var removed = 0
+        guard let d = opendir(tmp) else { throw SpoolError(path: tmp, operation: "opendir", errno: errno) }
+        defer { closedir(d) }
+        while let entry = readdir(d) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in String(cString: raw.bindMemory(to: CChar.self).baseAddress!) }
+            if name == "." || name == ".." { continue }
+            if unlink(tmp + "/" + name) == 0 { removed += 1 }
+        }
+        return removed
+    }
+
+    /// Whether a notice's file already reached `new/` or `cur/`.
+    public func isSpooled(noticeID: String) -> Bool {
+        let name = Self.fileName(noticeID)
+        return access(new + "/" + name, F_OK) == 0 || access(cur + "/" + name, F_OK) == 0
+    }
+
+    /// `<notice id>.eml`; ids hold only letters, digits, '.', '-' and '_' (no path can be smuggled in).
+    public static func fileName(_ noticeID: String) -> String { noticeID + ".eml" }
+
+    public static func isSafeID(_ id: String) -> Bool {
+        !id.isEmpty && id.first != "." && id.utf8.count <= 200 && id.utf8.allSatisfy { c in
+            (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == 0x2D || c == 0x5F || c == 0x2E
+        }
+    }
+
+    /// Writes one notice atomically. Returns false if it was already spooled.
+    @discardableResult
+    public func write(noticeID: String, bytes: [UInt8]) throws(SpoolError) -> Bool {
+        guard Self.isSafeID(noticeID) else { throw SpoolError(path: noticeID, operation: "refuse unsafe notice id", errno: EINVAL) }
+        if isSpooled(noticeID: noticeID) { return false }
+        let name = Self.fileName(noticeID)
+        let tmpPath = tmp + "/" + name
+        unlink(tmpPath)  // a half-written file of an earlier attempt
+        let fd = open(tmpPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
+        guard fd >= 0 else { throw SpoolError(path: tmpPath, operation: "create", errno: errno) }
+        var failure: SpoolError? = nil
+        if let groupID { _ = fchown(fd, uid_t.max, groupID) }
+        fchmod(fd, 0o640)  // the umask must not widen or narrow it
+        bytes.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    failure = SpoolError(path: tmpPath, operation: "write", errno: errno)
+                    return
+                }
+                offset += n
+            }
+        }
+        if failure == nil && fsync(fd) != 0 { failure = SpoolError(path: tmpPath, operation: "fsync", errno: errno) }
+        if close(fd) != 0 && failure == nil { failure = SpoolError(path: tmpPath, operation: "close", errno: errno) }
+        if let failure {
+            unlink(tmpPath)
+            throw failure
+        }
+        if disputed_rename_noreplace(AT_FDCWD, tmpPath, AT_FDCWD, new + "/" + name) != 0 {
+            let code = errno
+            unlink(tmpPath)
+            if code == EEXIST { return false }
+            throw SpoolError(path: new + "/" + name, operation: "rename", errno: code)
+        }
+        let dirfd = open(new, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard dirfd >= 0 else { throw SpoolError(path: new, operation: "open", errno: errno) }
+        defer { close(dirfd) }
+        if fsync(dirfd) != 0 { throw SpoolError(path: new, operation: "fsync", errno: errno) }
+        return true
+    }
+}
