@@ -1,0 +1,155 @@
+import Foundation
+import Testing
+@testable import NoticeSpool
+
+@Suite struct MIMEEncodingTests {
+    @Test func encodedWordsRoundTripAndStayShort() {
+        let name = "Åsa Öberg Handelsbolag med ett mycket långt namn — och ännu längre 🚀"
+        let words = MIMEEncoding.encodedWords(name)
+        #expect(words.allSatisfy { $0.utf8.count <= 75 })
+        #expect(MIMEEncoding.decodeEncodedWords(words) == name)
+    }
+
+    @Test func crlfInASubjectCannotOpenANewHeader() {
+        let header = MIMEEncoding.header("Subject", "Hello\r\nBcc: victim@example.com")
+        // Every continuation line starts with white space, so no new field can begin.
+        for line in header.split(separator: "\n").dropFirst() { #expect(line.first == " ") }
+        #expect(!header.contains("\r"))
+        #expect(header.utf8.allSatisfy { $0 < 0x80 })
+    }
+
+    @Test func plainSubjectsAreFoldedAt78Columns() {
+        let header = MIMEEncoding.header("Subject", String(repeating: "word ", count: 40))
+        #expect(header.split(separator: "\n").allSatisfy { $0.utf8.count <= 78 })
+    }
+
+    @Test func quotedPrintableKeepsLinesWithin76AndEncodesEqualsAndTrailingSpace() {
+        let qp = MIMEEncoding.quotedPrintable(String(repeating: "ä=b ", count: 60) + "end \nnext")
+        #expect(qp.split(separator: "\n").allSatisfy { $0.utf8.count <= 76 })
+        #expect(qp.contains("=3D"))
+        #expect(qp.contains("end=20\nnext"))
+        #expect(qp.utf8.allSatisfy { $0 < 0x80 && $0 != 0x0D })
+    }
+
+    @Test func addressesWithLineBreaksOrBracketsAreRefused() {
+        for bad in ["a@b.example\r\nBcc: x@y", "a@b\n.example", "<a@b.example>", "a b@c.example", "a@b@c", "a@b.example\u{0}"] {
+            #expect(throws: MailError.self) { _ = try MailAddress(displayName: nil, address: bad) }
+        }
+    }
+
+    @Test func displayNamesWithQuotesOrNonASCIIAreEncoded() throws {
+        let a = try MailAddress(displayName: "Evil\" <x@y>\nBcc: z", address: "ok@example.com")
+        let header = MIMEEncoding.addressHeader("To", a)
+        #expect(header.hasSuffix("<ok@example.com>"))
+        #expect(header.contains("=?UTF-8?B?"))
+        #expect(!header.contains("Bcc"))
+    }
+
+    @Test func composedMessageHasTheRequiredHeadersAndLFEndings() throws {
+        let m = MailMessage(from: try MailAddress(parsing: "Disputes <d@provider.example>", field: "from"),
+                            to: try MailAddress(displayName: "Müller GmbH", address: "m@shop.example"),
+                            subject: "Reklamation D-1", date: 1_799_658_000, messageID: "D-1.1.disputeOpened@provider.example",
+                            extraHeaders: [("X-Dispute-Id", "D-1"), ("X-Dispute-Notice-Kind", "disputeOpened")],
+                            text: "Hallo\nWelt", html: "<p>Hallo</p>")
+        let bytes = try MIMEComposer.compose(m)
+        let text = String(decoding: bytes, as: UTF8.self)
+        #expect(!bytes.contains(0x0D))
+        for h in ["Date: Mon, 11 Jan 2027 09:00:00 +0000", "Message-ID: <D-1.1.disputeOpened@provider.example>", "MIME-Version: 1.0",
+                  "Auto-Submitted: auto-generated", "X-Dispute-Notice-Kind: disputeOpened"] {
+            #expect(text.contains(h + "\n"), "\(h)")
+        }
+        let header = text.components(separatedBy: "\n\n").first!
+        #expect(header.utf8.allSatisfy { $0 < 0x80 })
+        #expect(text.split(separator: "\n", omittingEmptySubsequences: false).allSatisfy { $0.utf8.count <= 998 })
+        #expect(text.range(of: "text/plain")!.lowerBound < text.range(of: "text/html")!.lowerBound)
+    }
+
+    @Test func badHeaderNamesAreRefused() throws {
+        let a = try MailAddress(displayName: nil, address: "a@b.example")
+        let m = MailMessage(from: a, to: a, subject: "s", date: 0, messageID: "x@y", extraHeaders: [("X-Bad\nName", "v")], text: "", html: "")
+        #expect(throws: MailError.self) { _ = try MIMEComposer.compose(m) }
+    }
+}
+
+@Suite struct SpoolWriterTests {
+    func spool() throws -> SpoolWriter {
+        let dir = "/tmp/spool-test-\(UUID().uuidString)"
+        let w = SpoolWriter(directory: dir + "/outgoing")
+        try w.prepare()
+        return w
+    }
+
+    @Test func writeLandsInNewWithMode0640AndNothingInTmp() throws {
+        let w = try spool()
+        #expect(try w.write(noticeID: "D-1.1.disputeOpened", bytes: Array("hello\n".utf8)))
+        let path = w.directory + "/new/D-1.1.disputeOpened.eml"
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == "hello\n")
+        let mode = (try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as! NSNumber).intValue
+        #expect(mode == 0o640)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: w.directory + "/tmp").isEmpty)
+    }
+
+    @Test func aNoticeIsNeverWrittenTwiceNorReplaced() throws {
+        let w = try spool()
+        #expect(try w.write(noticeID: "N1", bytes: Array("first".utf8)))
+        #expect(try !w.write(noticeID: "N1", bytes: Array("second".utf8)))
+        #expect(try String(contentsOfFile: w.directory + "/new/N1.eml", encoding: .utf8) == "first")
+        // Claimed by the relay: still not written again.
+        try FileManager.default.moveItem(atPath: w.directory + "/new/N1.eml", toPath: w.directory + "/cur/N1.eml")
+        #expect(try !w.write(noticeID: "N1", bytes: Array("third".utf8)))
+        #expect(!FileManager.default.fileExists(atPath: w.directory + "/new/N1.eml"))
+    }
+
+    @Test func pathTraversalIdsAreRefused() throws {
+        let w = try spool()
+        for id in ["../etc/passwd", "a/b", ".hidden", "", "x y"] {
+            #expect(throws: SpoolError.self) { try w.write(noticeID: id, bytes: [1]) }
+        }
+    }
+
+    @Test func staleTmpFilesAreRemovedAtStart() throws {
+        let w = try spool()
+        FileManager.default.createFile(atPath: w.directory + "/tmp/half.eml", contents: Data("par".utf8))
+        #expect(try w.prepare() == 1)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: w.directory + "/tmp").isEmpty)
+    }
+}
+
+@Suite struct NoticeTemplateTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    @Test func shippedTemplatesLoadForEveryKindInEnglishSwedishAndGerman() throws {
+        let t = try NoticeTemplates.load(directory: Self.root.appendingPathComponent("Notifications").path, overrideDirectory: nil)
+        #expect(Set(t.locales).isSuperset(of: ["en", "sv", "de"]))
+    }
+
+    @Test func misspeltVariableIsAnErrorAtLoadTime() throws {
+        let dir = "/tmp/tpl-\(UUID().uuidString)"
+        try FileManager.default.copyItem(atPath: Self.root.appendingPathComponent("Notifications").path, toPath: dir)
+        try "Dispute {{disputeID}}".write(toFile: dir + "/disputeOpened/en/subject.mustache", atomically: true, encoding: .utf8)
+        #expect {
+            _ = try NoticeTemplates.load(directory: dir, overrideDirectory: nil)
+        } throws: { error in
+            "\(error)".contains("subject.mustache: unknown variable 'disputeID'")
+        }
+    }
+
+    @Test func overrideDirectoryReplacesAShippedTemplate() throws {
+        let over = "/tmp/tpl-over-\(UUID().uuidString)/disputeOpened/en"
+        try FileManager.default.createDirectory(atPath: over, withIntermediateDirectories: true)
+        try "Custom {{{disputeId}}}".write(toFile: over + "/subject.mustache", atomically: true, encoding: .utf8)
+        try "t".write(toFile: over + "/text.mustache", atomically: true, encoding: .utf8)
+        try "h".write(toFile: over + "/html.mustache", atomically: true, encoding: .utf8)
+        let t = try NoticeTemplates.load(directory: Self.root.appendingPathComponent("Notifications").path,
+                                         overrideDirectory: (over as NSString).deletingLastPathComponent.replacingOccurrences(of: "/disputeOpened", with: ""))
+        #expect(t.render(.disputeOpened, locale: "en", context: ["disputeId": "D-9"]).subject == "Custom D-9")
+    }
+
+    @Test func unknownLocaleFallsBackToEnglishAndHTMLIsEscaped() throws {
+        let t = try NoticeTemplates.load(directory: Self.root.appendingPathComponent("Notifications").path, overrideDirectory: nil)
+        let r = t.render(.disputeClosed, locale: "fi", context: ["merchantName": "<b>Shop</b>", "disputeId": "D-1", "orderReference": "O", "amount": "1 €", "reason": "x"])
+        #expect(r.subject == "Dispute D-1 is closed")
+        #expect(r.html.contains("&lt;b&gt;Shop&lt;/b&gt;"))
+        #expect(r.text.contains("<b>Shop</b>"))
+    }
+}

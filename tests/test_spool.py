@@ -1,0 +1,201 @@
+"""Spooled notices are correct mail, written atomically, exactly once."""
+
+import email
+import email.policy
+import json
+import os
+import re
+import socket
+import subprocess
+import threading
+import time
+from email.header import decode_header, make_header
+
+import pytest
+
+from conftest import Daemon, config_text, read_line
+
+START = "2027-01-11T09:00:00Z"
+REQUIRED = ["Date", "From", "To", "Subject", "Message-ID", "MIME-Version", "Auto-Submitted", "X-Dispute-Id", "X-Dispute-Notice-Kind"]
+MERCHANTS = {
+    "M-SE": ("Åsa Handel AB", "SE", "Europe/Stockholm", "sv", "SEK"),
+    "M-DE": ("Müller & Söhne GmbH", "DE", "Europe/Berlin", "de", "EUR"),
+    "M-GB": ("Brown \"Quoted\" Ltd", "GB", "Europe/London", "en", "GBP"),
+}
+
+
+def spool_files(base):
+    new = base / "spool" / "outgoing" / "new"
+    return sorted(new.glob("*.eml"))
+
+
+def check_message(path, merchant_names):
+    raw = path.read_bytes()
+    assert b"\r" not in raw, f"{path.name}: bare CR"
+    lines = raw.split(b"\n")
+    assert all(len(l) <= 998 for l in lines), f"{path.name}: line over 998 octets"
+    head = raw.split(b"\n\n", 1)[0]
+    assert all(b < 0x80 for b in head), f"{path.name}: 8-bit header"
+    msg = email.message_from_bytes(raw, policy=email.policy.strict)
+    for part in msg.walk():
+        assert not part.defects, f"{path.name}: {part.defects}"
+    for h in REQUIRED:
+        assert msg[h], f"{path.name}: missing {h}"
+    assert msg["MIME-Version"] == "1.0" and msg["Auto-Submitted"] == "auto-generated"
+    notice_id = path.name[:-4]
+    assert msg["Message-ID"] == f"<{notice_id}@disputes.test.invalid>"
+    assert msg["X-Dispute-Id"] == notice_id.split(".")[0]
+    assert msg["X-Dispute-Notice-Kind"] == notice_id.split(".")[2]
+    assert msg.get_content_type() == "multipart/alternative"
+    parts = [p for p in msg.iter_parts()]
+    assert [p.get_content_type() for p in parts] == ["text/plain", "text/html"]
+    for p in parts:
+        assert p["Content-Transfer-Encoding"] == "quoted-printable"
+        assert p.get_content_charset() == "utf-8"
+        body = p.get_content()
+        assert "{{" not in body and notice_id.split(".")[0] in body
+    # The encoded display name decodes to the merchant's name exactly.
+    to = msg["To"]
+    assert to.addresses[0].display_name in merchant_names
+    return msg
+
+
+@pytest.fixture
+def sim(workdir):
+    d = Daemon(workdir, args=["--simulated-clock", START])
+    d.start()
+    for id, (name, country, tz, locale, _) in MERCHANTS.items():
+        d.ctl("merchant", "upsert", "--id", id, "--name", name, "--email", f"{id.lower()}@shop.example",
+              "--country", country, "--timezone", tz, "--locale", locale)
+    yield d
+    d.kill()
+
+
+def test_every_notice_kind_in_three_languages_is_valid_mail(sim):
+    n = 0
+    for mid, (_, _, _, _, cur) in MERCHANTS.items():
+        for path in ("answered", "unanswered", "evidence", "review", "withdrawn", "refunded", "invalid"):
+            id = f"D-{mid[2:]}-{path}"
+            sim.ctl("open", "--merchant", mid, "--order", f"O-{id}", "--amount", "12.50", "--order-amount", "99.00",
+                    "--currency", cur, "--reason", "notAsDescribed", "--id", id)
+            n += 1
+            if path in ("answered", "evidence", "review", "invalid"):
+                sim.ctl("respond", id)
+            if path == "answered":
+                sim.ctl("resolve", id, "--refund", "2.50")
+            if path == "withdrawn":
+                sim.ctl("withdraw", id)
+            if path == "refunded":
+                sim.ctl("refunded", f"O-{id}")
+    sim.ctl("clock", "advance", "19d")
+    for mid in MERCHANTS:
+        sim.ctl("statement", f"D-{mid[2:]}-invalid", "--invalid")
+        sim.ctl("statement", f"D-{mid[2:]}-evidence", "--valid")
+        sim.ctl("statement", f"D-{mid[2:]}-review", "--valid")
+        sim.ctl("evidence", f"D-{mid[2:]}-review")
+        sim.ctl("decide", f"D-{mid[2:]}-review", "--for", "customer")
+    sim.ctl("clock", "advance", "40d")
+    files = spool_files(sim.base)
+    kinds = set()
+    ids = set()
+    names = {m[0] for m in MERCHANTS.values()}
+    for f in files:
+        msg = check_message(f, names)
+        kinds.add((msg["X-Dispute-Notice-Kind"], msg["X-Dispute-Id"].split("-")[1]))
+        ids.add(msg["Message-ID"])
+    assert len(ids) == len(files)
+    all_kinds = {"disputeOpened", "responseReminder", "chargebackIssued", "disputeEscalated", "evidenceRequested",
+                 "evidenceReminder", "decisionMerchantFavour", "decisionCustomerFavour", "disputeClosed"}
+    for market in ("SE", "DE", "GB"):
+        assert {k for k, m in kinds if m == market} == all_kinds, market
+    assert sim.ctl("status").json["outboxPending"] == 0
+    # Swedish text with Swedish formatting of money and dates.
+    se = email.message_from_bytes((sim.base / "spool/outgoing/new/D-SE-unanswered.1.disputeOpened.eml").read_bytes(), policy=email.policy.default)
+    text = se.get_body(("plain",)).get_content()
+    assert "12,50" in text and "kr" in text and "januari 2027" in text
+
+
+def test_header_injection_in_merchant_data_never_creates_a_header(sim):
+    r = sim.ctl("merchant", "upsert", "--id", "M-X", "--name", "Evil\r\nBcc: victim@example.com", "--email",
+                "x@shop.example", "--country", "SE", "--timezone", "Europe/Stockholm", check=False)
+    assert r.returncode == 1 and "control characters" in r.json["message"]
+    r = sim.ctl("merchant", "upsert", "--id", "M-X", "--name", "X", "--email", "x@shop.example\nBcc: v@example.com",
+                "--country", "SE", "--timezone", "Europe/Stockholm", check=False)
+    assert r.returncode == 1 and "'email'" in r.json["message"]
+    r = sim.ctl("open", "--merchant", "M-SE", "--order", "O\nBcc: v@example.com", "--amount", "1", "--currency", "SEK",
+                "--reason", "faulty", check=False)
+    assert r.returncode == 1
+    r = sim.ctl("open", "--merchant", "M-SE", "--order", "O-1", "--amount", "1", "--currency", "SEK", "--reason", "faulty",
+                "--id", "../../etc/x", check=False)
+    assert r.returncode == 1 and "dispute id" in r.json["message"]
+    # A display name with quotes and non-ASCII goes through encoded words.
+    sim.ctl("open", "--merchant", "M-GB", "--order", "O-2", "--amount", "1", "--currency", "GBP", "--reason", "faulty", "--id", "D-Q")
+    msg = check_message(sim.base / "spool/outgoing/new/D-Q.1.disputeOpened.eml", {m[0] for m in MERCHANTS.values()})
+    assert msg["To"].addresses[0].display_name == 'Brown "Quoted" Ltd'
+    assert "Bcc" not in msg
+
+
+def test_a_concurrent_reader_never_sees_a_partial_file(sim):
+    new = sim.base / "spool/outgoing/new"
+    cur = sim.base / "spool/outgoing/cur"
+    seen, bad, stop = [], [], threading.Event()
+
+    def reader():
+        while not stop.is_set() or any(new.iterdir()):
+            for f in list(new.glob("*.eml")):
+                try:
+                    os.rename(f, cur / f.name)
+                except FileNotFoundError:
+                    continue
+                data = (cur / f.name).read_bytes()
+                if not data.rstrip().endswith(b"--") or b"text/html" not in data:
+                    bad.append(f.name)
+                seen.append(f.name)
+            time.sleep(0.001)
+
+    t = threading.Thread(target=reader)
+    t.start()
+    count = 1500
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(str(sim.socket))
+        for i in range(count):
+            req = {"v": 1, "id": f"bulk-{i}", "op": "dispute.open",
+                   "args": {"merchant": "M-SE", "order": f"B-{i}", "amount": "1.00", "currency": "SEK", "reason": "faulty", "id": f"B-{i}"}}
+            s.sendall((json.dumps(req) + "\n").encode())
+            assert json.loads(read_line(s))["ok"]
+    stop.set()
+    t.join(timeout=60)
+    assert not bad
+    assert len(seen) == count
+    assert len(set(seen)) == count
+
+
+def test_full_disk_keeps_notices_pending_and_delivers_them_when_space_returns(workdir):
+    spool = workdir / "small"
+    spool.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48k", "tmpfs", str(spool)], capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        d = Daemon(workdir, args=["--simulated-clock", START], config=config_text(workdir, spool=str(spool / "outgoing")))
+        d.start()
+        d.ctl("merchant", "upsert", "--id", "M-SE", "--name", "Åsa", "--email", "a@shop.example", "--country", "SE", "--timezone", "Europe/Stockholm")
+        for i in range(40):
+            d.ctl("open", "--merchant", "M-SE", "--order", f"O-{i}", "--amount", "1.00", "--currency", "SEK", "--reason", "faulty", "--id", f"D-{i}")
+        status = d.ctl("status").json
+        assert status["outboxPending"] > 0
+        assert "No space left on device" in status["lastSpoolError"]
+        assert len(d.ctl("list").json["disputes"]) == 40  # every acknowledged dispute is stored
+        # Nothing half-written is visible to the relay.
+        for f in (spool / "outgoing/new").glob("*.eml"):
+            assert f.read_bytes().rstrip().endswith(b"--")
+        assert not list((spool / "outgoing/tmp").iterdir())
+        subprocess.run(["mount", "-o", "remount,size=8m", str(spool)], check=True)
+        deadline = time.monotonic() + 60
+        while d.ctl("status").json["outboxPending"] and time.monotonic() < deadline:
+            time.sleep(0.5)
+        status = d.ctl("status").json
+        assert status["outboxPending"] == 0 and status.get("lastSpoolError") is None
+        assert len(list((spool / "outgoing/new").glob("*.eml"))) == 40
+        d.stop()
+    finally:
+        subprocess.run(["umount", "-l", str(spool)])
