@@ -36,7 +36,9 @@ deps:
 
 # Python tools the end-to-end suite uses.
 test-deps: deps
-	@$(PYTHON) -c "import pytest, numpy, holidays; assert holidays.__version__ == '0.109'" 2>/dev/null || { \
+	@command -v msmtp >/dev/null 2>&1 || { echo "Installing msmtp (the relay test's sendmail)"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq msmtp; }
+	@$(PYTHON) -c "import pytest, numpy, aiosmtpd, holidays; assert holidays.__version__ == '0.109'" 2>/dev/null || { \
 	  echo "Installing the Python test tools (tests/requirements.txt)"; $(PYTHON) -m pip install -q -r tests/requirements.txt; }
 
 build: deps
@@ -83,10 +85,11 @@ install: release
 	  install -d $(DESTDIR)$(UNITDIR); \
 	  for f in systemd/*.service systemd/*.socket systemd/*.path; do \
 	    [ -e "$$f" ] || continue; \
-	    sed 's|/usr/bin/|$(BINDIR)/|g' "$$f" > $(DESTDIR)$(UNITDIR)/$$(basename "$$f"); \
+	    sed -e 's|/usr/bin/|$(BINDIR)/|g' -e 's|/usr/libexec/|$(PREFIX)/libexec/|g' "$$f" > $(DESTDIR)$(UNITDIR)/$$(basename "$$f"); \
 	    chmod 0644 $(DESTDIR)$(UNITDIR)/$$(basename "$$f"); \
 	  done; \
 	fi
+	install -D -m 0755 scripts/disputed-relay $(DESTDIR)$(PREFIX)/libexec/disputed/disputed-relay
 	if [ -e systemd/disputed.sysusers ]; then install -D -m 0644 systemd/disputed.sysusers $(DESTDIR)$(SYSUSERSDIR)/disputed.conf; fi
 	if [ -e systemd/disputed.tmpfiles ]; then install -D -m 0644 systemd/disputed.tmpfiles $(DESTDIR)$(TMPFILESDIR)/disputed.conf; fi
 

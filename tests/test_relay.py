@@ -1,0 +1,84 @@
+"""The relay hands spooled notices to a real sendmail (msmtp) that delivers to
+a real SMTP server on 127.0.0.1 (aiosmtpd); what arrives is what was spooled."""
+
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import ROOT, Daemon
+
+aiosmtpd = pytest.importorskip("aiosmtpd.controller")
+RELAY = ROOT / "scripts" / "disputed-relay"
+
+
+class Collector:
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content or envelope.content))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp():
+    import socket
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    collector = Collector()
+    controller = aiosmtpd.Controller(collector, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield controller, collector
+    controller.stop()
+
+
+def sendmail_wrapper(workdir, port, fail=False):
+    conf = workdir / "msmtprc"
+    conf.write_text(f"account default\nhost 127.0.0.1\nport {port}\nfrom disputes@test.invalid\nauth off\ntls off\n")
+    conf.chmod(0o600)
+    wrapper = workdir / "sendmail"
+    body = "exit 1" if fail else f'exec msmtp -C "{conf}" "$@"'
+    wrapper.write_text(f"#!/bin/sh\n{body}\n")
+    wrapper.chmod(0o755)
+    return wrapper
+
+
+@pytest.mark.skipif(shutil.which("msmtp") is None, reason="msmtp is not installed (make test installs it)")
+def test_relay_delivers_every_spooled_notice_through_msmtp(workdir, smtp):
+    controller, collector = smtp
+    d = Daemon(workdir, args=["--simulated-clock", "2027-01-11T09:00:00Z"])
+    d.start()
+    d.ctl("merchant", "upsert", "--id", "M-SE", "--name", "Åsa Handel AB", "--email", "tvist@asa.example",
+          "--country", "SE", "--timezone", "Europe/Stockholm", "--locale", "sv")
+    for i in range(3):
+        d.ctl("open", "--merchant", "M-SE", "--order", f"O-{i}", "--amount", "10.00", "--currency", "SEK", "--reason", "faulty", "--id", f"D-{i}")
+    spool = workdir / "spool" / "outgoing"
+    spooled = {p.name: p.read_bytes() for p in (spool / "new").glob("*.eml")}
+    assert len(spooled) == 3
+
+    # A failing sendmail leaves the files for a retry.
+    env = dict(os.environ, DISPUTED_SENDMAIL=str(sendmail_wrapper(workdir, controller.port, fail=True)))
+    r = subprocess.run([str(RELAY), str(spool)], capture_output=True, text=True, env=env)
+    assert r.returncode == 75
+    assert sorted(p.name for p in (spool / "cur").glob("*.eml")) == sorted(spooled)
+    # Files a failed run left in cur/ are retried once a minute old.
+    for p in (spool / "cur").glob("*.eml"):
+        os.utime(p, (p.stat().st_atime - 120, p.stat().st_mtime - 120))
+
+    env = dict(os.environ, DISPUTED_SENDMAIL=str(sendmail_wrapper(workdir, controller.port)))
+    r = subprocess.run([str(RELAY), str(spool)], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    assert not list((spool / "new").iterdir()) and not list((spool / "cur").iterdir())
+    assert len(collector.messages) == 3
+    delivered = set()
+    for mail_from, rcpts, content in collector.messages:
+        assert rcpts == ["tvist@asa.example"]
+        received = content.replace(b"\r\n", b"\n").rstrip(b"\n")
+        matches = [n for n, raw in spooled.items() if received.endswith(raw.rstrip(b"\n"))]
+        assert len(matches) == 1, "a received message is not one of the spooled files"
+        delivered.add(matches[0])
+    assert delivered == set(spooled)
+    d.stop()
