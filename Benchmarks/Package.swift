@@ -25,6 +25,10 @@ let package = Package(
             name: "CalendarBenchmarks",
             dependencies: ["BenchSupport", .product(name: "BusinessCalendar", package: "main")]
         ),
+        .executableTarget(
+            name: "SpoolBenchmarks",
+            dependencies: ["BenchSupport", .product(name: "NoticeSpool", package: "main")]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -21,6 +21,7 @@ COUNTER = BENCH / ".build" / "libmalloc_counter.so"
 # (executable or script, arguments); each prints BENCH-ROW lines.
 SUITES = [
     [str(RELEASE / "TimerBenchmarks")],
+    [str(RELEASE / "SpoolBenchmarks"), str(ROOT)],
 ]
 
 
@@ -29,7 +30,7 @@ def run_suite(argv, rows, details):
     if COUNTER.exists():
         env["LD_PRELOAD"] = str(COUNTER)
     print(f"running {Path(argv[0]).name} ...", file=sys.stderr, flush=True)
-    proc = subprocess.run(argv + sys.argv[1:], capture_output=True, text=True, env=env)
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         print(proc.stdout, proc.stderr, file=sys.stderr)
         raise SystemExit(f"{argv[0]} failed with exit code {proc.returncode}")

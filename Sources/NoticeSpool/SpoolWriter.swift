@@ -77,10 +77,13 @@ public struct SpoolWriter: Sendable {
     @discardableResult
     public func write(noticeID: String, bytes: [UInt8]) throws(SpoolError) -> Bool {
         guard Self.isSafeID(noticeID) else { throw SpoolError(path: noticeID, operation: "refuse unsafe notice id", errno: EINVAL) }
-        if isSpooled(noticeID: noticeID) { return false }
         let name = Self.fileName(noticeID)
+        // Already claimed by the relay (a crash between the write and marking the
+        // outbox row). A copy still in new/ is caught by the rename below.
+        if access(cur + "/" + name, F_OK) == 0 { return false }
         let tmpPath = tmp + "/" + name
-        unlink(tmpPath)  // a half-written file of an earlier attempt
+        // No stale file can be in tmp/: prepare() empties it at start and a failed
+        // write removes its own file.
         let fd = open(tmpPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
         guard fd >= 0 else { throw SpoolError(path: tmpPath, operation: "create", errno: errno) }
         var failure: SpoolError? = nil

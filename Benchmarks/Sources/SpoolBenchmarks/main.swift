@@ -1,0 +1,67 @@
+import BenchSupport
+import DisputeWorkflow
+import Foundation
+import Glibc
+import NoticeSpool
+
+// spool.notices: notices rendered (template + MIME) and spooled (tmp, fsync,
+// rename without replace, fsync new/) per second, next to a raw loop that
+// writes files of the same size the same way, in the same run and directory.
+
+let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().deletingLastPathComponent()
+let templates = try NoticeTemplates.load(directory: root.appendingPathComponent("Notifications").path, overrideDirectory: nil)
+let base = (CommandLine.arguments.count > 1 ? CommandLine.arguments[1] : FileManager.default.currentDirectoryPath) + "/.bench-spool-\(getpid())"
+defer { try? FileManager.default.removeItem(atPath: base) }
+let count = 2000
+let from = try MailAddress(parsing: "Disputes <d@provider.example>", field: "from")
+let to = try MailAddress(displayName: "Åsa Handel AB", address: "tvist@asa.example")
+let context = ["merchantName": "Åsa Handel AB", "disputeId": "D-1", "orderReference": "O-1", "amount": "499,00 kr",
+               "orderAmount": "899,00 kr", "reason": "varan är felaktig", "deadline": "fredag 29 januari 2027 23:59 CET", "refund": "", "outcome": ""]
+
+let writer = SpoolWriter(directory: base + "/notices")
+try writer.prepare()
+var size = 0
+let noticeNs = measure {
+    for i in 0..<count {
+        let r = templates.render(.disputeOpened, locale: "sv", context: context)
+        let bytes = try! MIMEComposer.compose(MailMessage(from: from, to: to, subject: r.subject, date: 1_799_658_000,
+            messageID: "D-\(i).1.disputeOpened@provider.example", extraHeaders: [("X-Dispute-Id", "D-\(i)"), ("X-Dispute-Notice-Kind", "disputeOpened")],
+            text: r.text, html: r.html))
+        size = bytes.count
+        _ = try! writer.write(noticeID: "D-\(i).1.disputeOpened", bytes: bytes)
+    }
+}
+
+// The baseline: the same four system calls per file, nothing rendered.
+let raw = base + "/raw"
+mkdir(raw, 0o750); mkdir(raw + "/tmp", 0o750); mkdir(raw + "/new", 0o750)
+let payload = [UInt8](repeating: 0x61, count: size)
+let rawNs = measure {
+    for i in 0..<count {
+        let tmp = raw + "/tmp/\(i).eml"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0o640)
+        payload.withUnsafeBytes { _ = write(fd, $0.baseAddress, $0.count) }
+        fsync(fd)
+        close(fd)
+        rename(tmp, raw + "/new/\(i).eml")
+        let dfd = open(raw + "/new", O_RDONLY | O_DIRECTORY)
+        fsync(dfd)
+        close(dfd)
+    }
+}
+var renderSink = 0
+let renderNs = measure {
+    for i in 0..<count {
+        let r = templates.render(.disputeOpened, locale: "sv", context: context)
+        let bytes = try! MIMEComposer.compose(MailMessage(from: from, to: to, subject: r.subject, date: 1_799_658_000,
+            messageID: "D-\(i).1.disputeOpened@provider.example", extraHeaders: [], text: r.text, html: r.html))
+        renderSink &+= bytes.count
+    }
+}
+blackHole(renderSink)
+let rate = Double(count) / (Double(noticeNs) / 1e9)
+let rawRate = Double(count) / (Double(rawNs) / 1e9)
+detail("spool.notices: \(count) Swedish disputeOpened notices of \(size) bytes on the benchmark's file system; raw loop \(String(format: "%.0f", rawRate))/s; rendering alone \(String(format: "%.0f", Double(renderNs) / Double(count) / 1000)) µs per notice")
+emit(BenchRow(figure: "spool.notices", value: rate, unit: "notices/s", baseline: "raw write+fsync+rename+dir-fsync loop, same size",
+              baselineValue: rawRate, lowerIsBetter: false, target: ">= 0.8x the raw loop", met: rate >= 0.8 * rawRate))
