@@ -66,7 +66,11 @@ def test_check_config_accepts_shipped_configurations(workdir):
     assert r.returncode == 0, r.stderr
     # The production example points at /etc/disputed/calendars; check it against the shipped calendars.
     production = workdir / "disputed.toml"
-    production.write_text((ROOT / "config" / "disputed.toml").read_text().replace("/etc/disputed/calendars", str(ROOT / "config" / "calendars")))
+    text = (ROOT / "config" / "disputed.toml").read_text()
+    text = text.replace("/etc/disputed/calendars", str(ROOT / "config" / "calendars"))
+    text = text.replace("/usr/share/disputed/Notifications", str(ROOT / "Notifications"))
+    text = text.replace('group = "disputed-spool"', 'group = ""')  # created by sysusers on a real install
+    production.write_text(text)
     r = subprocess.run([str(DISPUTED), "--check-config", "--config", str(production)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert "calendars AT, BE, CH, DE, DK, ES, FI, FR, GB, IE, IT, NL, NO, PL, SE, US" in r.stdout

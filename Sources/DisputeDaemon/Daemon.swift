@@ -52,6 +52,8 @@ public struct Daemon {
 
     /// Runs the daemon; returns the process exit code.
     public func run() async -> Int32 {
+        // Structured entries in the journal under systemd, plain lines on stderr otherwise.
+        LoggingSystem.bootstrap { label in JournalLogHandler(label: label) }
         let notifier = SystemdNotifier()
         notifier.status("Loading configuration \(configPath)")
         let configuration: Configuration
@@ -82,12 +84,22 @@ public struct Daemon {
             let engine = Engine(store: store, clock: clock, calendars: calendars,
                                 policy: configuration.policy.disputePolicy, dispatcher: dispatcher, logger: logger)
             notifier.status("Recovering: loading pending timers")
+            // A store with millions of timers may take longer than TimeoutStartSec.
+            notifier.extendTimeout(microseconds: 120_000_000)
             let recovery = try await engine.recover()
             logger.notice("recovery done", metadata: ["timersLoaded": "\(recovery.timers)", "timersFired": "\(recovery.fired)"])
             let state = DaemonState(configPath: configPath, configuration: configuration, calendars: calendars, store: store,
                                     clock: clock, engine: engine, logger: logger, notifier: notifier)
+            let listener: ControlListener
+            if let fd = ListenFDs.named("control") {
+                listener = .activated(fd: fd, path: configuration.control.socketPath)
+                logger.info("using the control socket passed by systemd", metadata: ["fd": "\(fd)"])
+            } else {
+                listener = .path(configuration.control.socketPath)
+            }
+            notifier.status("Opening control socket")
             let server = ControlServer(
-                listener: .path(configuration.control.socketPath),
+                listener: listener,
                 handler: RequestRouter(state: state),
                 authorizer: { [state] in
                     let c = state.configuration.control
@@ -107,6 +119,7 @@ public struct Daemon {
                         .init(service: server),
                         .init(service: ReloadOnHangup(state: state)),
                         .init(service: TickLoop(engine: engine, logger: logger)),
+                        .init(service: Watchdog(engine: engine, notifier: notifier, logger: logger)),
                         .init(service: StoppingAnnouncer(notifier: notifier)),
                     ],
                     gracefulShutdownSignals: [.sigterm, .sigint],
@@ -164,6 +177,35 @@ struct TickLoop: Service {
                     logger.error("firing due timers failed; retrying next tick", metadata: ["error": "\(error)"])
                 }
                 try await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+}
+
+/// Pings systemd's watchdog at half of `WATCHDOG_USEC`, but only while the
+/// engine's tick loop makes progress; does nothing without a watchdog.
+struct Watchdog: Service {
+    let engine: Engine
+    let notifier: SystemdNotifier
+    let logger: Logger
+
+    func run() async throws {
+        guard let interval = notifier.watchdogPingInterval() else {
+            // No watchdog: stay until shutdown (a service that returns early stops the group).
+            try? await gracefulShutdown()
+            return
+        }
+        try? await cancelWhenGracefulShutdown {
+            var gate = WatchdogGate()
+            while !Task.isCancelled {
+                // If the engine actor is stuck, this await does not return and no ping is sent.
+                let ticks = await engine.ticks
+                if gate.shouldPing(ticks: ticks) {
+                    notifier.watchdogPing()
+                } else {
+                    logger.warning("engine tick loop made no progress; withholding the watchdog ping")
+                }
+                try await Task.sleep(for: interval)
             }
         }
     }
