@@ -24,7 +24,7 @@ RELEASE_BIN = .build/release
 
 
 .PHONY: demo
-.PHONY: all build release run test deps test-deps unit-test e2e-test install clean bench bench-deps
+.PHONY: all build release run test deps test-deps unit-test e2e-test install install-files clean bench bench-deps
 
 all: build
 
@@ -68,14 +68,21 @@ test: test-deps
 	DISPUTED_BIN_DIR=$(CURDIR)/$(DEBUG_BIN) $(PYTHON) -m pytest -q tests
 
 install: release
+	$(MAKE) install-files BINSRC=$(RELEASE_BIN)
+
+# The copying part of install, from already built binaries (the install test uses the debug build).
+BINSRC ?= $(RELEASE_BIN)
+install-files:
 	install -d $(DESTDIR)$(BINDIR)
-	install -m 0755 $(RELEASE_BIN)/disputed $(RELEASE_BIN)/disputectl $(DESTDIR)$(BINDIR)/
+	install -m 0755 $(BINSRC)/disputed $(BINSRC)/disputectl $(DESTDIR)$(BINDIR)/
 	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/disputed $(DESTDIR)$(SYSCONFDIR)/disputed/calendars
 	# An existing configuration is kept; the shipped one lands next to it as .dist.
 	if [ -e $(DESTDIR)$(SYSCONFDIR)/disputed/disputed.toml ]; then \
-	  install -m 0640 config/disputed.toml $(DESTDIR)$(SYSCONFDIR)/disputed/disputed.toml.dist; \
+	  sed 's|/usr/share/disputed/|$(DATADIR)/|' config/disputed.toml > $(DESTDIR)$(SYSCONFDIR)/disputed/disputed.toml.dist; \
+	  chmod 0640 $(DESTDIR)$(SYSCONFDIR)/disputed/disputed.toml.dist; \
 	else \
-	  install -m 0640 config/disputed.toml $(DESTDIR)$(SYSCONFDIR)/disputed/disputed.toml; \
+	  sed 's|/usr/share/disputed/|$(DATADIR)/|' config/disputed.toml > $(DESTDIR)$(SYSCONFDIR)/disputed/disputed.toml; \
+	  chmod 0640 $(DESTDIR)$(SYSCONFDIR)/disputed/disputed.toml; \
 	fi
 	for f in config/calendars/*.toml; do [ -e "$$f" ] && install -m 0644 "$$f" $(DESTDIR)$(SYSCONFDIR)/disputed/calendars/ || true; done
 	install -d $(DESTDIR)$(DATADIR)/Notifications
@@ -92,6 +99,7 @@ install: release
 	install -D -m 0755 scripts/disputed-relay $(DESTDIR)$(PREFIX)/libexec/disputed/disputed-relay
 	if [ -e systemd/disputed.sysusers ]; then install -D -m 0644 systemd/disputed.sysusers $(DESTDIR)$(SYSUSERSDIR)/disputed.conf; fi
 	if [ -e systemd/disputed.tmpfiles ]; then install -D -m 0644 systemd/disputed.tmpfiles $(DESTDIR)$(TMPFILESDIR)/disputed.conf; fi
+	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/disputed/README.md
 
 # Benchmarks are a separate package (Benchmarks/), built in release mode only here.
 bench-deps: deps

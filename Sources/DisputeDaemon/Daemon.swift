@@ -118,7 +118,8 @@ public struct Daemon {
                     services: [
                         .init(service: server),
                         .init(service: ReloadOnHangup(state: state)),
-                        .init(service: TickLoop(engine: engine, logger: logger)),
+                        .init(service: TickLoop(engine: engine, logger: logger,
+                                                period: min(.seconds(1), (notifier.watchdogPingInterval() ?? .seconds(2)) / 2))),
                         .init(service: Watchdog(engine: engine, notifier: notifier, logger: logger)),
                         .init(service: StoppingAnnouncer(notifier: notifier)),
                     ],
@@ -162,10 +163,12 @@ struct ReloadOnHangup: Service {
     }
 }
 
-/// Fires due timers once a second. Every turn counts as progress for the watchdog.
+/// Fires due timers once a second (more often when the watchdog interval is
+/// short, so every ping interval sees progress). Every turn counts as progress.
 struct TickLoop: Service {
     let engine: Engine
     let logger: Logger
+    let period: Duration
 
     func run() async throws {
         // Cancellation on shutdown ends the sleep; that is a clean stop, not an error.
@@ -176,7 +179,7 @@ struct TickLoop: Service {
                 } catch {
                     logger.error("firing due timers failed; retrying next tick", metadata: ["error": "\(error)"])
                 }
-                try await Task.sleep(for: .seconds(1))
+                try await Task.sleep(for: period)
             }
         }
     }
