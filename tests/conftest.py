@@ -124,7 +124,13 @@ class Daemon:
         if json_output:
             argv.append("--json")
         argv += [str(a) for a in args]
-        result = subprocess.run(argv, capture_output=True, text=True, timeout=60, user=user)
+        identity = {}
+        if user is not None:
+            # Run as that user with exactly its groups, as a login would.
+            import pwd
+            entry = pwd.getpwnam(user)
+            identity = dict(user=entry.pw_uid, group=entry.pw_gid, extra_groups=os.getgrouplist(user, entry.pw_gid))
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=60, **identity)
         if check and result.returncode != 0:
             raise AssertionError(f"disputectl {' '.join(map(str, args))} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
         if json_output and result.stdout.strip():

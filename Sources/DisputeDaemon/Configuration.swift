@@ -20,6 +20,8 @@ public struct Configuration: Sendable, Equatable {
         public var adminGroup: String
         /// Members may use read operations.
         public var readerGroup: String
+        /// Group of the socket file (mode 0660): everyone who runs disputectl must be in it.
+        public var socketGroup: String
         /// Seconds a client may stay silent mid-line before the connection is closed.
         public var idleTimeoutSeconds: Int
         public var maxConnections: Int
@@ -116,6 +118,7 @@ extension Configuration {
             socketPath: controlTable?.requiredString("socket") ?? "",
             adminGroup: controlTable?.string("admin_group", default: "") ?? "",
             readerGroup: controlTable?.string("reader_group", default: "") ?? "",
+            socketGroup: controlTable?.string("socket_group", default: "") ?? "",
             idleTimeoutSeconds: controlTable?.integer("idle_timeout_seconds", in: 1...3600, default: 30) ?? 30,
             maxConnections: controlTable?.integer("max_connections", in: 1...10_000, default: 512) ?? 512)
         if control.socketPath.utf8.count > 107 {

@@ -13,14 +13,14 @@ public protocol ControlRequestHandler: Sendable {
 
 /// Where the control socket comes from.
 public enum ControlListener: Sendable, Equatable {
-    /// Bind this path ourselves (mode 0660; a stale socket file is removed only if nothing listens on it).
-    case path(String)
+    /// Bind this path ourselves (mode 0660, the given group; a stale socket file is removed only if nothing listens on it).
+    case path(String, group: String = "")
     /// A listening socket passed by systemd (`disputed.socket`); the path belongs to systemd.
     case activated(fd: Int32, path: String)
 
     public var path: String {
         switch self {
-        case let .path(p), let .activated(_, p): return p
+        case let .path(p, _), let .activated(_, p): return p
         }
     }
 }
@@ -68,7 +68,7 @@ public final class ControlServer: Service, Sendable {
         await ready()
         logger.info("control socket listening", metadata: ["socket": "\(listener.path)"])
         defer {
-            if case let .path(path) = listener { unlink(path) }
+            if case let .path(path, _) = listener { unlink(path) }
         }
         try await withGracefulShutdownHandler {
             try await withThrowingDiscardingTaskGroup { tasks in
@@ -100,11 +100,17 @@ public final class ControlServer: Service, Sendable {
         switch listener {
         case let .activated(fd, _):
             return try await bootstrap.bind(fd, childChannelInitializer: initializer)
-        case let .path(path):
+        case let .path(path, group):
             try Self.prepareSocketPath(path)
             let server = try await bootstrap.bind(unixDomainSocketPath: path, childChannelInitializer: initializer)
             // interfaces.md: the socket file is mode 0660; access is then decided per peer.
             chmod(path, 0o660)
+            if !group.isEmpty {
+                guard let entry = getgrnam(group), chown(path, uid_t.max, entry.pointee.gr_gid) == 0 else {
+                    try? await server.channel.close()
+                    throw DaemonError.socket(path: path, message: "cannot give the socket to group '\(group)' (does it exist, and is the daemon's user a member?)")
+                }
+            }
             return server
         }
     }
@@ -114,8 +120,9 @@ public final class ControlServer: Service, Sendable {
     static func prepareSocketPath(_ path: String) throws {
         let directory = (path as NSString).deletingLastPathComponent
         if !directory.isEmpty {
+            // 0755: users reach the socket through it; the socket's own mode and group decide.
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: 0o750])
+                                                    attributes: [.posixPermissions: 0o755])
         }
         var info = stat()
         guard lstat(path, &info) == 0 else { return }

@@ -95,7 +95,7 @@ public struct Daemon {
                 listener = .activated(fd: fd, path: configuration.control.socketPath)
                 logger.info("using the control socket passed by systemd", metadata: ["fd": "\(fd)"])
             } else {
-                listener = .path(configuration.control.socketPath)
+                listener = .path(configuration.control.socketPath, group: configuration.control.socketGroup)
             }
             notifier.status("Opening control socket")
             let server = ControlServer(

@@ -1,0 +1,158 @@
+"""The control socket: roles from SO_PEERCRED with real users, and robustness
+against anything a client sends."""
+
+import json
+import os
+import pwd
+import grp
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import DISPUTECTL, Daemon, config_text, read_line
+
+SUFFIX = str(os.getpid() % 100000)
+GROUPS = {"sock": f"dspsock{SUFFIX}", "admin": f"dspadm{SUFFIX}", "read": f"dspread{SUFFIX}"}
+USERS = {"admin": f"dspa{SUFFIX}", "reader": f"dspr{SUFFIX}", "stranger": f"dsps{SUFFIX}"}
+
+
+@pytest.fixture(scope="module")
+def accounts():
+    if os.geteuid() != 0:
+        pytest.skip("creating test users needs root")
+    for g in GROUPS.values():
+        subprocess.run(["groupadd", g], check=True)
+    member = {"admin": ["sock", "admin"], "reader": ["sock", "read"], "stranger": ["sock"]}
+    for role, user in USERS.items():
+        subprocess.run(["useradd", "-M", "-N", "-g", GROUPS["sock"], "-G", ",".join(GROUPS[g] for g in member[role]), user], check=True)
+    yield USERS
+    for user in USERS.values():
+        subprocess.run(["userdel", user])
+    for g in GROUPS.values():
+        subprocess.run(["groupdel", g])
+
+
+@pytest.fixture
+def roles_daemon(workdir, accounts):
+    extra = ""
+    cfg = config_text(workdir).replace('admin_group = ""', f'admin_group = "{GROUPS["admin"]}"') \
+        .replace('reader_group = ""', f'reader_group = "{GROUPS["read"]}"\nsocket_group = "{GROUPS["sock"]}"')
+    d = Daemon(workdir, args=["--simulated-clock", "2027-01-11T09:00:00Z"], config=cfg)
+    d.start()
+    d.ctl("merchant", "upsert", "--id", "M-SE", "--name", "A", "--email", "a@shop.example", "--country", "SE", "--timezone", "Europe/Stockholm")
+    yield d
+    d.kill()
+
+
+def test_socket_file_belongs_to_the_socket_group(roles_daemon):
+    st = roles_daemon.socket.stat()
+    assert grp.getgrgid(st.st_gid).gr_name == GROUPS["sock"]
+    assert st.st_mode & 0o777 == 0o660
+
+
+def test_admin_group_member_may_write(roles_daemon, accounts):
+    r = roles_daemon.ctl("open", "--merchant", "M-SE", "--order", "O-1", "--amount", "1", "--currency", "SEK", "--reason", "faulty",
+                         "--id", "D-1", user=accounts["admin"])
+    assert r.json["dispute"]["id"] == "D-1"
+
+
+def test_reader_group_member_may_read_but_not_write(roles_daemon, accounts):
+    assert roles_daemon.ctl("list", user=accounts["reader"]).json["disputes"] == []
+    r = roles_daemon.ctl("open", "--merchant", "M-SE", "--order", "O-1", "--amount", "1", "--currency", "SEK",
+                         "--reason", "faulty", user=accounts["reader"], check=False)
+    assert r.returncode == 1 and r.json["code"] == "forbidden"
+    assert "dispute.open" in r.json["message"]
+
+
+def test_anyone_else_is_forbidden_and_the_attempt_is_logged(roles_daemon, accounts):
+    r = roles_daemon.ctl("status", user=accounts["stranger"], check=False)
+    assert r.returncode == 1 and r.json["code"] == "forbidden"
+    uid = pwd.getpwnam(accounts["stranger"]).pw_uid
+    deadline = time.monotonic() + 5
+    while f"uid={uid}" not in roles_daemon.log_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "control request forbidden" in roles_daemon.log_text() and f"uid={uid}" in roles_daemon.log_text()
+
+
+def test_root_may_do_everything(roles_daemon):
+    assert roles_daemon.ctl("clock", "advance", "1h").json["timersFired"] == 0
+
+
+def raw(daemon, payload: bytes):
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(str(daemon.socket))
+        s.sendall(payload)
+        return json.loads(read_line(s))
+
+
+@pytest.fixture
+def sim(workdir):
+    cfg = config_text(workdir).replace('reader_group = ""', 'reader_group = ""\nidle_timeout_seconds = 1')
+    d = Daemon(workdir, args=["--simulated-clock", "2027-01-11T09:00:00Z"], config=cfg)
+    d.start()
+    yield d
+    d.kill()
+
+
+@pytest.mark.parametrize("payload, code, words", [
+    (b'{"v":1,"id":"a","op":"dispute.show","args":{"id":5}}\n', "bad_request", "'id' must be a string"),
+    (b'{"v":1,"id":"a","op":"dispute.show","args":{}}\n', "bad_request", "missing required argument 'id'"),
+    (b'{"v":1,"id":"a","op":"dispute.list","args":{"state":"open"}}\n', "bad_request", "'state' is \"open\""),
+    (b'{"v":1,"id":"a","op":"dispute.list","args":{"colour":1}}\n', "bad_request", "unknown argument 'colour'"),
+    (b'{"v":1,"id":"a","op":"dispute.show","args":{"id":"nope"}}\n', "not_found", "no dispute nope"),
+    (b'{"v":1,"id":"a","op":"explode"}\n', "bad_request", "unknown operation 'explode'"),
+    (b'{"v":2,"id":"a","op":"status"}\n', "bad_request", "version"),
+    (b'[1,2,3]\n', "bad_request", "must be a JSON object"),
+    (b'\xc3\x28\n', "bad_request", "not valid UTF-8"),
+    (b'{"v":1,"id":"a","op":"merchant.upsert","args":{"id":"M","name":"x","email":"not-an-address","country":"SE","timezone":"Europe/Stockholm"}}\n',
+     "bad_request", "'email'"),
+])
+def test_malformed_requests_get_a_named_error(sim, payload, code, words):
+    reply = raw(sim, payload)
+    assert reply["ok"] is False and reply["error"]["code"] == code
+    assert words in reply["error"]["message"]
+
+
+def test_a_client_that_stalls_mid_line_is_disconnected_after_the_idle_timeout(sim):
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(str(sim.socket))
+        s.sendall(b'{"v":1,"id":"half"')
+        s.settimeout(5)
+        started = time.monotonic()
+        assert s.recv(100) == b""
+        assert 0.8 < time.monotonic() - started < 4
+    assert sim.ctl("status").json["pid"] == sim.proc.pid
+
+
+def test_a_client_that_disconnects_mid_response_harms_nobody(sim):
+    for _ in range(20):
+        with socket.socket(socket.AF_UNIX) as s:
+            s.connect(str(sim.socket))
+            s.sendall(b'{"v":1,"id":"x","op":"status"}\n' * 200)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")  # RST on close
+    assert sim.ctl("status").json["pid"] == sim.proc.pid
+
+
+def test_two_hundred_concurrent_clients_are_all_answered(sim):
+    results, errors = [], []
+
+    def client(i):
+        try:
+            with socket.socket(socket.AF_UNIX) as s:
+                s.settimeout(30)
+                s.connect(str(sim.socket))
+                s.sendall(json.dumps({"v": 1, "id": f"c{i}", "op": "status"}).encode() + b"\n")
+                results.append(json.loads(read_line(s))["id"])
+        except Exception as e:  # noqa: BLE001 - collected and asserted below
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(200)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert sorted(results) == sorted(f"c{i}" for i in range(200))
