@@ -23,7 +23,7 @@ DEBUG_BIN   = .build/debug
 RELEASE_BIN = .build/release
 
 
-.PHONY: demo
+.PHONY: demo fuzz
 .PHONY: all build release run test deps test-deps unit-test e2e-test install install-files clean bench bench-deps
 
 all: build
@@ -53,6 +53,10 @@ run: build
 # The whole workflow on a simulated clock, for a newcomer.
 demo: build
 	./scripts/demo.sh
+
+# libFuzzer on the request decoder and the MIME header encoder (FUZZ_SECONDS each, default 300).
+fuzz:
+	./Fuzz/run.sh
 
 unit-test: deps
 	$(SWIFT) build --build-tests
