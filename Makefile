@@ -24,7 +24,7 @@ RELEASE_BIN = .build/release
 
 
 .PHONY: demo fuzz
-.PHONY: all build release run test deps test-deps unit-test e2e-test install install-files clean bench bench-deps
+.PHONY: all build release run test deps test-deps unit-test e2e-test install install-files docs clean bench bench-deps
 
 all: build
 
@@ -74,9 +74,20 @@ test: test-deps
 install: release
 	$(MAKE) install-files BINSRC=$(RELEASE_BIN)
 
-# The copying part of install, from already built binaries (the install test uses the debug build).
+# Man pages (ArgumentParser's generate-manual tool) and shell completions, from built binaries.
 BINSRC ?= $(RELEASE_BIN)
-install-files:
+DOCS = .build/docs
+docs:
+	$(SWIFT) build --product generate-manual >/dev/null
+	rm -rf $(DOCS) && mkdir -p $(DOCS)/man $(DOCS)/completions
+	"$$($(SWIFT) build --show-bin-path)/generate-manual-tool" $(BINSRC)/disputectl --multi-page -o $(DOCS)/man
+	"$$($(SWIFT) build --show-bin-path)/generate-manual-tool" $(BINSRC)/disputed -o $(DOCS)/man
+	$(BINSRC)/disputectl --generate-completion-script bash > $(DOCS)/completions/disputectl.bash
+	$(BINSRC)/disputectl --generate-completion-script zsh > $(DOCS)/completions/_disputectl
+	$(BINSRC)/disputectl --generate-completion-script fish > $(DOCS)/completions/disputectl.fish
+
+# The copying part of install, from already built binaries (the install test uses the debug build).
+install-files: docs
 	install -d $(DESTDIR)$(BINDIR)
 	install -m 0755 $(BINSRC)/disputed $(BINSRC)/disputectl $(DESTDIR)$(BINDIR)/
 	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/disputed $(DESTDIR)$(SYSCONFDIR)/disputed/calendars
@@ -104,6 +115,11 @@ install-files:
 	if [ -e systemd/disputed.sysusers ]; then install -D -m 0644 systemd/disputed.sysusers $(DESTDIR)$(SYSUSERSDIR)/disputed.conf; fi
 	if [ -e systemd/disputed.tmpfiles ]; then install -D -m 0644 systemd/disputed.tmpfiles $(DESTDIR)$(TMPFILESDIR)/disputed.conf; fi
 	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/disputed/README.md
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 0644 $(DOCS)/man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -D -m 0644 $(DOCS)/completions/disputectl.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/disputectl
+	install -D -m 0644 $(DOCS)/completions/_disputectl $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions/_disputectl
+	install -D -m 0644 $(DOCS)/completions/disputectl.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/disputectl.fish
 
 # Benchmarks are a separate package (Benchmarks/), built in release mode only here.
 bench-deps: deps

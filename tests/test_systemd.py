@@ -165,10 +165,15 @@ def test_make_install_puts_everything_at_its_fhs_path(workdir):
                  "usr/share/disputed/Notifications/disputeOpened/sv/text.mustache",
                  "usr/lib/systemd/system/disputed.service", "usr/lib/systemd/system/disputed.socket",
                  "usr/lib/systemd/system/disputed-relay.path", "usr/lib/systemd/system/disputed-relay.service",
-                 "usr/lib/sysusers.d/disputed.conf", "usr/lib/tmpfiles.d/disputed.conf", "usr/share/doc/disputed/README.md"]:
+                 "usr/lib/sysusers.d/disputed.conf", "usr/lib/tmpfiles.d/disputed.conf", "usr/share/doc/disputed/README.md",
+                 "usr/share/man/man1/disputed.1", "usr/share/man/man1/disputectl.1", "usr/share/man/man1/disputectl.show.1",
+                 "usr/share/bash-completion/completions/disputectl", "usr/share/zsh/vendor-completions/_disputectl",
+                 "usr/share/fish/vendor_completions.d/disputectl.fish"]:
         assert (dest / path).exists(), path
     assert os.access(dest / "usr/bin/disputed", os.X_OK)
     assert (dest / "etc/disputed/disputed.toml").stat().st_mode & 0o777 == 0o640
+    assert "complete" in (dest / "usr/share/bash-completion/completions/disputectl").read_text()
+    assert "disputectl" in (dest / "usr/share/man/man1/disputectl.1").read_text()
     # A second install keeps the operator's configuration.
     (dest / "etc/disputed/disputed.toml").write_text("# mine\n")
     subprocess.run(["make", "-s", "install-files", f"DESTDIR={dest}", "PREFIX=/usr", f"BINSRC={DISPUTED.parent}"], cwd=ROOT, check=True, capture_output=True)
