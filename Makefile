@@ -23,7 +23,7 @@ DEBUG_BIN   = .build/debug
 RELEASE_BIN = .build/release
 
 
-.PHONY: demo fuzz
+.PHONY: demo fuzz chaos
 .PHONY: all build release run test deps test-deps unit-test e2e-test install install-files docs clean bench bench-deps
 
 all: build
@@ -53,6 +53,10 @@ run: build
 # The whole workflow on a simulated clock, for a newcomer.
 demo: build
 	./scripts/demo.sh
+
+# Crash consistency: 50 SIGKILLs of the real daemon under load, then every guarantee checked.
+chaos: test-deps build
+	DISPUTED_BIN_DIR=$(CURDIR)/$(DEBUG_BIN) $(PYTHON) tests/chaos.py --kills $${CHAOS_KILLS:-50}
 
 # libFuzzer on the request decoder and the MIME header encoder (FUZZ_SECONDS each, default 300).
 fuzz:
