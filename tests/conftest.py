@@ -139,6 +139,15 @@ class Daemon:
             result.json = None
         return result
 
+    def wait_spooled(self, timeout=30.0):
+        """E-mail notices are spooled after the commit that acknowledged them; waits until none is pending."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.ctl("status").json["outboxPending"] == 0:
+                return
+            time.sleep(0.05)
+        raise AssertionError("notices still pending in the outbox:\n" + self.log_text()[-3000:])
+
     def request(self, op, args=None, request_id="r1"):
         """Sends one raw protocol request and returns the decoded response."""
         with socket.socket(socket.AF_UNIX) as s:

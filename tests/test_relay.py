@@ -55,6 +55,7 @@ def test_relay_delivers_every_spooled_notice_through_msmtp(workdir, smtp):
           "--country", "SE", "--timezone", "Europe/Stockholm", "--locale", "sv")
     for i in range(3):
         d.ctl("open", "--merchant", "M-SE", "--order", f"O-{i}", "--amount", "10.00", "--currency", "SEK", "--reason", "faulty", "--id", f"D-{i}")
+    d.wait_spooled()
     spool = workdir / "spool" / "outgoing"
     spooled = {p.name: p.read_bytes() for p in (spool / "new").glob("*.eml")}
     assert len(spooled) == 3

@@ -95,6 +95,7 @@ def test_every_notice_kind_in_three_languages_is_valid_mail(sim):
         sim.ctl("evidence", f"D-{mid[2:]}-review")
         sim.ctl("decide", f"D-{mid[2:]}-review", "--for", "customer")
     sim.ctl("clock", "advance", "40d")
+    sim.wait_spooled()
     files = spool_files(sim.base)
     kinds = set()
     ids = set()
@@ -130,6 +131,7 @@ def test_header_injection_in_merchant_data_never_creates_a_header(sim):
     assert r.returncode == 1 and "dispute id" in r.json["message"]
     # A display name with quotes and non-ASCII goes through encoded words.
     sim.ctl("open", "--merchant", "M-GB", "--order", "O-2", "--amount", "1", "--currency", "GBP", "--reason", "faulty", "--id", "D-Q")
+    sim.wait_spooled()
     msg = check_message(sim.base / "spool/outgoing/new/D-Q.1.disputeOpened.eml", {m[0] for m in MERCHANTS.values()})
     assert msg["To"].addresses[0].display_name == 'Brown "Quoted" Ltd'
     assert "Bcc" not in msg
@@ -163,6 +165,7 @@ def test_a_concurrent_reader_never_sees_a_partial_file(sim):
                    "args": {"merchant": "M-SE", "order": f"B-{i}", "amount": "1.00", "currency": "SEK", "reason": "faulty", "id": f"B-{i}"}}
             s.sendall((json.dumps(req) + "\n").encode())
             assert json.loads(read_line(s))["ok"]
+    sim.wait_spooled(timeout=120)
     stop.set()
     t.join(timeout=60)
     assert not bad
@@ -181,6 +184,9 @@ def test_full_disk_keeps_notices_pending_and_delivers_them_when_space_returns(wo
         d.ctl("merchant", "upsert", "--id", "M-SE", "--name", "Åsa", "--email", "a@shop.example", "--country", "SE", "--timezone", "Europe/Stockholm")
         for i in range(40):
             d.ctl("open", "--merchant", "M-SE", "--order", f"O-{i}", "--amount", "1.00", "--currency", "SEK", "--reason", "faulty", "--id", f"D-{i}")
+        deadline = time.monotonic() + 10
+        while "No space left on device" not in (d.ctl("status").json.get("lastSpoolError") or "") and time.monotonic() < deadline:
+            time.sleep(0.1)
         status = d.ctl("status").json
         assert status["outboxPending"] > 0
         assert "No space left on device" in status["lastSpoolError"]

@@ -59,8 +59,9 @@ def test_notify_sequence_across_start_reload_and_stop(workdir, notify):
     assert "STATUS=Ready: 0 open disputes" in ready
     before = [m for _, m in notify.messages]
     statuses = [f for f in notify.fields() if f.startswith("STATUS=")]
-    assert statuses[:4] == ["STATUS=Loading configuration " + str(d.config), "STATUS=Opening store",
-                            "STATUS=Recovering: loading pending timers", "STATUS=Opening control socket"]
+    assert statuses[:5] == ["STATUS=Loading configuration " + str(d.config), "STATUS=Opening store",
+                            "STATUS=Recovering: loading pending timers", "STATUS=Recovering: re-checking the spool backlog",
+                            "STATUS=Opening control socket"]
     assert any(f.startswith("EXTEND_TIMEOUT_USEC=") for f in notify.fields())
     # READY=1 comes only after the socket accepts connections.
     with socket.socket(socket.AF_UNIX) as s:

@@ -81,15 +81,18 @@ public struct Daemon {
             try Self.makeDirectory(configuration.daemon.stateDirectory, mode: 0o750)
             let store = try DisputeStore(path: configuration.storePath)
             let clock = simulatedClockStart.map(DaemonClock.simulated(at:)) ?? .real()
+            let spooler = Spooler(store: store, dispatcher: dispatcher, logger: logger)
             let engine = Engine(store: store, clock: clock, calendars: calendars,
-                                policy: configuration.policy.disputePolicy, dispatcher: dispatcher, logger: logger)
+                                policy: configuration.policy.disputePolicy, spooler: spooler, logger: logger)
             notifier.status("Recovering: loading pending timers")
             // A store with millions of timers may take longer than TimeoutStartSec.
             notifier.extendTimeout(microseconds: 120_000_000)
             let recovery = try await engine.recover()
+            notifier.status("Recovering: re-checking the spool backlog")
+            await spooler.recover()
             logger.notice("recovery done", metadata: ["timersLoaded": "\(recovery.timers)", "timersFired": "\(recovery.fired)"])
             let state = DaemonState(configPath: configPath, configuration: configuration, calendars: calendars, store: store,
-                                    clock: clock, engine: engine, logger: logger, notifier: notifier)
+                                    clock: clock, engine: engine, spooler: spooler, logger: logger, notifier: notifier)
             let listener: ControlListener
             if let fd = ListenFDs.named("control") {
                 listener = .activated(fd: fd, path: configuration.control.socketPath)
@@ -118,6 +121,7 @@ public struct Daemon {
                     services: [
                         .init(service: server),
                         .init(service: ReloadOnHangup(state: state)),
+                        .init(service: spooler),
                         .init(service: TickLoop(engine: engine, logger: logger,
                                                 period: min(.seconds(1), (notifier.watchdogPingInterval() ?? .seconds(2)) / 2))),
                         .init(service: Watchdog(engine: engine, notifier: notifier, logger: logger)),

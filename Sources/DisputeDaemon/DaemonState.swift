@@ -14,13 +14,15 @@ public final class DaemonState: Sendable {
     public let store: DisputeStore
     public let clock: DaemonClock
     public let engine: Engine
+    public let spooler: Spooler
     public let startedAt: Date
     let logger: Logger
     let notifier: SystemdNotifier
     private let current: Mutex<(configuration: Configuration, loadedAt: Date, calendars: [String: String])>
 
     init(configPath: String, configuration: Configuration, calendars: [String: BusinessCalendar], store: DisputeStore,
-         clock: DaemonClock, engine: Engine, logger: Logger, notifier: SystemdNotifier) {
+         clock: DaemonClock, engine: Engine, spooler: Spooler, logger: Logger, notifier: SystemdNotifier) {
+        self.spooler = spooler
         self.configPath = configPath
         self.store = store
         self.clock = clock
@@ -50,7 +52,7 @@ public final class DaemonState: Sendable {
             disputes: counts.stages, pendingTimers: counts.pendingTimers,
             nextTimerDue: counts.nextTimer.map { ZonedTime.isoUTC($0) }, outboxPending: counts.pendingNotices,
             calendars: calendars, recovery: ["timersLoaded": recovery.timers, "timersFired": recovery.fired],
-            lastSpoolError: await engine.lastSpoolError)
+            lastSpoolError: await spooler.lastError)
     }
 
     /// Re-reads the configuration and the calendars. Anything with a problem is
@@ -71,7 +73,8 @@ public final class DaemonState: Sendable {
                 fresh.daemon.stateDirectory = old.daemon.stateDirectory
             }
             let dispatcher = try NoticeDispatcher.make(fresh)
-            await engine.reconfigure(calendars: calendars, policy: fresh.policy.disputePolicy, dispatcher: dispatcher)
+            await engine.reconfigure(calendars: calendars, policy: fresh.policy.disputePolicy)
+            await spooler.reconfigure(dispatcher)
             let now = Date()
             current.withLock { $0 = (fresh, now, calendars.mapValues(\.version)) }
             logger.info("configuration reloaded", metadata: ["config": "\(configPath)"])

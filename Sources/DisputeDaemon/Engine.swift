@@ -27,15 +27,11 @@ public actor Engine {
     /// Advanced by every tick: the watchdog pings only while this moves.
     public private(set) var ticks: UInt64 = 0
     public private(set) var lastRecovery: (timers: Int, fired: Int) = (0, 0)
-    var dispatcher: NoticeDispatcher
-    /// The last spool failure, for `status`; nil once a write succeeds again.
-    public private(set) var lastSpoolError: String?
-    var spoolRetryAt = ContinuousClock.now
-    var spoolBackoff: Duration = .seconds(1)
+    let spooler: Spooler
 
     init(store: DisputeStore, clock: DaemonClock, calendars: [String: BusinessCalendar], policy: DisputePolicy,
-         dispatcher: NoticeDispatcher, logger: Logger) {
-        self.dispatcher = dispatcher
+         spooler: Spooler, logger: Logger) {
+        self.spooler = spooler
         self.store = store
         self.clock = clock
         self.calendars = calendars
@@ -59,19 +55,11 @@ public actor Engine {
         for t in pending { handles[t.id] = wheel.schedule(at: t.dueAt, payload: UInt64(t.id)) }
         let fired = try fireDue(upTo: now)
         lastRecovery = (pending.count, fired)
-        do {
-            let stale = try dispatcher.writer.prepare()
-            if stale > 0 { logger.notice("removed stale spool files from tmp/", metadata: ["count": "\(stale)"]) }
-        } catch {
-            recordSpoolFailure("\(error)")
-        }
-        dispatchPending()
         return lastRecovery
     }
 
     /// A new configuration: new policy for disputes opened from now on, new calendars.
-    func reconfigure(calendars: [String: BusinessCalendar], policy: DisputePolicy, dispatcher: NoticeDispatcher) {
-        self.dispatcher = dispatcher
+    func reconfigure(calendars: [String: BusinessCalendar], policy: DisputePolicy) {
         self.calendars = calendars
         self.policy = policy
         for c in calendars.values { calendarsByVersion[c.version] = c }
@@ -80,9 +68,7 @@ public actor Engine {
     /// One turn of the tick loop: fire what is due by now.
     public func tick() throws -> Int {
         ticks &+= 1
-        let fired = try fireDue(upTo: now)
-        if lastSpoolError != nil, ContinuousClock.now >= spoolRetryAt { dispatchPending() }
-        return fired
+        return try fireDue(upTo: now)
     }
 
     /// Seconds until the next timer may be due (nil: none pending).
@@ -162,49 +148,8 @@ public actor Engine {
         for t in result.insertedTimers {
             handles[t.id] = wheel.schedule(at: t.dueAt, payload: UInt64(t.id))
         }
-        for notice in result.notices where notice.channel == .email {
-            if lastSpoolError == nil { spool(notice) }
-        }
+        if result.notices.contains(where: { $0.channel == .email }) { spooler.wake() }
         return result
-    }
-
-    /// Writes one e-mail notice into the spool and marks its outbox row.
-    /// A failure leaves the row pending; the tick loop retries with back-off.
-    @discardableResult
-    func spool(_ notice: StoredNotice) -> Bool {
-        do {
-            guard let merchant = try store.merchant(try store.dispute(notice.disputeID)?.merchantID ?? "") else {
-                throw ControlError(.internal, "notice \(notice.id) has no merchant")
-            }
-            let bytes = try dispatcher.message(notice, merchant: merchant)
-            let written = try dispatcher.writer.write(noticeID: notice.id, bytes: bytes)
-            try store.markSpooled(notice.id, at: now)
-            logger.info(written ? "notice spooled" : "notice already in the spool; outbox row repaired",
-                        metadata: ["dispute": "\(notice.disputeID)", "notice": "\(notice.id)", "kind": "\(notice.kind.rawValue)"])
-            if lastSpoolError != nil { logger.notice("spool writable again") }
-            lastSpoolError = nil
-            spoolBackoff = .seconds(1)
-            return true
-        } catch {
-            recordSpoolFailure("\(notice.id): \(error)")
-            return false
-        }
-    }
-
-    func recordSpoolFailure(_ message: String) {
-        lastSpoolError = message
-        spoolRetryAt = ContinuousClock.now + spoolBackoff
-        logger.error("spool write failed; the notice stays in the outbox and is retried", metadata: [
-            "error": "\(message)", "retryInSeconds": "\(spoolBackoff.components.seconds)"])
-        spoolBackoff = min(spoolBackoff * 2, .seconds(300))
-    }
-
-    /// Re-checks the outbox: every pending e-mail notice is (re)written, oldest first.
-    func dispatchPending() {
-        guard let pending = try? store.pendingNotices() else { return }
-        for notice in pending where notice.channel == .email {
-            if !spool(notice) { return }
-        }
     }
 
     /// Moves a simulated clock and applies every timer due up to the new instant

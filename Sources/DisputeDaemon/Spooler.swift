@@ -1,0 +1,88 @@
+import DisputeStore
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// Writes committed e-mail notices into the spool, apart from the engine, so
+/// that acknowledging a command waits for its commit only, never for mail files.
+///
+/// Woken after every commit that created e-mail notices; it works through the
+/// outbox oldest first. A failed write (full disk, read-only spool) leaves the
+/// row pending and is retried with back-off, 1 s doubling to 5 min.
+public actor Spooler: Service {
+    let store: DisputeStore
+    let logger: Logger
+    var dispatcher: NoticeDispatcher
+    /// The last failure, for `status`; nil once a write succeeds again.
+    public private(set) var lastError: String?
+    var backoff: Duration = .seconds(1)
+    private let wakeups: AsyncStream<Void>
+    private let wakeup: AsyncStream<Void>.Continuation
+
+    init(store: DisputeStore, dispatcher: NoticeDispatcher, logger: Logger) {
+        self.store = store
+        self.dispatcher = dispatcher
+        self.logger = logger
+        (wakeups, wakeup) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// Asks for a pass over the outbox; calls coalesce.
+    nonisolated func wake() { wakeup.yield() }
+
+    func reconfigure(_ dispatcher: NoticeDispatcher) { self.dispatcher = dispatcher }
+
+    /// At start, before READY: empties `tmp/` and writes the backlog.
+    func recover() {
+        do {
+            let stale = try dispatcher.writer.prepare()
+            if stale > 0 { logger.notice("removed stale spool files from tmp/", metadata: ["count": "\(stale)"]) }
+        } catch {
+            record("\(error)")
+            return
+        }
+        drain()
+    }
+
+    public func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            for await _ in self.wakeups {
+                await self.drain()
+                // After a failure, retry after the back-off even if nothing new arrives.
+                while await self.lastError != nil, !Task.isCancelled {
+                    try await Task.sleep(for: await self.backoff)
+                    await self.drain()
+                }
+            }
+        }
+    }
+
+    /// Writes every pending e-mail notice; stops at the first failure.
+    func drain() {
+        guard let pending = try? store.pendingNotices() else { return }
+        for notice in pending where notice.channel == .email {
+            do {
+                guard let dispute = try store.dispute(notice.disputeID), let merchant = try store.merchant(dispute.merchantID) else {
+                    throw DaemonError.directory(path: notice.id, message: "notice has no dispute or merchant")
+                }
+                let bytes = try dispatcher.message(notice, merchant: merchant)
+                let written = try dispatcher.writer.write(noticeID: notice.id, bytes: bytes)
+                try store.markSpooled(notice.id, at: Int64(Date().timeIntervalSince1970))
+                logger.info(written ? "notice spooled" : "notice already in the spool; outbox row repaired",
+                            metadata: ["dispute": "\(notice.disputeID)", "notice": "\(notice.id)", "kind": "\(notice.kind.rawValue)"])
+                if lastError != nil { logger.notice("spool writable again") }
+                lastError = nil
+                backoff = .seconds(1)
+            } catch {
+                record("\(notice.id): \(error)")
+                return
+            }
+        }
+    }
+
+    func record(_ message: String) {
+        if lastError != nil { backoff = min(backoff * 2, .seconds(300)) }
+        logger.error("spool write failed; the notice stays in the outbox and is retried", metadata: [
+            "error": "\(message)", "retryInSeconds": "\(backoff.components.seconds)"])
+        lastError = message
+    }
+}
