@@ -62,6 +62,24 @@ public final class ControlServer: Service, Sendable {
 
     typealias Connection = (channel: NIOAsyncChannel<ControlFrame, ByteBuffer>, peer: PeerCredentials)
 
+    /// Connections accepted but not yet served. NIO requires every async channel
+    /// to be finished; one accepted while the server shuts down may never reach
+    /// the accept loop, so it is closed here, and one that arrives later still
+    /// is kept referenced (static: until the process exits) instead of being
+    /// dropped unfinished.
+    static let unserved = Mutex<[ObjectIdentifier: NIOAsyncChannel<ControlFrame, ByteBuffer>]>([:])
+
+    static func closeUnserved() async {
+        let leftovers: [NIOAsyncChannel<ControlFrame, ByteBuffer>] = unserved.withLock { table in
+            let values = Array(table.values)
+            table.removeAll()
+            return values
+        }
+        for leftover in leftovers {
+            try? await leftover.executeThenClose { (_: NIOAsyncChannelInboundStream<ControlFrame>, _: NIOAsyncChannelOutboundWriter<ByteBuffer>) in }
+        }
+    }
+
     public func run() async throws {
         let server = try await bind()
         let serverChannel = server.channel
@@ -78,6 +96,7 @@ public final class ControlServer: Service, Sendable {
                     }
                 }
             }
+            await Self.closeUnserved()
         } onGracefulShutdown: {
             serverChannel.close(promise: nil)
             for channel in self.connections.withLock({ Array($0.values) }) { channel.close(promise: nil) }
@@ -94,6 +113,7 @@ public final class ControlServer: Service, Sendable {
                 try channel.pipeline.syncOperations.addHandler(IdleCloseHandler())
                 try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineFrameDecoder()))
                 let async = try NIOAsyncChannel<ControlFrame, ByteBuffer>(wrappingChannelSynchronously: channel)
+                Self.unserved.withLock { $0[ObjectIdentifier(channel)] = async }
                 return (async, peer)
             }
         }
@@ -168,6 +188,7 @@ public final class ControlServer: Service, Sendable {
         let (asyncChannel, peer) = connection
         let channel = asyncChannel.channel
         let key = ObjectIdentifier(channel)
+        Self.unserved.withLock { _ = $0.removeValue(forKey: key) }
         let count = connections.withLock { table -> Int in
             table[key] = channel
             return table.count

@@ -122,6 +122,7 @@ public struct Daemon {
                         .init(service: server),
                         .init(service: ReloadOnHangup(state: state)),
                         .init(service: spooler),
+                        .init(service: WriteCommitter(engine: engine)),
                         .init(service: TickLoop(engine: engine, logger: logger,
                                                 period: min(.seconds(1), (notifier.watchdogPingInterval() ?? .seconds(2)) / 2))),
                         .init(service: Watchdog(engine: engine, notifier: notifier, logger: logger)),

@@ -28,10 +28,18 @@ public actor Engine {
     public private(set) var ticks: UInt64 = 0
     public private(set) var lastRecovery: (timers: Int, fired: Int) = (0, 0)
     let spooler: Spooler
+    var queuedWrites: [QueuedWrite] = []
+    var group: Group?
+    /// True while a group is being applied and committed: timers wait, so they
+    /// never act on a dispute whose new state is not yet durable.
+    var batchInFlight = false
+    nonisolated let writeWakeups: AsyncStream<Void>
+    nonisolated let writeWakeup: AsyncStream<Void>.Continuation
 
     init(store: DisputeStore, clock: DaemonClock, calendars: [String: BusinessCalendar], policy: DisputePolicy,
          spooler: Spooler, logger: Logger) {
         self.spooler = spooler
+        (writeWakeups, writeWakeup) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         self.store = store
         self.clock = clock
         self.calendars = calendars
@@ -68,6 +76,7 @@ public actor Engine {
     /// One turn of the tick loop: fire what is due by now.
     public func tick() throws -> Int {
         ticks &+= 1
+        if batchInFlight { return 0 }  // the next tick fires them, after the commit
         return try fireDue(upTo: now)
     }
 
@@ -142,6 +151,12 @@ public actor Engine {
     @discardableResult
     func apply(_ batch: CommitBatch) throws -> CommitResult {
         let result = try store.commit(batch)
+        afterCommit(result)
+        return result
+    }
+
+    /// Brings the wheel in line with a commit and wakes the spooler.
+    func afterCommit(_ result: CommitResult) {
         for id in result.cancelledTimerIDs {
             if let h = handles.removeValue(forKey: id) { wheel.cancel(h) }
         }
@@ -149,7 +164,6 @@ public actor Engine {
             handles[t.id] = wheel.schedule(at: t.dueAt, payload: UInt64(t.id))
         }
         if result.notices.contains(where: { $0.channel == .email }) { spooler.wake() }
-        return result
     }
 
     /// Moves a simulated clock and applies every timer due up to the new instant

@@ -15,7 +15,7 @@ extension Engine {
         do {
             let args = Arguments(request.args)
             let fingerprint = Self.fingerprint(op, request.args)
-            if op.isWrite, op != .clockAdvance, let prior = try store.request(request.id) {
+            if op.isWrite, op != .clockAdvance, let prior = try group?.requests[request.id] ?? store.request(request.id) {
                 guard prior.op == op.rawValue, prior.fingerprint == fingerprint else {
                     throw ControlError(.duplicateMismatch, "request id '\(request.id)' was already used for a different request (\(prior.op)); use a new id")
                 }
@@ -107,18 +107,27 @@ extension Engine {
         var batch = CommitBatch()
         batch.now = now
         let result = try body(&batch)
-        batch.request = (request.id, op.rawValue, fingerprint, String(decoding: try JSONCoding.encoder.encode(result), as: UTF8.self))
-        try apply(batch)
+        let response = String(decoding: try JSONCoding.encoder.encode(result), as: UTF8.self)
+        batch.request = (request.id, op.rawValue, fingerprint, response)
+        if group != nil {
+            // Part of a group commit: later requests of the group see these changes.
+            group!.batches.append(batch)
+            for d in batch.disputes { group!.disputes[d.id] = d }
+            for m in batch.merchants { group!.merchants[m.id] = m }
+            group!.requests[request.id] = RequestRecord(op: op.rawValue, fingerprint: fingerprint, response: response)
+        } else {
+            try apply(batch)
+        }
         return result
     }
 
     func merchantNamed(_ id: String) throws -> Merchant {
-        guard let m = try store.merchant(id) else { throw ControlError(.notFound, "no merchant \(id)") }
+        guard let m = try group?.merchants[id] ?? store.merchant(id) else { throw ControlError(.notFound, "no merchant \(id)") }
         return m
     }
 
     func disputeNamed(_ id: String) throws -> Dispute {
-        guard let d = try store.dispute(id) else {
+        guard let d = try group?.disputes[id] ?? store.dispute(id) else {
             let similar = (try? store.disputeIDs(like: id)) ?? []
             throw ControlError(.notFound, "no dispute \(id)" + (similar.isEmpty ? "" : "; did you mean \(similar.joined(separator: ", "))?"))
         }
@@ -187,7 +196,7 @@ extension Engine {
         }
         let id = try args.string("id") ?? "D-" + String(UInt32.random(in: 0x1000_0000...UInt32.max), radix: 16).uppercased()
         guard Self.validIdentifier(id) else { throw ControlError(.badRequest, "dispute id '\(id)' must be 1–64 letters, digits, '-', '_' or '.'") }
-        if try store.dispute(id) != nil { throw ControlError(.conflict, "dispute \(id) already exists") }
+        if try group?.disputes[id] ?? store.dispute(id) != nil { throw ControlError(.conflict, "dispute \(id) already exists") }
         let due = try args.string("invoiceDueDate").map { raw -> CivilDate in
             guard let d = CivilDate(raw) else { throw ControlError(.badRequest, "'invoiceDueDate' is not a date YYYY-MM-DD") }
             return d

@@ -28,6 +28,7 @@ final class RequestRouter: ControlRequestHandler {
                 return .failure(id: request.id, ControlError(.conflict, "new configuration rejected, the old one stays in force:\n\(error)"))
             }
         default:
+            if operation.isWrite { return await state.engine.submit(request, operation) }
             return await state.engine.handle(request, operation)
         }
     }

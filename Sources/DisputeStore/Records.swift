@@ -31,6 +31,12 @@ public struct RequestRecord: Sendable, Equatable {
     public var op: String
     public var fingerprint: String
     public var response: String
+
+    public init(op: String, fingerprint: String, response: String) {
+        self.op = op
+        self.fingerprint = fingerprint
+        self.response = response
+    }
 }
 
 /// Everything one command or one fired timer changes, written in one transaction.
