@@ -57,6 +57,22 @@ public enum JSONValue: Sendable, Equatable, Codable {
         return nil
     }
 
+    /// JSON equality: numbers compare by value, so `1e16` read back as an
+    /// integer equals the double it was written from (found by fuzzing).
+    public static func == (a: JSONValue, b: JSONValue) -> Bool {
+        switch (a, b) {
+        case (.null, .null): return true
+        case let (.bool(x), .bool(y)): return x == y
+        case let (.int(x), .int(y)): return x == y
+        case let (.double(x), .double(y)): return x == y
+        case let (.int(x), .double(y)), let (.double(y), .int(x)): return Double(x) == y
+        case let (.string(x), .string(y)): return x == y
+        case let (.array(x), .array(y)): return x == y
+        case let (.object(x), .object(y)): return x == y
+        default: return false
+        }
+    }
+
     public var stringValue: String? { if case let .string(s) = self { return s }; return nil }
     public var intValue: Int64? { if case let .int(i) = self { return i }; return nil }
     public var boolValue: Bool? { if case let .bool(b) = self { return b }; return nil }

@@ -63,3 +63,13 @@ import Testing
         #expect(!ControlRole.none.may(.status))
     }
 }
+
+@Suite struct FuzzRegressionTests {
+    /// Found by `make fuzz`: an integral double re-encoded in exponent form reads back as an integer.
+    @Test func largeIntegralNumbersRoundTripAsTheSameJSONValue() throws {
+        let line = Array(#"{"v":1,"id":"r","op":"","args":{"n":[1.1111111105555558e+16, 1911111111111111111111]}}"#.utf8)
+        let request = try ControlRequest.decode(line: line).get()
+        let again = try ControlRequest.decode(line: Array(try JSONCoding.encoder.encode(request))).get()
+        #expect(again == request)
+    }
+}
