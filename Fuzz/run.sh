@@ -13,9 +13,13 @@ SWIFTC=${SWIFTC:-swiftc}
     Sources/ControlProtocol/*.swift Fuzz/RequestDecoderFuzz.swift -o "$OUT/fuzz-request"
 "$SWIFTC" -O -sanitize=fuzzer,address -parse-as-library -module-name FuzzHeader \
     Sources/NoticeSpool/MIMEEncoding.swift Sources/NoticeSpool/MailMessage.swift Fuzz/HeaderEncoderFuzz.swift -o "$OUT/fuzz-header"
+status=0
 for target in request header; do
     echo "== fuzz-$target for ${SECONDS_EACH}s"
     mkdir -p "$OUT/corpus-$target"
+    # A crash stops this target (its input is written to .build/fuzz/crash-*) but not the other.
     (cd "$OUT" && ./"fuzz-$target" -max_total_time="$SECONDS_EACH" -max_len=70000 -print_final_stats=1 \
-        "corpus-$target" "../../Fuzz/corpus/$target" 2>&1 | grep -E "^#[0-9]+ +DONE|^stat::|ERROR|SUMMARY|crash-|Done ")
+        "corpus-$target" "../../Fuzz/corpus/$target" > "fuzz-$target.log" 2>&1) || status=1
+    grep -E "^#[0-9]+ +DONE|^stat::|ERROR|SUMMARY|crash-|Done " "$OUT/fuzz-$target.log" || true
 done
+exit $status
