@@ -58,8 +58,9 @@ public actor Engine {
     /// while the daemon was down, once each, in due order.
     @discardableResult
     public func recover() throws -> (timers: Int, fired: Int) {
-        let pending = try store.pendingTimers()
+        let pending = try store.pendingTimerInstants()
         wheel.reserveCapacity(pending.count + 1024)
+        handles.reserveCapacity(pending.count + 1024)
         for t in pending { handles[t.id] = wheel.schedule(at: t.dueAt, payload: UInt64(t.id)) }
         let fired = try fireDue(upTo: now)
         lastRecovery = (pending.count, fired)

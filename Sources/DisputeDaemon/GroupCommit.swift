@@ -71,7 +71,9 @@ extension Engine {
         group = Group()
         if !batches.isEmpty {
             do {
+                let started = ContinuousClock.now
                 let results = try await store.commit(group: batches)
+                logger.trace("group committed", metadata: ["requests": "\(batches.count)", "duration": "\(ContinuousClock.now - started)"])
                 for result in results { afterCommit(result) }
             } catch {
                 logger.error("group commit failed; its requests are refused and nothing of them is stored", metadata: ["error": "\(error)"])

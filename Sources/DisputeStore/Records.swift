@@ -91,54 +91,46 @@ extension DisputeStore {
     static func write(_ batch: CommitBatch, into db: Database) throws -> CommitResult {
         var result = CommitResult()
         for m in batch.merchants {
-            try db.execute(sql: "INSERT INTO merchants (id, body, updated_at) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
-                           arguments: [m.id, try Self.encode(m), batch.now])
+            try db.cachedStatement(sql: "INSERT INTO merchants (id, body, updated_at) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at").execute(arguments: [m.id, try Self.encode(m), batch.now])
         }
         for d in batch.disputes {
             let next = d.stage == .closed ? nil : d.deadlines.last?.instant
-            try db.execute(sql: """
+            try db.cachedStatement(sql: """
                 INSERT INTO disputes (id, merchant_id, order_reference, stage, next_deadline, body, opened_at, updated_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT(id) DO UPDATE SET stage = excluded.stage, next_deadline = excluded.next_deadline,
                     body = excluded.body, updated_at = excluded.updated_at
-                """, arguments: [d.id, d.merchantID, d.orderReference, d.stage.rawValue, next, try Self.encode(d), d.openedAt, batch.now])
+                """).execute(arguments: [d.id, d.merchantID, d.orderReference, d.stage.rawValue, next, try Self.encode(d), d.openedAt, batch.now])
         }
         for (id, entry) in batch.timeline {
-            try db.execute(sql: "INSERT INTO timeline (dispute_id, at, event, detail) VALUES (?, ?, ?, ?)",
-                           arguments: [id, entry.at, entry.event, entry.detail])
+            try db.cachedStatement(sql: "INSERT INTO timeline (dispute_id, at, event, detail) VALUES (?, ?, ?, ?)").execute(arguments: [id, entry.at, entry.event, entry.detail])
         }
         if let fired = batch.firedTimer {
-            try db.execute(sql: "UPDATE timers SET state = 'fired', fired_at = ? WHERE id = ? AND state = 'pending'",
-                           arguments: [fired.at, fired.id])
+            try db.cachedStatement(sql: "UPDATE timers SET state = 'fired', fired_at = ? WHERE id = ? AND state = 'pending'").execute(arguments: [fired.at, fired.id])
         }
         for (id, kinds) in batch.cancelTimers {
             for kind in kinds {
-                let ids = try Int64.fetchAll(db, sql: "SELECT id FROM timers WHERE dispute_id = ? AND kind = ? AND state = 'pending'",
-                                             arguments: [id, kind.rawValue])
-                try db.execute(sql: "UPDATE timers SET state = 'cancelled' WHERE dispute_id = ? AND kind = ? AND state = 'pending'",
-                               arguments: [id, kind.rawValue])
+                let ids = try Int64.fetchAll(db.cachedStatement(sql: "SELECT id FROM timers WHERE dispute_id = ? AND kind = ? AND state = 'pending'"), arguments: [id, kind.rawValue])
+                try db.cachedStatement(sql: "UPDATE timers SET state = 'cancelled' WHERE dispute_id = ? AND kind = ? AND state = 'pending'").execute(arguments: [id, kind.rawValue])
                 result.cancelledTimerIDs += ids
             }
         }
         for (id, request) in batch.newTimers {
-            try db.execute(sql: "INSERT INTO timers (dispute_id, kind, due_at, state) VALUES (?, ?, ?, 'pending')",
-                           arguments: [id, request.kind.rawValue, request.instant])
+            try db.cachedStatement(sql: "INSERT INTO timers (dispute_id, kind, due_at, state) VALUES (?, ?, ?, 'pending')").execute(arguments: [id, request.kind.rawValue, request.instant])
             result.insertedTimers.append(StoredTimer(id: db.lastInsertedRowID, disputeID: id, kind: request.kind,
                                                      dueAt: request.instant, state: "pending", firedAt: nil))
         }
         for (id, kind, channel, context) in batch.notices {
-            let n = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox WHERE dispute_id = ?", arguments: [id]) ?? 0
+            let n = try Int.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*) FROM outbox WHERE dispute_id = ?"), arguments: [id]) ?? 0
             // Stable for the notice's life: the spool file is <id>.eml and the Message-ID <id@domain>.
             let noticeID = "\(id).\(n + 1).\(kind.rawValue)"
             let state = channel == .portal ? "portal" : "pending"
-            try db.execute(sql: "INSERT INTO outbox (id, dispute_id, kind, channel, state, context, created_at, done_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                           arguments: [noticeID, id, kind.rawValue, channel.rawValue, state, try Self.encode(context), batch.now, channel == .portal ? batch.now : nil])
+            try db.cachedStatement(sql: "INSERT INTO outbox (id, dispute_id, kind, channel, state, context, created_at, done_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)").execute(arguments: [noticeID, id, kind.rawValue, channel.rawValue, state, try Self.encode(context), batch.now, channel == .portal ? batch.now : nil])
             result.notices.append(StoredNotice(id: noticeID, disputeID: id, kind: kind, channel: channel, state: state,
                                                createdAt: batch.now, doneAt: channel == .portal ? batch.now : nil, context: context))
         }
         if let r = batch.request {
-            try db.execute(sql: "INSERT INTO requests (id, op, fingerprint, response, at) VALUES (?, ?, ?, ?, ?)",
-                           arguments: [r.id, r.op, r.fingerprint, r.response, batch.now])
+            try db.cachedStatement(sql: "INSERT INTO requests (id, op, fingerprint, response, at) VALUES (?, ?, ?, ?, ?)").execute(arguments: [r.id, r.op, r.fingerprint, r.response, batch.now])
         }
         return result
     }
@@ -216,6 +208,16 @@ extension DisputeStore {
     public func markSpooled(_ noticeID: String, at: Int64) throws {
         try pool.write { db in
             try db.execute(sql: "UPDATE outbox SET state = 'spooled', done_at = ? WHERE id = ? AND state = 'pending'", arguments: [at, noticeID])
+        }
+    }
+
+    /// Id and instant of every pending timer: all the timer wheel needs at start.
+    public func pendingTimerInstants() throws -> [(id: Int64, dueAt: Int64)] {
+        try pool.read { db in
+            var out: [(Int64, Int64)] = []
+            let cursor = try Row.fetchCursor(db, sql: "SELECT id, due_at FROM timers WHERE state = 'pending'")
+            while let row = try cursor.next() { out.append((row[0], row[1])) }
+            return out
         }
     }
 

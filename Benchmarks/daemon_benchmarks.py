@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""ingest.dispute-open, restart.1m-open and memory.1m-open, against the real
+release daemon, each next to its baseline measured in the same run.
+
+Prints BENCH-ROW / BENCH-DETAIL lines for Benchmarks/run.py.
+  ingest:  32 clients, each on its own connection, send dispute.open and wait
+           for the acknowledgement (sent only after commit); baseline: SQLite in
+           WAL mode with synchronous=FULL, one transaction per insert of a row
+           of the same size, on the same file system.
+  restart: a store with 1M open disputes and 3M pending timers, written
+           directly with SQL; seconds from exec to READY=1 (fake NOTIFY_SOCKET);
+           baseline: a plain SQLite scan of the same timer rows.
+  memory:  resident set size of that daemon once ready.
+"""
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+os.environ.setdefault("DISPUTED_BIN_DIR", str(ROOT / ".build" / "release"))
+from conftest import Daemon, config_text, read_line  # noqa: E402
+
+CLIENTS = 32
+SECONDS = float(os.environ.get("INGEST_SECONDS", "10"))
+OPEN_DISPUTES = int(os.environ.get("RESTART_DISPUTES", "1000000"))
+
+
+def row(d):
+    print("BENCH-ROW " + json.dumps(d), flush=True)
+
+
+def detail(text):
+    print("BENCH-DETAIL " + text, flush=True)
+
+
+def ingest(workdir):
+    d = Daemon(workdir, args=["--simulated-clock", "2027-01-11T09:00:00Z", "--log-level", "warning"])
+    d.start()
+    d.ctl("merchant", "upsert", "--id", "M-SE", "--name", "Åsa", "--email", "a@shop.example", "--country", "SE",
+          "--timezone", "Europe/Stockholm")
+    counts = [0] * CLIENTS
+    stop = threading.Event()
+
+    def client(k):
+        with socket.socket(socket.AF_UNIX) as s:
+            s.connect(str(d.socket))
+            i = 0
+            while not stop.is_set():
+                req = {"v": 1, "id": f"c{k}-{i}", "op": "dispute.open",
+                       "args": {"merchant": "M-SE", "order": f"O-{k}-{i}", "amount": "10.00", "currency": "SEK",
+                                "reason": "faulty", "id": f"D-{k}-{i}"}}
+                s.sendall((json.dumps(req) + "\n").encode())
+                assert json.loads(read_line(s))["ok"]
+                counts[k] += 1
+                i += 1
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(CLIENTS)]
+    start = time.monotonic()
+    for t in threads:
+        t.start()
+    time.sleep(SECONDS)
+    stop.set()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - start
+    rate = sum(counts) / elapsed
+    d.stop(timeout=60)
+
+    # Baseline: one transaction per insert, WAL, synchronous=FULL, rows of the dispute row's size.
+    db_path = workdir / "baseline.sqlite"
+    db = sqlite3.connect(db_path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute("CREATE TABLE t (id TEXT PRIMARY KEY, body TEXT NOT NULL)")
+    body = sqlite3.connect(workdir / "lib" / "disputed.sqlite").execute("SELECT body FROM disputes LIMIT 1").fetchone()[0]
+    n, start = 0, time.monotonic()
+    while time.monotonic() - start < SECONDS:
+        db.execute("BEGIN")
+        db.execute("INSERT INTO t VALUES (?, ?)", (f"D-{n}", body))
+        db.execute("COMMIT")
+        n += 1
+    base = n / (time.monotonic() - start)
+    detail(f"ingest.dispute-open: {sum(counts)} opens acknowledged by {CLIENTS} clients in {elapsed:.1f} s; "
+           f"baseline rows of {len(body)} bytes")
+    row(dict(figure="ingest.dispute-open", value=rate, unit="requests/s", baseline="SQLite WAL synchronous=FULL, one transaction per insert",
+             baselineValue=base, ratio=rate / base, target=">= 2x the baseline (group commit)", met=rate >= 2 * base))
+
+
+def build_store(workdir, n):
+    """A store with n open disputes (3 pending timers each), written with SQL through the daemon's own schema."""
+    d = Daemon(workdir, args=["--simulated-clock", "2027-01-11T09:00:00Z", "--log-level", "warning"])
+    d.start()
+    d.ctl("merchant", "upsert", "--id", "M-SE", "--name", "Åsa", "--email", "a@shop.example", "--country", "SE",
+          "--timezone", "Europe/Stockholm")
+    d.ctl("open", "--merchant", "M-SE", "--order", "O-T", "--amount", "10.00", "--currency", "SEK", "--reason", "faulty", "--id", "D-T")
+    d.stop(timeout=60)
+    db = sqlite3.connect(workdir / "lib" / "disputed.sqlite")
+    template = db.execute("SELECT body FROM disputes WHERE id = 'D-T'").fetchone()[0]
+    timers = db.execute("SELECT kind, due_at FROM timers WHERE dispute_id = 'D-T' AND state = 'pending'").fetchall()
+    db.execute("PRAGMA synchronous=OFF")
+    db.execute("BEGIN")
+    db.executemany("INSERT INTO disputes (id, merchant_id, order_reference, stage, next_deadline, body, opened_at, updated_at) "
+                   "VALUES (?, 'M-SE', ?, 'awaitingMerchant', ?, ?, 1799658000, 1799658000)",
+                   ((f"B-{i}", f"O-{i}", timers[-1][1], template.replace('"D-T"', f'"B-{i}"')) for i in range(n)))
+    db.executemany("INSERT INTO timers (dispute_id, kind, due_at, state) VALUES (?, ?, ?, 'pending')",
+                   ((f"B-{i}", kind, due + (i % 86400)) for i in range(n) for kind, due in timers))
+    db.execute("COMMIT")
+    db.close()
+    return len(timers)
+
+
+def restart(workdir):
+    per = build_store(workdir, OPEN_DISPUTES)
+    notify_path = workdir / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(notify_path))
+    sock.settimeout(300)
+    d = Daemon(workdir, args=["--simulated-clock", "2027-01-11T09:00:00Z", "--log-level", "warning"],
+               env={"NOTIFY_SOCKET": str(notify_path)})
+    start = time.monotonic()
+    d.start(wait=False)
+    while True:
+        if "READY=1" in sock.recv(4096).decode():
+            break
+    ready = time.monotonic() - start
+    rss_kib = int(next(l for l in Path(f"/proc/{d.proc.pid}/status").read_text().splitlines() if l.startswith("VmRSS")).split()[1])
+    d.stop(timeout=120)
+    db = sqlite3.connect(workdir / "lib" / "disputed.sqlite")
+    start = time.monotonic()
+    rows = db.execute("SELECT id, due_at FROM timers WHERE state = 'pending'").fetchall()
+    scan = time.monotonic() - start
+    detail(f"restart.1m-open: {OPEN_DISPUTES} open disputes, {len(rows)} pending timers ({per} each); "
+           f"READY=1 after loading every timer into the wheel")
+    row(dict(figure="restart.1m-open", value=ready, unit="s", baseline="plain SQLite scan of the same timer rows (Python sqlite3)",
+             baselineValue=scan, ratio=scan / ready, target="READY=1 within 10 s", met=ready <= 10))
+    row(dict(figure="memory.1m-open", value=rss_kib / 1024, unit="MiB", baseline="none", baselineValue=None, ratio=None,
+             target="reported (no baseline)", met=True))
+
+
+def main():
+    base = Path(tempfile.mkdtemp(prefix="bench-", dir=str(ROOT / ".build")))
+    try:
+        (base / "ingest").mkdir()
+        ingest(base / "ingest")
+        (base / "restart").mkdir()
+        restart(base / "restart")
+    finally:
+        import shutil
+        shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
