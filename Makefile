@@ -130,6 +130,7 @@ bench-deps: deps
 	@$(PYTHON) -c "import numpy" 2>/dev/null || { echo "Installing numpy"; $(PYTHON) -m pip install -q numpy; }
 
 bench: bench-deps
+	$(SWIFT) build -c release
 	cd Benchmarks && $(SWIFT) build -c release
 	gcc -O2 -shared -fPIC -o Benchmarks/.build/libmalloc_counter.so Benchmarks/malloc-counter/malloc_counter.c
 	$(PYTHON) Benchmarks/run.py

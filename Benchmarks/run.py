@@ -22,14 +22,16 @@ COUNTER = BENCH / ".build" / "libmalloc_counter.so"
 SUITES = [
     [str(RELEASE / "TimerBenchmarks")],
     [str(RELEASE / "SpoolBenchmarks"), str(ROOT)],
+    # The real release daemon: ingest over the socket, restart and memory with 1M open disputes.
+    [sys.executable, str(BENCH / "daemon_benchmarks.py")],
 ]
 
 
 def run_suite(argv, rows, details):
     env = dict(os.environ)
-    if COUNTER.exists():
+    if COUNTER.exists() and not argv[0].endswith("python3") and "python" not in Path(argv[0]).name:
         env["LD_PRELOAD"] = str(COUNTER)
-    print(f"running {Path(argv[0]).name} ...", file=sys.stderr, flush=True)
+    print(f"running {Path(argv[-1] if 'python' in Path(argv[0]).name else argv[0]).name} ...", file=sys.stderr, flush=True)
     proc = subprocess.run(argv, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         print(proc.stdout, proc.stderr, file=sys.stderr)

@@ -209,3 +209,29 @@ def test_timers_due_during_downtime_fire_once_after_restart(workdir):
     assert db.execute("SELECT COUNT(*) FROM outbox WHERE dispute_id = 'D-1' AND kind = 'chargebackIssued'").fetchone()[0] == 1
     assert db.execute("SELECT COUNT(*) FROM timers WHERE fired_at IS NOT NULL AND fired_at < due_at").fetchone()[0] == 0
     third.stop()
+
+
+def test_clock_jumping_back_hours_and_forward_days_fires_nothing_twice_or_early(workdir):
+    d = Daemon(workdir, args=["--simulated-clock", START])
+    d.start()
+    d.ctl("merchant", "upsert", "--id", "M-SE", "--name", "A", "--email", "a@a.example", "--country", "SE", "--timezone", "Europe/Stockholm")
+    open_dispute(d, "D-1")
+    open_dispute(d, "D-2")
+    d.ctl("respond", "D-2")
+    d.ctl("clock", "advance", "18d14h")            # D-1's deadline lapses, D-2 escalates
+    assert show(d, "D-1")["outcome"] == "customerFavour"
+    assert d.stop() == 0
+    # The clock is six hours behind now (a wall clock stepped back): nothing fires again.
+    back = Daemon(workdir, args=["--simulated-clock", "2027-01-29T17:00:00Z"])
+    back.start()
+    assert back.ctl("status").json["recovery"]["timersFired"] == 0
+    back.ctl("clock", "advance", "6h")
+    assert back.ctl("clock", "advance", "1s").json["timersFired"] == 0
+    # Days forward at once: D-2's statement deadline (7 business days) fires once, at or after its instant.
+    fired = back.ctl("clock", "advance", "14d").json["timersFired"]
+    assert fired == 1
+    assert show(back, "D-2")["outcome"] == "merchantFavour"
+    back.stop()
+    db = sqlite3.connect(workdir / "lib" / "disputed.sqlite")
+    assert db.execute("SELECT COUNT(*) FROM timers WHERE state = 'fired' AND fired_at < due_at").fetchone()[0] == 0
+    assert db.execute("SELECT COUNT(*) FROM timeline WHERE dispute_id = 'D-1' AND event = 'deadlineLapsed'").fetchone()[0] == 1
