@@ -40,7 +40,7 @@ let package = Package(
         .target(name: "DisputeWorkflow", dependencies: ["BusinessCalendar"]),
         .target(
             name: "NoticeSpool",
-            dependencies: ["CSystemd", "DisputeWorkflow", .product(name: "Mustache", package: "swift-mustache")]
+            dependencies: ["CSystemd", "BusinessCalendar", "DisputeWorkflow", .product(name: "Mustache", package: "swift-mustache")]
         ),
         .target(name: "ControlProtocol"),
         .target(

@@ -1,3 +1,5 @@
+import BusinessCalendar
+
 /// Writes a ``MailMessage`` as the bytes of one RFC 5322 message with LF line
 /// endings (as Maildir and `sendmail -t` expect): 7-bit headers, every line at
 /// most 998 octets, `multipart/alternative` text then HTML, quoted-printable UTF-8.
@@ -53,19 +55,10 @@ public enum MIMEComposer {
     static func rfc5322Date(_ t: Int64) -> String {
         let days = t >= 0 ? t / 86400 : (t - 86399) / 86400
         let second = t - days * 86400
-        let weekday = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][Int(((days % 7) + 7) % 7)]
-        // Hinnant's civil_from_days.
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        let y = yoe + era * 400 + (m <= 2 ? 1 : 0)
-        let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"][Int(m - 1)]
+        let date = CivilDate(dayNumber: Int32(days))
+        let (y, m, d) = date.components
+        let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"][m - 1]
         func two(_ n: Int64) -> String { n < 10 ? "0\(n)" : "\(n)" }
-        return "\(weekday), \(d) \(month) \(y) \(two(second / 3600)):\(two(second / 60 % 60)):\(two(second % 60)) +0000"
+        return "\(date.weekday.abbreviation), \(d) \(month) \(y) \(two(second / 3600)):\(two(second / 60 % 60)):\(two(second % 60)) +0000"
     }
 }
