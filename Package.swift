@@ -79,7 +79,7 @@ let package = Package(
         .testTarget(name: "TOMLDocumentTests", dependencies: ["TOMLDocument"]),
         .testTarget(name: "TimerWheelTests", dependencies: ["TimerWheel"]),
         .testTarget(name: "BusinessCalendarTests", dependencies: ["BusinessCalendar"]),
-        .testTarget(name: "NoticeSpoolTests", dependencies: ["NoticeSpool", "DisputeWorkflow"]),
+        .testTarget(name: "NoticeSpoolTests", dependencies: ["NoticeSpool", "DisputeWorkflow"], exclude: ["Golden"]),
         .testTarget(name: "DisputeWorkflowTests", dependencies: ["DisputeWorkflow", "BusinessCalendar"]),
         .testTarget(name: "ControlProtocolTests", dependencies: ["ControlProtocol"]),
         .testTarget(name: "SystemdSupportTests", dependencies: ["SystemdSupport"]),

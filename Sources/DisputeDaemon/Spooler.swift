@@ -16,6 +16,9 @@ public actor Spooler: Service {
     /// The last failure, for `status`; nil once a write succeeds again.
     public private(set) var lastError: String?
     var backoff: Duration = .seconds(1)
+    /// File writes and fsyncs block; they run on this thread, not on the
+    /// cooperative pool that the engine and the control connections share.
+    private let queue = DispatchQueue(label: "disputed.spool")
     private let wakeups: AsyncStream<Void>
     private let wakeup: AsyncStream<Void>.Continuation
 
@@ -32,7 +35,7 @@ public actor Spooler: Service {
     func reconfigure(_ dispatcher: NoticeDispatcher) { self.dispatcher = dispatcher }
 
     /// At start, before READY: empties `tmp/` and writes the backlog.
-    func recover() {
+    func recover() async {
         do {
             let stale = try dispatcher.writer.prepare()
             if stale > 0 { logger.notice("removed stale spool files from tmp/", metadata: ["count": "\(stale)"]) }
@@ -40,7 +43,7 @@ public actor Spooler: Service {
             record("\(error)")
             return
         }
-        drain()
+        await drain()
     }
 
     public func run() async throws {
@@ -57,8 +60,25 @@ public actor Spooler: Service {
     }
 
     /// Writes every pending e-mail notice; stops at the first failure.
-    func drain() {
-        guard let pending = try? store.pendingNotices() else { return }
+    func drain() async {
+        let (store, dispatcher, logger) = (self.store, self.dispatcher, self.logger)
+        let failure: String? = await withCheckedContinuation { continuation in
+            queue.async {
+                continuation.resume(returning: Self.writePending(store: store, dispatcher: dispatcher, logger: logger))
+            }
+        }
+        if let failure {
+            record(failure)
+        } else if lastError != nil {
+            logger.notice("spool writable again")
+            lastError = nil
+            backoff = .seconds(1)
+        }
+    }
+
+    /// The blocking part: returns the first failure, or nil when the outbox is empty.
+    nonisolated static func writePending(store: DisputeStore, dispatcher: NoticeDispatcher, logger: Logger) -> String? {
+        guard let pending = try? store.pendingNotices() else { return nil }
         for notice in pending where notice.channel == .email {
             do {
                 guard let dispute = try store.dispute(notice.disputeID), let merchant = try store.merchant(dispute.merchantID) else {
@@ -69,14 +89,11 @@ public actor Spooler: Service {
                 try store.markSpooled(notice.id, at: Int64(Date().timeIntervalSince1970))
                 logger.info(written ? "notice spooled" : "notice already in the spool; outbox row repaired",
                             metadata: ["dispute": "\(notice.disputeID)", "notice": "\(notice.id)", "kind": "\(notice.kind.rawValue)"])
-                if lastError != nil { logger.notice("spool writable again") }
-                lastError = nil
-                backoff = .seconds(1)
             } catch {
-                record("\(notice.id): \(error)")
-                return
+                return "\(notice.id): \(error)"
             }
         }
+        return nil
     }
 
     func record(_ message: String) {
