@@ -24,11 +24,7 @@ public enum NoticeContext {
         var deadlineText = ""
         if let deadline = deadline(for: kind, in: d), let zone = TimeZone(identifier: m.timeZone) {
             // The last second of the last day reads better than midnight of the next one.
-            let f = DateFormatter()
-            f.locale = locale
-            f.timeZone = zone
-            f.setLocalizedDateFormatFromTemplate("EEEEdMMMMyyyyHHmmzzz")
-            deadlineText = f.string(from: Date(timeIntervalSince1970: TimeInterval(deadline.instant - 1)))
+            deadlineText = FormatterCache.shared.date(Date(timeIntervalSince1970: TimeInterval(deadline.instant - 1)), locale: locale, zone: zone)
         }
         return [
             "merchantName": m.legalName,
@@ -44,15 +40,7 @@ public enum NoticeContext {
     }
 
     static func format(_ money: Money, _ locale: Locale) -> String {
-        let f = NumberFormatter()
-        f.locale = locale
-        f.numberStyle = .currency
-        f.currencyCode = money.currency.code
-        f.minimumFractionDigits = money.currency.minorDigits
-        f.maximumFractionDigits = money.currency.minorDigits
-        // Decimal keeps the minor units exact.
-        let value = Decimal(money.minorUnits) / pow(Decimal(10), money.currency.minorDigits)
-        return f.string(from: value as NSDecimalNumber) ?? money.description
+        FormatterCache.shared.money(money, locale: locale)
     }
 
     static func reasonLabel(_ reason: DisputeReason, language: String) -> String {
@@ -68,5 +56,48 @@ public enum NoticeContext {
                    .unauthorized: "purchase not authorised by the customer", .other: "other reason"],
         ]
         return (labels[language] ?? labels["en"]!)[reason]!
+    }
+}
+
+/// Formatters are expensive to build (ICU pattern generation) and cheap to
+/// reuse: one per locale, zone and currency, used under a lock.
+final class FormatterCache: @unchecked Sendable {
+    static let shared = FormatterCache()
+    private let lock = NSLock()
+    private var dates: [String: DateFormatter] = [:]
+    private var numbers: [String: NumberFormatter] = [:]
+
+    func date(_ date: Date, locale: Locale, zone: TimeZone) -> String {
+        lock.lock()
+        defer { lock.unlock() }
+        let key = locale.identifier + "|" + zone.identifier
+        let f: DateFormatter
+        if let cached = dates[key] { f = cached } else {
+            f = DateFormatter()
+            f.locale = locale
+            f.timeZone = zone
+            f.setLocalizedDateFormatFromTemplate("EEEEdMMMMyyyyHHmmzzz")
+            dates[key] = f
+        }
+        return f.string(from: date)
+    }
+
+    func money(_ money: Money, locale: Locale) -> String {
+        lock.lock()
+        defer { lock.unlock() }
+        let key = locale.identifier + "|" + money.currency.code
+        let f: NumberFormatter
+        if let cached = numbers[key] { f = cached } else {
+            f = NumberFormatter()
+            f.locale = locale
+            f.numberStyle = .currency
+            f.currencyCode = money.currency.code
+            f.minimumFractionDigits = money.currency.minorDigits
+            f.maximumFractionDigits = money.currency.minorDigits
+            numbers[key] = f
+        }
+        // Decimal keeps the minor units exact.
+        let value = Decimal(money.minorUnits) / pow(Decimal(10), money.currency.minorDigits)
+        return f.string(from: value as NSDecimalNumber) ?? money.description
     }
 }
