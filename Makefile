@@ -84,8 +84,8 @@ DOCS = .build/docs
 docs:
 	$(SWIFT) build --product generate-manual >/dev/null
 	rm -rf $(DOCS) && mkdir -p $(DOCS)/man $(DOCS)/completions
-	"$$($(SWIFT) build --show-bin-path)/generate-manual-tool" $(BINSRC)/disputectl --multi-page -o $(DOCS)/man
-	"$$($(SWIFT) build --show-bin-path)/generate-manual-tool" $(BINSRC)/disputed -o $(DOCS)/man
+	"$$($(SWIFT) build --show-bin-path)/generate-manual" $(BINSRC)/disputectl --multi-page -o $(DOCS)/man
+	"$$($(SWIFT) build --show-bin-path)/generate-manual" $(BINSRC)/disputed -o $(DOCS)/man
 	$(BINSRC)/disputectl --generate-completion-script bash > $(DOCS)/completions/disputectl.bash
 	$(BINSRC)/disputectl --generate-completion-script zsh > $(DOCS)/completions/_disputectl
 	$(BINSRC)/disputectl --generate-completion-script fish > $(DOCS)/completions/disputectl.fish
