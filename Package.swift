@@ -65,7 +65,7 @@ let package = Package(
         .executableTarget(
             name: "disputed",
             dependencies: [
-                "DisputeDaemon",
+                "DisputeDaemon", "ControlProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -1,3 +1,5 @@
+import ControlProtocol
+import DisputeWorkflow
 import Foundation
 import Logging
 import TOMLDocument
@@ -201,16 +203,6 @@ extension Configuration {
     }
 }
 
-/// Parses `HH:MM` into minutes after midnight.
-public func parseClockTime(_ text: String) -> Int? {
-    let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-    guard parts.count == 2, parts[0].count == 2, parts[1].count == 2,
-          let h = Int(parts[0]), let m = Int(parts[1]), (0...23).contains(h), (0...59).contains(m)
-    else { return nil }
-    return h * 60 + m
-}
-
-import DisputeWorkflow
 
 extension Configuration.Policy {
     /// The workflow's view of the configured policy.

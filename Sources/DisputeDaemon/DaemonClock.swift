@@ -37,21 +37,3 @@ public final class DaemonClock: Sendable {
     }
 }
 
-/// ISO 8601 instants in UTC with `Z`, whole seconds (interfaces.md).
-public enum Instant {
-    public static func format(_ date: Date) -> String {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime]
-        f.timeZone = TimeZone(identifier: "UTC")
-        return f.string(from: date)
-    }
-
-    /// Parses `2026-12-01T09:00:00Z` or with an offset (`+01:00`), fractional seconds allowed.
-    public static func parse(_ text: String) -> Date? {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime]
-        if let d = f.date(from: text) { return d }
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return f.date(from: text)
-    }
-}

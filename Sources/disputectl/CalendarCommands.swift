@@ -70,7 +70,7 @@ struct CalendarDeadline: ParsableCommand {
     func validate() throws {
         guard parseInstant(from) != nil else { throw ValidationError("--from '\(from)' is not an ISO 8601 instant such as 2026-12-18T09:00:00Z") }
         guard (1...366).contains(businessDays) else { throw ValidationError("--business-days must be between 1 and 366") }
-        guard parseCutoff(cutoff) != nil else { throw ValidationError("--cutoff '\(cutoff)' must be HH:MM") }
+        guard parseClockTime(cutoff) != nil else { throw ValidationError("--cutoff '\(cutoff)' must be HH:MM") }
         if let timezone, TimeZone(identifier: timezone) == nil { throw ValidationError("--timezone '\(timezone)' is not an IANA time zone") }
     }
 
@@ -81,7 +81,7 @@ struct CalendarDeadline: ParsableCommand {
         let explanation: DeadlineExplanation
         do {
             explanation = try calendar.deadline(notifiedAt: parseInstant(from)!, businessDays: businessDays,
-                                                zone: zone, cutoffMinutes: parseCutoff(cutoff)!)
+                                                zone: zone, cutoffMinutes: parseClockTime(cutoff)!)
         } catch {
             printStderr("disputectl: \(error)")
             throw ExitCode(CtlExit.refused)
@@ -134,16 +134,7 @@ struct CalendarHolidays: ParsableCommand {
     }
 }
 
+/// Whole seconds since 1970 of an ISO 8601 instant.
 func parseInstant(_ text: String) -> Int64? {
-    let f = ISO8601DateFormatter()
-    f.formatOptions = [.withInternetDateTime]
-    if let d = f.date(from: text) { return Int64(d.timeIntervalSince1970.rounded(.down)) }
-    f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-    return f.date(from: text).map { Int64($0.timeIntervalSince1970.rounded(.down)) }
-}
-
-func parseCutoff(_ text: String) -> Int? {
-    let p = text.split(separator: ":")
-    guard p.count == 2, p[0].count == 2, p[1].count == 2, let h = Int(p[0]), let m = Int(p[1]), (0...23).contains(h), (0...59).contains(m) else { return nil }
-    return h * 60 + m
+    Instant.parse(text).map { Int64($0.timeIntervalSince1970.rounded(.down)) }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ControlProtocol
 import DisputeDaemon
 import Foundation
 import Logging

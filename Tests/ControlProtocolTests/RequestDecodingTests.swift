@@ -73,3 +73,20 @@ import Testing
         #expect(again == request)
     }
 }
+
+@Suite struct TimeTextTests {
+    @Test func clockTimesParse() {
+        #expect(parseClockTime("16:00") == 960)
+        #expect(parseClockTime("00:00") == 0)
+        #expect(parseClockTime("23:59") == 1439)
+        #expect(parseClockTime("24:00") == nil)
+        #expect(parseClockTime("9:00") == nil)
+    }
+
+    @Test func instantsParseWithZOrOffsetAndFormatInUTC() {
+        #expect(Instant.parse("2027-01-12T09:00:00Z") == Instant.parse("2027-01-12T10:00:00+01:00"))
+        #expect(Instant.parse("2027-01-12T09:00:00.5Z") != nil)
+        #expect(Instant.parse("12 Jan 2027") == nil)
+        #expect(Instant.format(Instant.parse("2027-01-12T10:00:00+01:00")!) == "2027-01-12T09:00:00Z")
+    }
+}

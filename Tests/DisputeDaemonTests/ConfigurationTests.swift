@@ -82,12 +82,4 @@ import TOMLDocument
         let text = Self.minimal.replacingOccurrences(of: "/run/disputed/control.sock", with: long)
         #expect(problems(text).first?.contains("at most 107") == true)
     }
-
-    @Test func clockTimesParse() {
-        #expect(parseClockTime("16:00") == 960)
-        #expect(parseClockTime("00:00") == 0)
-        #expect(parseClockTime("23:59") == 1439)
-        #expect(parseClockTime("24:00") == nil)
-        #expect(parseClockTime("9:00") == nil)
-    }
 }

@@ -109,7 +109,7 @@ import Testing
 
     @Test func staleTmpFilesAreRemovedAtStart() throws {
         let w = try spool()
-        FileManager.default.createFile(atPath: w.directory + "/tmp/half.eml", contents: Data("par".utf8))
+        #expect(FileManager.default.createFile(atPath: w.directory + "/tmp/half.eml", contents: Data("par".utf8)))
         #expect(try w.prepare() == 1)
         #expect(try FileManager.default.contentsOfDirectory(atPath: w.directory + "/tmp").isEmpty)
     }
