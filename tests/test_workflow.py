@@ -184,13 +184,19 @@ def test_clock_advance_is_forbidden_on_a_real_clock(daemon):
     assert r.returncode == 1 and r.json["code"] == "forbidden"
 
 
-def test_timers_due_during_downtime_fire_once_after_restart(workdir):
+def start_with_two_disputes(workdir):
+    """A daemon on the simulated clock with D-1 unanswered and D-2 answered."""
     d = Daemon(workdir, args=["--simulated-clock", START])
     d.start()
     d.ctl("merchant", "upsert", "--id", "M-SE", "--name", "A", "--email", "a@a.example", "--country", "SE", "--timezone", "Europe/Stockholm")
     open_dispute(d, "D-1")
     open_dispute(d, "D-2")
     d.ctl("respond", "D-2")
+    return d
+
+
+def test_timers_due_during_downtime_fire_once_after_restart(workdir):
+    d = start_with_two_disputes(workdir)
     d.kill()  # SIGKILL: nothing but the store survives
     # Back 25 days later: the reminders and the deadline fell due while it was down.
     later = Daemon(workdir, args=["--simulated-clock", "2027-02-05T09:00:00Z"])
@@ -212,12 +218,7 @@ def test_timers_due_during_downtime_fire_once_after_restart(workdir):
 
 
 def test_clock_jumping_back_hours_and_forward_days_fires_nothing_twice_or_early(workdir):
-    d = Daemon(workdir, args=["--simulated-clock", START])
-    d.start()
-    d.ctl("merchant", "upsert", "--id", "M-SE", "--name", "A", "--email", "a@a.example", "--country", "SE", "--timezone", "Europe/Stockholm")
-    open_dispute(d, "D-1")
-    open_dispute(d, "D-2")
-    d.ctl("respond", "D-2")
+    d = start_with_two_disputes(workdir)
     d.ctl("clock", "advance", "18d14h")            # D-1's deadline lapses, D-2 escalates
     assert show(d, "D-1")["outcome"] == "customerFavour"
     assert d.stop() == 0

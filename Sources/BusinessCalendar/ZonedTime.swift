@@ -47,9 +47,11 @@ public struct ZonedTime: Sendable {
         return "\(date)T\(two(second / 3600)):\(two(second / 60 % 60)):\(two(second % 60))\(sign)\(two(a / 3600)):\(two(a / 60 % 60))"
     }
 
+    static let utc = ZonedTime(zone: TimeZone(identifier: "UTC")!)
+
     /// `2027-01-12T23:00:00Z`.
     public static func isoUTC(_ instant: Int64) -> String {
-        ZonedTime(zone: TimeZone(identifier: "UTC")!).isoLocal(instant).replacingOccurrences(of: "+00:00", with: "Z")
+        utc.isoLocal(instant).replacingOccurrences(of: "+00:00", with: "Z")
     }
 }
 

@@ -81,9 +81,6 @@ public actor Engine {
         return try fireDue(upTo: now)
     }
 
-    /// Seconds until the next timer may be due (nil: none pending).
-    func nextDue() -> Int64? { wheel.nextExpirationBound() }
-
     /// Fires every timer due at or before `target`, each in its own transaction,
     /// applied at its due instant so that a chain of deadlines unfolds as it would
     /// have in real time. Returns how many fired.

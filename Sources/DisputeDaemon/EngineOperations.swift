@@ -14,7 +14,8 @@ extension Engine {
     func handle(_ request: ControlRequest, _ op: ControlOperation) -> ControlResponse {
         do {
             let args = Arguments(request.args)
-            let fingerprint = Self.fingerprint(op, request.args)
+            // Only writes are idempotent; reads skip the canonical re-encoding.
+            let fingerprint = op.isWrite ? Self.fingerprint(op, request.args) : ""
             if op.isWrite, op != .clockAdvance, let prior = try group?.requests[request.id] ?? store.request(request.id) {
                 guard prior.op == op.rawValue, prior.fingerprint == fingerprint else {
                     throw ControlError(.duplicateMismatch, "request id '\(request.id)' was already used for a different request (\(prior.op)); use a new id")

@@ -38,7 +38,7 @@ extension Engine {
     /// Operations that read or change state outside a single request's batch
     /// (the clock, every dispute of an order) run alone, between groups.
     static func isBarrier(_ op: ControlOperation) -> Bool {
-        op == .clockAdvance || op == .orderRefunded || op == .orderCancelled || op == .configReload
+        op == .clockAdvance || op == .orderRefunded || op == .orderCancelled
     }
 
     /// Drains the queue in groups until it is empty.

@@ -16,7 +16,7 @@ struct NoticeDispatcher: Sendable {
         var gid: UInt32? = nil
         if !c.spool.group.isEmpty {
             guard let g = getgrnam(c.spool.group) else {
-                throw DaemonError.directory(path: c.spool.directory, message: "spool.group '\(c.spool.group)' does not exist")
+                throw DaemonError.spool(message: "spool.group '\(c.spool.group)' does not exist (create it, or leave spool.group empty)")
             }
             gid = g.pointee.gr_gid
         }

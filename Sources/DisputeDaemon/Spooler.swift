@@ -1,4 +1,5 @@
 import DisputeStore
+import DisputeWorkflow
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -79,10 +80,18 @@ public actor Spooler: Service {
     /// The blocking part: returns the first failure, or nil when the outbox is empty.
     nonisolated static func writePending(store: DisputeStore, dispatcher: NoticeDispatcher, logger: Logger) -> String? {
         guard let pending = try? store.pendingNotices() else { return nil }
+        var merchants: [String: Merchant] = [:]  // per dispute, for this pass
         for notice in pending where notice.channel == .email {
             do {
-                guard let dispute = try store.dispute(notice.disputeID), let merchant = try store.merchant(dispute.merchantID) else {
-                    throw DaemonError.directory(path: notice.id, message: "notice has no dispute or merchant")
+                let merchant: Merchant
+                if let known = merchants[notice.disputeID] {
+                    merchant = known
+                } else {
+                    guard let found = try store.merchant(ofDispute: notice.disputeID) else {
+                        throw DaemonError.spool(message: "notice \(notice.id) belongs to no dispute with a merchant")
+                    }
+                    merchants[notice.disputeID] = found
+                    merchant = found
                 }
                 let bytes = try dispatcher.message(notice, merchant: merchant)
                 let written = try dispatcher.writer.write(noticeID: notice.id, bytes: bytes)

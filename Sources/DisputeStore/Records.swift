@@ -141,6 +141,14 @@ extension DisputeStore {
         }
     }
 
+    /// The merchant a dispute belongs to, without decoding the dispute.
+    public func merchant(ofDispute disputeID: String) throws -> Merchant? {
+        try pool.read { db in
+            try String.fetchOne(db, sql: "SELECT m.body FROM merchants m JOIN disputes d ON d.merchant_id = m.id WHERE d.id = ?",
+                                arguments: [disputeID]).map { try Self.decode(Merchant.self, $0) }
+        }
+    }
+
     public func merchants() throws -> [Merchant] {
         try pool.read { db in try String.fetchAll(db, sql: "SELECT body FROM merchants ORDER BY id").map { try Self.decode(Merchant.self, $0) } }
     }
@@ -219,10 +227,6 @@ extension DisputeStore {
             while let row = try cursor.next() { out.append((row[0], row[1])) }
             return out
         }
-    }
-
-    public func pendingTimers() throws -> [StoredTimer] {
-        try pool.read { db in try Row.fetchAll(db, sql: "SELECT * FROM timers WHERE state = 'pending' ORDER BY due_at, id").map(Self.timer) }
     }
 
     public func timers(of disputeID: String) throws -> [StoredTimer] {

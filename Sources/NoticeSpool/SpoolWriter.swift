@@ -58,12 +58,6 @@ public struct SpoolWriter: Sendable {
         return removed
     }
 
-    /// Whether a notice's file already reached `new/` or `cur/`.
-    public func isSpooled(noticeID: String) -> Bool {
-        let name = Self.fileName(noticeID)
-        return access(new + "/" + name, F_OK) == 0 || access(cur + "/" + name, F_OK) == 0
-    }
-
     /// `<notice id>.eml`; ids hold only letters, digits, '.', '-' and '_' (no path can be smuggled in).
     public static func fileName(_ noticeID: String) -> String { noticeID + ".eml" }
 
