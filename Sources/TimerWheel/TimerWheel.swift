@@ -8,19 +8,30 @@
 /// in which they were created). Instants are whole seconds (the daemon rounds
 /// up, so never early).
 ///
-/// **Cost.** `schedule`, `cancel` and `reschedule` are O(1). Advancing costs
-/// O(levels) per occupied slot visited plus O(1) per timer that cascades to a
-/// finer level (at most `levels` times in its life) or fires — also when time
-/// jumps by a year: empty slots are skipped with one bit scan per level.
+/// **Cost.** `schedule`, `cancel` and `reschedule` are O(1) (cancel amortised,
+/// see below). Advancing costs O(levels) per occupied slot visited plus O(1) per
+/// timer that cascades to a finer level (at most `levels` times in its life) or
+/// fires — also when time jumps by a year: empty slots are skipped with one bit
+/// scan per level.
 ///
-/// **Memory.** 48 bytes per pending timer (``bytesPerTimer``): a 32-byte slab
-/// entry and a 16-byte element of its slot's array; slots freed by firing or cancelling
-/// are reused and slot arrays keep their capacity, so once the wheel has grown to
-/// its peak number of pending timers no operation allocates.
+/// **Lazy cancellation.** A slot element carries the stamp its entry had when
+/// it was placed; cancelling or rescheduling changes the entry's stamp, which
+/// turns the old element stale without touching it. So a cancel writes one slab
+/// entry and nothing else: no list surgery, no second entry to fix up. Stale
+/// elements are dropped when their slot is emptied, or by a compaction pass
+/// once they outnumber the pending timers; a compaction costs one check per
+/// element and runs at most once per `count` cancellations, so cancel stays
+/// O(1) amortised and the wheel never holds more than twice as many elements
+/// as pending timers.
 ///
-/// Slots are arrays of slab indices rather than linked lists: emptying a slot
-/// then walks an array, so the processor fetches many entries at once instead
-/// of chasing one pointer after another.
+/// **Memory.** 40 bytes per pending timer (``bytesPerTimer``): a 24-byte slab
+/// entry and a 16-byte slot element; at most 56 bytes while stale elements
+/// await compaction. Entries freed by firing or cancelling are reused and slot
+/// arrays keep their capacity, so once the wheel has grown to its peak no
+/// operation allocates.
+///
+/// Slots are arrays rather than linked lists: emptying a slot walks an array,
+/// so the processor fetches many elements at once instead of chasing pointers.
 ///
 /// Six levels of 64 slots span 2^36 seconds (about 2,177 years); a timer beyond
 /// that waits in an overflow list and enters the wheel when time comes near it.
@@ -33,42 +44,51 @@ public struct TimerWheel {
     static let none: UInt32 = .max
     /// The overflow list is the list after the last slot.
     static let overflowList = levels * slotsPerLevel
-    /// Location markers for entries that are not in a list.
-    static let locationFree: UInt16 = .max
-    static let locationReady: UInt16 = .max - 1
 
     struct Entry {
         var deadline: Int64
+        /// The caller's payload; the next free entry while free.
         var payload: UInt64
-        /// Index in its list's array; the next free entry while free.
-        var position: UInt32
+        /// Odd while pending; moves on when the timer fires or is cancelled, so
+        /// handles of earlier timers in this entry never match again.
         var generation: UInt32
-        /// The list (level * 64 + slot, or the overflow list), or a location marker.
-        var location: UInt16
+        /// Moves on whenever the entry's slot element goes stale (fire, cancel,
+        /// reschedule); an element is live only while its stamp equals this.
+        var stamp: UInt32
     }
 
-    /// A list element carries the deadline next to the index, so emptying a slot
-    /// reads deadlines sequentially and touches entries only to write them.
+    /// A slot element: the deadline next to the index, so emptying a slot reads
+    /// deadlines sequentially, and the stamp that tells whether it is still live.
     struct Slotted {
         var deadline: Int64
         var index: UInt32
+        var stamp: UInt32
     }
 
-    /// The cost of one pending timer (slab entry plus its list element), in bytes.
+    /// The cost of one pending timer (slab entry plus its slot element), in bytes.
     public static var bytesPerTimer: Int { MemoryLayout<Entry>.stride + MemoryLayout<Slotted>.stride }
 
     var entries: [Entry] = []
     var freeHead: UInt32 = none
-    /// The entries of each slot, level-major, then the overflow list.
+    /// The elements of each slot, level-major, then the overflow list.
     var lists: [[Slotted]] = Array(repeating: [], count: levels * slotsPerLevel + 1)
-    /// One occupancy bit per slot, one word per level.
+    /// One occupancy bit per slot, one word per level (an occupied slot may hold only stale elements).
     var occupied: [UInt64] = Array(repeating: 0, count: levels)
     var overflowMinimum: Int64 = .max
-    /// Timers that are due and wait to be popped, in due order from `readyCursor` on.
-    var ready: [TimerHandle] = []
+    /// Elements that are due and wait to be popped, in due order from `readyCursor` on.
+    var ready: [Slotted] = []
     var readyCursor = 0
     /// Reused buffer for the slot being emptied.
     var scratch: [Slotted] = []
+    /// Stale elements still held in slots or the ready list.
+    var stale = 0
+    /// Stamp changes since the last compaction. Kept below 2^31 (by compacting),
+    /// so a stale element's stamp can never come round to match its entry again.
+    var stampChanges: UInt64 = 0
+    /// Stale elements tolerated before a compaction, whatever the pending count
+    /// (tests lower it, and ``stampChangeLimit``, to exercise compaction).
+    var compactionFloor = 1 << 16
+    var stampChangeLimit: UInt64 = 1 << 31
 
     /// The instant up to which every due timer has been handed out.
     public private(set) var now: Int64
@@ -95,17 +115,18 @@ public struct TimerWheel {
         let index: UInt32
         if freeHead != Self.none {
             index = freeHead
-            freeHead = entries[Int(index)].position
+            freeHead = UInt32(truncatingIfNeeded: entries[Int(index)].payload)
             entries[Int(index)].deadline = deadline
             entries[Int(index)].payload = payload
+            entries[Int(index)].generation &+= 1
         } else {
             index = UInt32(entries.count)
-            entries.append(Entry(deadline: deadline, payload: payload, position: 0, generation: 0,
-                                 location: Self.locationFree))
+            entries.append(Entry(deadline: deadline, payload: payload, generation: 1, stamp: 0))
         }
         count += 1
-        place(index)
-        return TimerHandle(index: index, generation: entries[Int(index)].generation)
+        let entry = entries[Int(index)]
+        place(Slotted(deadline: deadline, index: index, stamp: entry.stamp))
+        return TimerHandle(index: index, generation: entry.generation)
     }
 
     /// Cancels a pending timer. Returns false if the handle's timer already fired,
@@ -113,8 +134,9 @@ public struct TimerWheel {
     @discardableResult
     public mutating func cancel(_ handle: TimerHandle) -> Bool {
         guard isPending(handle) else { return false }
-        unlink(handle.index)
+        stale += 1  // before release, which may compact it away
         release(handle.index)
+        if stale > max(count, compactionFloor) { compact() }
         return true
     }
 
@@ -123,17 +145,20 @@ public struct TimerWheel {
     @discardableResult
     public mutating func reschedule(_ handle: TimerHandle, to deadline: Int64) -> Bool {
         guard isPending(handle) else { return false }
-        unlink(handle.index)
-        entries[Int(handle.index)].deadline = deadline
-        place(handle.index)
+        let i = Int(handle.index)
+        entries[i].stamp &+= 1
+        entries[i].deadline = deadline
+        stale += 1
+        noteStampChange()
+        place(Slotted(deadline: deadline, index: handle.index, stamp: entries[i].stamp))
+        if stale > max(count, compactionFloor) { compact() }
         return true
     }
 
     /// Whether `handle` names a timer that has neither fired nor been cancelled.
     public func isPending(_ handle: TimerHandle) -> Bool {
         let i = Int(handle.index)
-        return i < entries.count && entries[i].generation == handle.generation
-            && entries[i].location != Self.locationFree
+        return i < entries.count && entries[i].generation == handle.generation && handle.generation & 1 == 1
     }
 
     /// The deadline of a pending timer.
@@ -149,18 +174,20 @@ public struct TimerWheel {
     public mutating func popExpired(notAfter target: Int64) -> ExpiredTimer? {
         while true {
             while readyCursor < ready.count {
-                let handle = ready[readyCursor]
-                guard isPending(handle) else {
+                let item = ready[readyCursor]
+                guard isLive(item) else {
                     readyCursor += 1
+                    stale -= 1
                     continue
                 }
-                let entry = entries[Int(handle.index)]
                 // Due for the wheel but not for this caller's target (a target
                 // behind `now`): keep it for a later pop.
-                guard entry.deadline <= target else { return nil }
+                guard item.deadline <= target else { return nil }
                 readyCursor += 1
-                release(handle.index)
-                return ExpiredTimer(handle: handle, deadline: entry.deadline, payload: entry.payload)
+                let entry = entries[Int(item.index)]
+                release(item.index)
+                return ExpiredTimer(handle: TimerHandle(index: item.index, generation: entry.generation),
+                                    deadline: item.deadline, payload: entry.payload)
             }
             ready.removeAll(keepingCapacity: true)
             readyCursor = 0
@@ -184,8 +211,8 @@ public struct TimerWheel {
     public func nextExpirationBound() -> Int64? {
         if count == 0 { return nil }
         var best: Int64 = .max
-        for i in readyCursor..<ready.count where isPending(ready[i]) {
-            best = min(best, entries[Int(ready[i].index)].deadline)
+        for i in readyCursor..<ready.count where isLive(ready[i]) {
+            best = min(best, ready[i].deadline)
         }
         if let next = nextSlot() { best = min(best, next.start) }
         if !lists[Self.overflowList].isEmpty { best = min(best, overflowEntryTime) }
@@ -194,15 +221,34 @@ public struct TimerWheel {
 
     // MARK: - Internals
 
-    /// Puts an entry into the ready list, a slot, or the overflow list, by its deadline relative to `now`.
-    mutating func place(_ index: UInt32) {
-        place(index, deadline: entries[Int(index)].deadline)
+    @inline(__always)
+    func isLive(_ item: Slotted) -> Bool {
+        entries[Int(item.index)].stamp == item.stamp
     }
 
-    mutating func place(_ index: UInt32, deadline: Int64) {
+    /// Returns an entry to the free list: its handles and its element go stale.
+    @inline(__always)
+    mutating func release(_ index: UInt32) {
+        let i = Int(index)
+        entries[i].generation &+= 1
+        entries[i].stamp &+= 1
+        entries[i].payload = UInt64(freeHead)
+        freeHead = index
+        count -= 1
+        noteStampChange()
+    }
+
+    @inline(__always)
+    mutating func noteStampChange() {
+        stampChanges &+= 1
+        if stampChanges >= stampChangeLimit { compact() }
+    }
+
+    /// Puts an element into the ready list, a slot, or the overflow list, by its deadline relative to `now`.
+    mutating func place(_ item: Slotted) {
+        let deadline = item.deadline
         if deadline <= now {
-            entries[Int(index)].location = Self.locationReady
-            insertReady(index)
+            insertReady(item)
             return
         }
         let significant = 63 - ((UInt64(deadline) ^ UInt64(now)) | 63).leadingZeroBitCount
@@ -216,52 +262,40 @@ public struct TimerWheel {
             list = level * Self.slotsPerLevel + slot
             occupied[level] |= 1 << UInt64(slot)
         }
-        entries[Int(index)].location = UInt16(list)
-        entries[Int(index)].position = UInt32(lists[list].count)
-        lists[list].append(Slotted(deadline: deadline, index: index))
+        lists[list].append(item)
+    }
+
+    func dueOrder(_ item: Slotted) -> (Int64, UInt64) {
+        (item.deadline, entries[Int(item.index)].payload)
     }
 
     /// A timer that is due already: into the ready list at its due-order position.
-    mutating func insertReady(_ index: UInt32) {
-        let handle = TimerHandle(index: index, generation: entries[Int(index)].generation)
-        let key = (entries[Int(index)].deadline, entries[Int(index)].payload)
+    mutating func insertReady(_ item: Slotted) {
+        let key = dueOrder(item)
         var position = ready.count
         while position > readyCursor {
-            let other = entries[Int(ready[position - 1].index)]
-            if isPending(ready[position - 1]) && (other.deadline, other.payload) <= key { break }
+            let other = ready[position - 1]
+            if isLive(other) && dueOrder(other) <= key { break }
             position -= 1
         }
-        ready.insert(handle, at: position)
+        ready.insert(item, at: position)
     }
 
-    /// Takes a pending entry out of whatever list holds it.
-    mutating func unlink(_ index: UInt32) {
-        let entry = entries[Int(index)]
-        if entry.location == Self.locationReady {
-            if let at = ready[readyCursor...].firstIndex(of: TimerHandle(index: index, generation: entry.generation)) {
-                ready.remove(at: at)
+    /// Drops every stale element from every list and the ready list.
+    mutating func compact() {
+        for list in lists.indices where !lists[list].isEmpty {
+            let entries = self.entries
+            lists[list].removeAll { entries[Int($0.index)].stamp != $0.stamp }
+            if lists[list].isEmpty && list != Self.overflowList {
+                occupied[list / Self.slotsPerLevel] &= ~(1 << UInt64(list % Self.slotsPerLevel))
             }
-            return
         }
-        let list = Int(entry.location)
-        let position = Int(entry.position)
-        let last = lists[list].removeLast()
-        if last.index != index {
-            lists[list][position] = last
-            entries[Int(last.index)].position = UInt32(position)
-        }
-        if lists[list].isEmpty && list != Self.overflowList {
-            occupied[list / Self.slotsPerLevel] &= ~(1 << UInt64(list % Self.slotsPerLevel))
-        }
-    }
-
-    /// Returns an entry to the free list and invalidates its handles.
-    mutating func release(_ index: UInt32) {
-        entries[Int(index)].generation &+= 1
-        entries[Int(index)].location = Self.locationFree
-        entries[Int(index)].position = freeHead
-        freeHead = index
-        count -= 1
+        let entries = self.entries
+        ready.removeSubrange(0..<readyCursor)
+        readyCursor = 0
+        ready.removeAll { entries[Int($0.index)].stamp != $0.stamp }
+        stale = 0
+        stampChanges = 0
     }
 
     /// The earliest occupied slot across levels: its level, slot and start instant.
@@ -319,15 +353,17 @@ public struct TimerWheel {
         }
     }
 
-    /// Empties one list: due timers become ready, the rest move to finer levels.
+    /// Empties one list: stale elements are dropped, due ones become ready, the
+    /// rest move to finer levels.
     mutating func empty(list: Int) {
         swap(&scratch, &lists[list])
         for item in scratch {
-            if item.deadline <= now {
-                entries[Int(item.index)].location = Self.locationReady
-                ready.append(TimerHandle(index: item.index, generation: entries[Int(item.index)].generation))
+            if !isLive(item) {
+                stale -= 1
+            } else if item.deadline <= now {
+                ready.append(item)
             } else {
-                place(item.index, deadline: item.deadline)
+                place(item)
             }
         }
         scratch.removeAll(keepingCapacity: true)
@@ -337,7 +373,7 @@ public struct TimerWheel {
     mutating func sortReady(from start: Int) {
         guard ready.count - start > 1 else { return }
         let entries = self.entries
-        func key(_ h: TimerHandle) -> (Int64, UInt64) { (entries[Int(h.index)].deadline, entries[Int(h.index)].payload) }
+        func key(_ s: Slotted) -> (Int64, UInt64) { (s.deadline, entries[Int(s.index)].payload) }
         var sorted = true
         for i in (start + 1)..<ready.count where key(ready[i - 1]) > key(ready[i]) {
             sorted = false

@@ -37,6 +37,11 @@ struct ReferenceTimers {
     }
 }
 
+extension TimerWheel {
+    /// Elements held in slots, the overflow list and the unpopped ready list.
+    var elementCount: Int { lists.reduce(0) { $0 + $1.count } + ready.count - readyCursor }
+}
+
 @Suite struct TimerWheelTests {
     let start: Int64 = 1_790_000_000  // 2026-09-21
 
@@ -44,6 +49,11 @@ struct ReferenceTimers {
     func randomOperationsMatchTheReferenceModel(seed: Int) {
         var rng = SplitMix64(seed: UInt64(seed) &* 7919 &+ 1)
         var wheel = TimerWheel(now: start)
+        if seed % 2 == 1 {
+            // Compact as eagerly as possible, and also on the stamp-change limit.
+            wheel.compactionFloor = 0
+            wheel.stampChangeLimit = 7
+        }
         var model = ReferenceTimers()
         var handles: [TimerHandle] = []
         var clock = start
@@ -73,6 +83,8 @@ struct ReferenceTimers {
                 let r1 = wheel.cancel(handle)
                 #expect(r1 == expected)
                 model.pending[handle] = nil
+                // Firing only removes elements; cancelling is what must compact.
+                #expect(!r1 || wheel.stale <= max(wheel.count, wheel.compactionFloor), "seed \(seed): stale elements beyond the bound")
             case 65..<75:
                 guard let handle = handles.randomElement(using: &rng) else { continue }
                 let deadline = randomDeadline()
@@ -80,6 +92,7 @@ struct ReferenceTimers {
                 let r2 = wheel.reschedule(handle, to: deadline)
                 #expect(r2 == expected)
                 if expected { model.reschedule(handle, to: deadline) }
+                #expect(!r2 || wheel.stale <= max(wheel.count, wheel.compactionFloor), "seed \(seed): stale elements beyond the bound")
             default:
                 let step: Int64
                 switch Int.random(in: 0..<10, using: &rng) {
@@ -97,6 +110,7 @@ struct ReferenceTimers {
                 clock = max(clock, target)
                 #expect(wheel.count == model.pending.count)
             }
+            #expect(wheel.elementCount == wheel.count + wheel.stale, "seed \(seed): stale elements miscounted")
         }
         // Drain everything: nothing lost, nothing doubled.
         let end = clock + (Int64(1) << 38)
@@ -214,6 +228,28 @@ struct ReferenceTimers {
             for t in wheel.advance(to: bound) { deadlines.removeAll { $0 == t.deadline } }
         }
         #expect(deadlines.isEmpty)
+    }
+
+    @Test func cancelledElementsAreCompactedSoMemoryStaysBounded() {
+        var wheel = TimerWheel(now: start)
+        wheel.compactionFloor = 100
+        var handles = (0..<1000).map { wheel.schedule(at: start + 86400 * Int64(1 + $0 % 300), payload: UInt64($0)) }
+        var rng = SplitMix64(seed: 9)
+        for i in 0..<100_000 {
+            let victim = Int(rng.next() % 1000)
+            if i % 3 == 0 {
+                wheel.reschedule(handles[victim], to: start + 86400 * Int64(1 + rng.next() % 300))
+            } else {
+                wheel.cancel(handles[victim])
+                handles[victim] = wheel.schedule(at: start + 86400 * Int64(1 + rng.next() % 300), payload: UInt64(i))
+            }
+            #expect(wheel.elementCount <= 2 * wheel.count + wheel.compactionFloor + 1)
+        }
+        #expect(wheel.count == 1000)
+        // Exactly the live timers fire, each once.
+        let fired = wheel.advance(to: start + 400 * 86400)
+        #expect(fired.count == 1000)
+        #expect(Set(fired.map(\.handle)) == Set(handles))
     }
 
     @Test func pendingTimerCostsAtMost64Bytes() {
