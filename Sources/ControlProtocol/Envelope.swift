@@ -75,9 +75,19 @@ public struct ControlResponse: Sendable, Codable, Equatable {
 
     /// The response as one line, terminated by `\n`.
     public func encodedLine() -> Data {
-        var data = (try? JSONCoding.encoder.encode(self)) ?? Data(#"{"v":1,"id":"","ok":false,"error":{"code":"internal","message":"response could not be encoded"}}"#.utf8)
-        data.append(0x0A)
-        return data
+        var out: [UInt8] = []
+        out.reserveCapacity(512)
+        jsonValue.writeJSON(into: &out)
+        out.append(0x0A)
+        return Data(out)
+    }
+
+    /// The response as a JSON value, with the keys and shape Codable gives it.
+    public var jsonValue: JSONValue {
+        var fields: [String: JSONValue] = ["v": .int(Int64(v)), "id": .string(id), "ok": .bool(ok)]
+        if let result { fields["result"] = result }
+        if let error { fields["error"] = .object(["code": .string(error.code.rawValue), "message": .string(error.message)]) }
+        return .object(fields)
     }
 }
 
@@ -87,13 +97,13 @@ extension ControlRequest {
     /// The returned error carries the request id when it could be read, so that
     /// the client can match the refusal to its request.
     public static func decode(line: some Collection<UInt8>) -> Result<ControlRequest, RequestRejection> {
-        let data = Data(line)
-        guard String(data: data, encoding: .utf8) != nil else {
+        let bytes = Array(line)
+        guard String(validating: bytes, as: UTF8.self) != nil else {
             return .failure(RequestRejection(id: "", error: ControlError(.badRequest, "request is not valid UTF-8")))
         }
         let object: JSONValue
         do {
-            object = try JSONCoding.decoder.decode(JSONValue.self, from: data)
+            object = try JSONValue.parse(bytes)
         } catch {
             return .failure(RequestRejection(id: "", error: ControlError(.badRequest, "request is not valid JSON")))
         }

@@ -1,0 +1,325 @@
+/// A direct JSON reader and writer for ``JSONValue``: the hot path of every
+/// control request (the request line, the idempotency fingerprint, the stored
+/// answer and the response line).
+///
+/// Foundation's `JSONEncoder`/`JSONDecoder` go through `Codable`'s generic
+/// containers; profiling the daemon under `dispute.open` load showed them as
+/// the largest single cost per request. This writer emits the same text as
+/// `JSONCoding.encoder` for these values (keys sorted, slashes not escaped,
+/// control characters as `\uXXXX`, integral numbers without a fraction), so
+/// fingerprints stored by earlier versions still match.
+extension JSONValue {
+    /// The value as compact JSON text with sorted keys.
+    public func jsonText() -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(256)
+        writeJSON(into: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Appends the value as compact JSON text with sorted keys.
+    public func writeJSON(into out: inout [UInt8]) {
+        switch self {
+        case .null: out.append(contentsOf: "null".utf8)
+        case let .bool(b): out.append(contentsOf: (b ? "true" : "false").utf8)
+        case let .int(i): out.append(contentsOf: String(i).utf8)
+        case let .double(d): Self.writeNumber(d, into: &out)
+        case let .string(s): Self.writeString(s, into: &out)
+        case let .array(items):
+            out.append(UInt8(ascii: "["))
+            for (n, item) in items.enumerated() {
+                if n > 0 { out.append(UInt8(ascii: ",")) }
+                item.writeJSON(into: &out)
+            }
+            out.append(UInt8(ascii: "]"))
+        case let .object(fields):
+            out.append(UInt8(ascii: "{"))
+            var first = true
+            for key in fields.keys.sorted() {
+                if !first { out.append(UInt8(ascii: ",")) }
+                first = false
+                Self.writeString(key, into: &out)
+                out.append(UInt8(ascii: ":"))
+                fields[key].unsafelyUnwrapped.writeJSON(into: &out)
+            }
+            out.append(UInt8(ascii: "}"))
+        }
+    }
+
+    static func writeNumber(_ d: Double, into out: inout [UInt8]) {
+        guard d.isFinite else {
+            // JSON has no infinities or NaN; nothing in the daemon produces them.
+            out.append(contentsOf: "null".utf8)
+            return
+        }
+        if d == d.rounded(), abs(d) < 1e15 {
+            out.append(contentsOf: String(Int64(d)).utf8)
+        } else {
+            out.append(contentsOf: "\(d)".utf8)
+        }
+    }
+
+    static let hexDigits = Array("0123456789abcdef".utf8)
+
+    static func writeString(_ s: String, into out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        for byte in s.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): out.append(contentsOf: [0x5C, 0x22])
+            case UInt8(ascii: "\\"): out.append(contentsOf: [0x5C, 0x5C])
+            case 0x0A: out.append(contentsOf: [0x5C, UInt8(ascii: "n")])
+            case 0x0D: out.append(contentsOf: [0x5C, UInt8(ascii: "r")])
+            case 0x09: out.append(contentsOf: [0x5C, UInt8(ascii: "t")])
+            case 0x08: out.append(contentsOf: [0x5C, UInt8(ascii: "b")])
+            case 0x0C: out.append(contentsOf: [0x5C, UInt8(ascii: "f")])
+            case 0..<0x20:
+                out.append(contentsOf: [0x5C, UInt8(ascii: "u"), 0x30, 0x30, hexDigits[Int(byte >> 4)], hexDigits[Int(byte & 15)]])
+            default: out.append(byte)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+}
+
+/// Why a text is not one JSON value, with the byte offset where reading stopped.
+public struct JSONSyntaxError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var offset: Int
+    public var reason: String
+    public var description: String { "\(reason) at byte \(offset)" }
+}
+
+extension JSONValue {
+    /// Nesting deeper than this is refused (a request never needs more than 3).
+    public static let maximumNesting = 64
+
+    /// Reads exactly one JSON value (RFC 8259) from UTF-8 bytes; surrounding
+    /// white space is allowed, anything else after the value is not. Strings
+    /// must be valid UTF-8 and `\u` escapes valid UTF-16. Integers that fit in
+    /// 64 bits are `.int`, other numbers `.double`. A repeated key keeps its
+    /// last value, as Foundation's decoder does.
+    public static func parse(_ bytes: some Collection<UInt8>) throws(JSONSyntaxError) -> JSONValue {
+        let array = Array(bytes)
+        return try array.withUnsafeBufferPointer { buffer throws(JSONSyntaxError) -> JSONValue in
+            var reader = JSONReader(bytes: buffer)
+            reader.skipWhitespace()
+            let value = try reader.value(depth: 0)
+            reader.skipWhitespace()
+            guard reader.position == buffer.count else { throw reader.error("unexpected text after the JSON value") }
+            return value
+        }
+    }
+}
+
+struct JSONReader {
+    let bytes: UnsafeBufferPointer<UInt8>
+    var position = 0
+
+    init(bytes: UnsafeBufferPointer<UInt8>) {
+        self.bytes = bytes
+    }
+
+    func error(_ reason: String) -> JSONSyntaxError {
+        JSONSyntaxError(offset: position, reason: reason)
+    }
+
+    mutating func skipWhitespace() {
+        while position < bytes.count {
+            switch bytes[position] {
+            case 0x20, 0x09, 0x0A, 0x0D: position += 1
+            default: return
+            }
+        }
+    }
+
+    mutating func expect(_ literal: StaticString, _ value: JSONValue) throws(JSONSyntaxError) -> JSONValue {
+        let count = literal.utf8CodeUnitCount
+        guard position + count <= bytes.count else { throw error("truncated literal") }
+        for i in 0..<count where bytes[position + i] != literal.utf8Start[i] {
+            throw error("invalid literal")
+        }
+        position += count
+        return value
+    }
+
+    mutating func value(depth: Int) throws(JSONSyntaxError) -> JSONValue {
+        guard position < bytes.count else { throw error("unexpected end of text") }
+        switch bytes[position] {
+        case UInt8(ascii: "{"): return try object(depth: depth + 1)
+        case UInt8(ascii: "["): return try array(depth: depth + 1)
+        case UInt8(ascii: "\""): return .string(try string())
+        case UInt8(ascii: "t"): return try expect("true", .bool(true))
+        case UInt8(ascii: "f"): return try expect("false", .bool(false))
+        case UInt8(ascii: "n"): return try expect("null", .null)
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try number()
+        default: throw error("unexpected character")
+        }
+    }
+
+    mutating func object(depth: Int) throws(JSONSyntaxError) -> JSONValue {
+        guard depth <= JSONValue.maximumNesting else { throw error("nested too deeply") }
+        position += 1
+        var fields: [String: JSONValue] = [:]
+        skipWhitespace()
+        if position < bytes.count, bytes[position] == UInt8(ascii: "}") {
+            position += 1
+            return .object(fields)
+        }
+        while true {
+            skipWhitespace()
+            guard position < bytes.count, bytes[position] == UInt8(ascii: "\"") else { throw error("expected a string key") }
+            let key = try string()
+            skipWhitespace()
+            guard position < bytes.count, bytes[position] == UInt8(ascii: ":") else { throw error("expected ':'") }
+            position += 1
+            skipWhitespace()
+            fields[key] = try value(depth: depth)
+            skipWhitespace()
+            guard position < bytes.count else { throw error("unexpected end of text in an object") }
+            if bytes[position] == UInt8(ascii: ",") {
+                position += 1
+            } else if bytes[position] == UInt8(ascii: "}") {
+                position += 1
+                return .object(fields)
+            } else {
+                throw error("expected ',' or '}'")
+            }
+        }
+    }
+
+    mutating func array(depth: Int) throws(JSONSyntaxError) -> JSONValue {
+        guard depth <= JSONValue.maximumNesting else { throw error("nested too deeply") }
+        position += 1
+        var items: [JSONValue] = []
+        skipWhitespace()
+        if position < bytes.count, bytes[position] == UInt8(ascii: "]") {
+            position += 1
+            return .array(items)
+        }
+        while true {
+            skipWhitespace()
+            items.append(try value(depth: depth))
+            skipWhitespace()
+            guard position < bytes.count else { throw error("unexpected end of text in an array") }
+            if bytes[position] == UInt8(ascii: ",") {
+                position += 1
+            } else if bytes[position] == UInt8(ascii: "]") {
+                position += 1
+                return .array(items)
+            } else {
+                throw error("expected ',' or ']'")
+            }
+        }
+    }
+
+    mutating func hex4() throws(JSONSyntaxError) -> UInt16 {
+        guard position + 4 <= bytes.count else { throw error("truncated \\u escape") }
+        var v: UInt16 = 0
+        for _ in 0..<4 {
+            let c = bytes[position]
+            let d: UInt8
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): d = c - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): d = c - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): d = c - UInt8(ascii: "A") + 10
+            default: throw error("invalid \\u escape")
+            }
+            v = v << 4 | UInt16(d)
+            position += 1
+        }
+        return v
+    }
+
+    mutating func string() throws(JSONSyntaxError) -> String {
+        position += 1  // the opening quote
+        let start = position
+        // Fast path: no escapes.
+        while position < bytes.count {
+            let c = bytes[position]
+            if c == UInt8(ascii: "\"") {
+                guard let s = String(validating: UnsafeBufferPointer(rebasing: bytes[start..<position]), as: UTF8.self) else {
+                    throw JSONSyntaxError(offset: start, reason: "string is not valid UTF-8")
+                }
+                position += 1
+                return s
+            }
+            if c == UInt8(ascii: "\\") { break }
+            guard c >= 0x20 else { throw error("control character in a string") }
+            position += 1
+        }
+        var out = Array(UnsafeBufferPointer(rebasing: bytes[start..<position]))
+        while position < bytes.count {
+            let c = bytes[position]
+            switch c {
+            case UInt8(ascii: "\""):
+                guard let s = String(validating: out, as: UTF8.self) else {
+                    throw JSONSyntaxError(offset: start, reason: "string is not valid UTF-8")
+                }
+                position += 1
+                return s
+            case UInt8(ascii: "\\"):
+                position += 1
+                guard position < bytes.count else { throw error("truncated escape") }
+                let e = bytes[position]
+                position += 1
+                switch e {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): out.append(e)
+                case UInt8(ascii: "n"): out.append(0x0A)
+                case UInt8(ascii: "r"): out.append(0x0D)
+                case UInt8(ascii: "t"): out.append(0x09)
+                case UInt8(ascii: "b"): out.append(0x08)
+                case UInt8(ascii: "f"): out.append(0x0C)
+                case UInt8(ascii: "u"):
+                    var scalar = UInt32(try hex4())
+                    if (0xD800...0xDBFF).contains(scalar) {
+                        guard position + 2 <= bytes.count, bytes[position] == UInt8(ascii: "\\"), bytes[position + 1] == UInt8(ascii: "u") else {
+                            throw error("unpaired UTF-16 surrogate in \\u escape")
+                        }
+                        position += 2
+                        let low = UInt32(try hex4())
+                        guard (0xDC00...0xDFFF).contains(low) else { throw error("unpaired UTF-16 surrogate in \\u escape") }
+                        scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                    } else if (0xDC00...0xDFFF).contains(scalar) {
+                        throw error("unpaired UTF-16 surrogate in \\u escape")
+                    }
+                    out.append(contentsOf: String(Character(Unicode.Scalar(scalar).unsafelyUnwrapped)).utf8)
+                default: throw error("invalid escape")
+                }
+            default:
+                guard c >= 0x20 else { throw error("control character in a string") }
+                out.append(c)
+                position += 1
+            }
+        }
+        throw error("unterminated string")
+    }
+
+    mutating func number() throws(JSONSyntaxError) -> JSONValue {
+        let start = position
+        if bytes[position] == UInt8(ascii: "-") { position += 1 }
+        func digits(_ r: inout JSONReader) -> Int {
+            let s = r.position
+            while r.position < r.bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(r.bytes[r.position]) { r.position += 1 }
+            return r.position - s
+        }
+        let intStart = position
+        let intDigits = digits(&self)
+        guard intDigits > 0 else { throw error("invalid number") }
+        guard !(intDigits > 1 && bytes[intStart] == UInt8(ascii: "0")) else { throw JSONSyntaxError(offset: intStart, reason: "leading zero in a number") }
+        var integral = true
+        if position < bytes.count, bytes[position] == UInt8(ascii: ".") {
+            integral = false
+            position += 1
+            guard digits(&self) > 0 else { throw error("invalid number") }
+        }
+        if position < bytes.count, bytes[position] == UInt8(ascii: "e") || bytes[position] == UInt8(ascii: "E") {
+            integral = false
+            position += 1
+            if position < bytes.count, bytes[position] == UInt8(ascii: "+") || bytes[position] == UInt8(ascii: "-") { position += 1 }
+            guard digits(&self) > 0 else { throw error("invalid number") }
+        }
+        let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<position]), as: UTF8.self)
+        if integral, let i = Int64(text) { return .int(i) }
+        guard let d = Double(text), d.isFinite else { throw JSONSyntaxError(offset: start, reason: "number out of range") }
+        return .double(d)
+    }
+}

@@ -1,0 +1,95 @@
+import Foundation
+import Testing
+@testable import ControlProtocol
+
+@Suite struct JSONTextTests {
+    static let samples: [JSONValue] = [
+        .null, .bool(true), .bool(false), .int(0), .int(-42), .int(Int64.max), .int(Int64.min),
+        .double(1.5), .double(-0.25), .double(2.0), .double(1e16), .double(1e-7),
+        .string(""), .string("plain"), .string("quote \" backslash \\ slash / tab \t nl \n cr \r"),
+        .string("bell \u{07} unit-sep \u{1F} del \u{7F}"), .string("Åsa Öberg – 日本 🚀"),
+        .array([]), .array([.int(1), .string("a"), .null, .array([.bool(false)])]),
+        .object([:]),
+        .object(["b": .int(1), "a": .object(["z": .string("x"), "A": .array([.double(0.5)])]), "ä": .null, "B": .bool(true)]),
+    ]
+
+    @Test(arguments: samples)
+    func writerProducesFoundationsTextSoStoredFingerprintsStillMatch(value: JSONValue) throws {
+        let foundation = String(decoding: try JSONCoding.encoder.encode(value), as: UTF8.self)
+        #expect(value.jsonText() == foundation)
+    }
+
+    @Test(arguments: samples)
+    func parserReadsBackWhatTheWriterWrote(value: JSONValue) throws {
+        #expect(try JSONValue.parse(Array(value.jsonText().utf8)) == value)
+    }
+
+    @Test func parserAgreesWithFoundationOnEscapesAndNumbers() throws {
+        let text = #" { "s" : "a\u00e9\ud83d\ude80\/\b\f\n\r\t\"\\" , "n" : [0, -0, 12, -3.5e2, 1E3, 9223372036854775807, 9223372036854775808] } "#
+        let ours = try JSONValue.parse(Array(text.utf8))
+        let theirs = try JSONCoding.decoder.decode(JSONValue.self, from: Data(text.utf8))
+        #expect(ours == theirs)
+        #expect(ours["s"] == .string("aé🚀/\u{08}\u{0C}\n\r\t\"\\"))
+    }
+
+    @Test(arguments: [
+        ("", "unexpected end of text") as (String, String),
+        ("{", "expected a string key"),
+        (#"{"a":1,}"#, "expected a string key"),
+        (#"{"a" 1}"#, "expected ':'"),
+        ("[1 2]", "expected ',' or ']'"),
+        ("[1,]", "unexpected character"),
+        (#"{"a":1} x"#, "unexpected text after the JSON value"),
+        ("01", "leading zero in a number"),
+        ("-", "invalid number"),
+        ("1.", "invalid number"),
+        ("1e", "invalid number"),
+        ("1e999", "number out of range"),
+        ("tru", "truncated literal"),
+        ("nul!", "invalid literal"),
+        (#""abc"#, "unterminated string"),
+        ("\"a\u{01}b\"", "control character in a string"),
+        (#""\x""#, "invalid escape"),
+        (#""\ud800""#, "unpaired UTF-16 surrogate in \\u escape"),
+        (#""\udc00""#, "unpaired UTF-16 surrogate in \\u escape"),
+        (#""\u12g4""#, "invalid \\u escape"),
+    ])
+    func parserNamesWhatIsWrong(text: String, reason: String) {
+        #expect(throws: JSONSyntaxError.self) { try JSONValue.parse(Array(text.utf8)) }
+        do {
+            _ = try JSONValue.parse(Array(text.utf8))
+        } catch {
+            #expect(error.reason == reason, "\(text)")
+        }
+    }
+
+    @Test func parserRefusesInvalidUTF8InStrings() {
+        let bytes: [UInt8] = [0x22, 0x61, 0xC3, 0x28, 0x22]
+        #expect(throws: JSONSyntaxError.self) { try JSONValue.parse(bytes) }
+    }
+
+    @Test func parserRefusesDeepNestingInsteadOfOverflowingTheStack() {
+        let deep = String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)
+        do {
+            _ = try JSONValue.parse(Array(deep.utf8))
+            Issue.record("accepted 100,000 levels")
+        } catch {
+            #expect(error.reason == "nested too deeply")
+        }
+        let fine = String(repeating: "[", count: JSONValue.maximumNesting) + String(repeating: "]", count: JSONValue.maximumNesting)
+        #expect(throws: Never.self) { try JSONValue.parse(Array(fine.utf8)) }
+    }
+
+    @Test func repeatedKeyKeepsTheLastValue() throws {
+        #expect(try JSONValue.parse(Array(#"{"a":1,"a":2}"#.utf8)) == .object(["a": .int(2)]))
+    }
+
+    @Test func responseLineMatchesCodable() throws {
+        for response in [ControlResponse.success(id: "r1", result: .object(["x": .int(1)])),
+                         ControlResponse.failure(id: "r2", ControlError(.notFound, "no dispute \"D-1\""))] {
+            var expected = try JSONCoding.encoder.encode(response)
+            expected.append(0x0A)
+            #expect(response.encodedLine() == expected)
+        }
+    }
+}
