@@ -29,7 +29,13 @@ public actor Engine {
     public private(set) var lastRecovery: (timers: Int, fired: Int) = (0, 0)
     let spooler: Spooler
     var queuedWrites: [QueuedWrite] = []
+    /// The group being built (write requests of one group commit).
     var group: Group?
+    /// The group handed to the store and not yet durable; the next group is
+    /// built on top of it.
+    var committing: Group?
+    /// Merchants read or committed so far (the store has no other writer).
+    var merchantCache: [String: Merchant] = [:]
     /// True while a group is being applied and committed: timers wait, so they
     /// never act on a dispute whose new state is not yet durable.
     var batchInFlight = false
@@ -149,6 +155,7 @@ public actor Engine {
     @discardableResult
     func apply(_ batch: CommitBatch) throws -> CommitResult {
         let result = try store.commit(batch)
+        for m in batch.merchants { merchantCache[m.id] = m }
         afterCommit(result)
         return result
     }

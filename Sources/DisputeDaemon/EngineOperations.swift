@@ -16,11 +16,11 @@ extension Engine {
             let args = Arguments(request.args)
             // Only writes are idempotent; reads skip the canonical re-encoding.
             let fingerprint = op.isWrite ? Self.fingerprint(op, request.args) : ""
-            if op.isWrite, op != .clockAdvance, let prior = try group?.requests[request.id] ?? store.request(request.id) {
+            if op.isWrite, op != .clockAdvance, let prior = try unconfirmed(\.requests, request.id) ?? store.request(request.id) {
                 guard prior.op == op.rawValue, prior.fingerprint == fingerprint else {
                     throw ControlError(.duplicateMismatch, "request id '\(request.id)' was already used for a different request (\(prior.op)); use a new id")
                 }
-                return .success(id: request.id, result: try JSONCoding.decoder.decode(JSONValue.self, from: Data(prior.response.utf8)))
+                return .success(id: request.id, result: try JSONValue.parse(prior.response.utf8))
             }
             let result: JSONValue
             switch op {
@@ -98,8 +98,7 @@ extension Engine {
     }
 
     static func fingerprint(_ op: ControlOperation, _ args: JSONValue) -> String {
-        let data = (try? JSONCoding.encoder.encode(args)) ?? Data()
-        return op.rawValue + " " + String(decoding: data, as: UTF8.self)
+        op.rawValue + " " + args.jsonText()
     }
 
     /// Runs a write: builds the batch, stores the answer with it, commits once.
@@ -108,8 +107,9 @@ extension Engine {
         var batch = CommitBatch()
         batch.now = now
         let result = try body(&batch)
-        let response = String(decoding: try JSONCoding.encoder.encode(result), as: UTF8.self)
+        let response = result.jsonText()
         batch.request = (request.id, op.rawValue, fingerprint, response)
+        try batch.encodeBodies()
         if group != nil {
             // Part of a group commit: later requests of the group see these changes.
             group!.batches.append(batch)
@@ -122,13 +122,23 @@ extension Engine {
         return result
     }
 
+    /// A change made by the group being built or the group in flight, which the
+    /// store does not show yet. Only writes being grouped see them: a read
+    /// outside a group sees committed state only.
+    func unconfirmed<Value>(_ table: KeyPath<Group, [String: Value]>, _ key: String) -> Value? {
+        guard let group else { return nil }
+        return group[keyPath: table][key] ?? committing?[keyPath: table][key]
+    }
+
     func merchantNamed(_ id: String) throws -> Merchant {
-        guard let m = try group?.merchants[id] ?? store.merchant(id) else { throw ControlError(.notFound, "no merchant \(id)") }
+        if let m = unconfirmed(\.merchants, id) ?? merchantCache[id] { return m }
+        guard let m = try store.merchant(id) else { throw ControlError(.notFound, "no merchant \(id)") }
+        merchantCache[id] = m
         return m
     }
 
     func disputeNamed(_ id: String) throws -> Dispute {
-        guard let d = try group?.disputes[id] ?? store.dispute(id) else {
+        guard let d = try unconfirmed(\.disputes, id) ?? store.dispute(id) else {
             let similar = (try? store.disputeIDs(like: id)) ?? []
             throw ControlError(.notFound, "no dispute \(id)" + (similar.isEmpty ? "" : "; did you mean \(similar.joined(separator: ", "))?"))
         }
@@ -197,7 +207,7 @@ extension Engine {
         }
         let id = try args.string("id") ?? "D-" + String(UInt32.random(in: 0x1000_0000...UInt32.max), radix: 16).uppercased()
         guard Self.validIdentifier(id) else { throw ControlError(.badRequest, "dispute id '\(id)' must be 1–64 letters, digits, '-', '_' or '.'") }
-        if try group?.disputes[id] ?? store.dispute(id) != nil { throw ControlError(.conflict, "dispute \(id) already exists") }
+        if try unconfirmed(\.disputes, id) != nil || store.disputeExists(id) { throw ControlError(.conflict, "dispute \(id) already exists") }
         let due = try args.string("invoiceDueDate").map { raw -> CivilDate in
             guard let d = CivilDate(raw) else { throw ControlError(.badRequest, "'invoiceDueDate' is not a date YYYY-MM-DD") }
             return d

@@ -41,49 +41,109 @@ extension Engine {
         op == .clockAdvance || op == .orderRefunded || op == .orderCancelled
     }
 
-    /// Drains the queue in groups until it is empty.
+    /// Drains the queue in groups until it is empty, pipelined: while one
+    /// group's transaction is being written and synced, the next group is built
+    /// on top of it (its lookups see the group in flight through
+    /// ``committing``), then committed once the first is durable. So the
+    /// actor's work and the disk's overlap instead of taking turns.
+    ///
+    /// If a commit fails, the group built on top of it is refused too: its
+    /// answers assumed changes that were not stored.
     func commitQueuedWrites() async {
-        while !queuedWrites.isEmpty {
+        batchInFlight = true
+        defer { batchInFlight = false }
+        var inFlight: InFlight? = nil
+        while !queuedWrites.isEmpty || inFlight != nil {
+            if queuedWrites.isEmpty {
+                _ = await land(&inFlight)
+                continue
+            }
+            if let due = wheel.nextExpirationBound(), due <= now {
+                // Timers must not starve under a steady stream of writes: they
+                // apply between groups, once nothing is in flight.
+                _ = await land(&inFlight)
+                do { try fireDue(upTo: now) } catch {
+                    logger.error("firing due timers failed; the tick loop retries", metadata: ["error": "\(error)"])
+                }
+            }
             let items = queuedWrites
             queuedWrites = []
-            batchInFlight = true
             var answered: [(CheckedContinuation<ControlResponse, Never>, ControlResponse)] = []
             group = Group()
             for item in items {
                 if Self.isBarrier(item.operation) {
-                    await flushGroup(&answered)
+                    // Runs alone: everything before it is durable first.
+                    let built = group ?? Group()
                     group = nil
+                    if await land(&inFlight) {
+                        inFlight = start(built, answered)
+                    } else {
+                        refuse(answered, becauseOf: "the commit before it failed")
+                    }
+                    answered = []
+                    _ = await land(&inFlight)
                     item.continuation.resume(returning: handle(item.request, item.operation))
                     group = Group()
                 } else {
                     answered.append((item.continuation, handle(item.request, item.operation)))
                 }
             }
-            await flushGroup(&answered)
+            let built = group ?? Group()
             group = nil
-            batchInFlight = false
+            if await land(&inFlight) {
+                inFlight = start(built, answered)
+            } else {
+                refuse(answered, becauseOf: "the commit before it failed")
+            }
         }
     }
 
-    /// Commits the group built so far and answers its requests.
-    func flushGroup(_ answered: inout [(CheckedContinuation<ControlResponse, Never>, ControlResponse)]) async {
-        let batches = group?.batches ?? []
-        group = Group()
-        if !batches.isEmpty {
-            do {
-                let started = ContinuousClock.now
-                let results = try await store.commit(group: batches)
-                logger.trace("group committed", metadata: ["requests": "\(batches.count)", "duration": "\(ContinuousClock.now - started)"])
-                for result in results { afterCommit(result) }
-            } catch {
-                logger.error("group commit failed; its requests are refused and nothing of them is stored", metadata: ["error": "\(error)"])
-                answered = answered.map { continuation, response in
-                    response.ok ? (continuation, .failure(id: response.id, ControlError(.unavailable, "not stored, the commit failed (\(error)); retry with the same request id"))) : (continuation, response)
-                }
-            }
+    /// A group handed to the store and not yet durable, with its answers.
+    struct InFlight {
+        let commit: Task<Result<[CommitResult], any Error>, Never>
+        let answered: [(CheckedContinuation<ControlResponse, Never>, ControlResponse)]
+    }
+
+    /// Hands a built group to the store's writer without waiting for it.
+    func start(_ built: Group, _ answered: [(CheckedContinuation<ControlResponse, Never>, ControlResponse)]) -> InFlight {
+        committing = built
+        let store = self.store
+        let batches = built.batches
+        let commit = Task<Result<[CommitResult], any Error>, Never> {
+            if batches.isEmpty { return .success([]) }
+            do { return .success(try await store.commit(group: batches)) } catch { return .failure(error) }
         }
-        for (continuation, response) in answered { continuation.resume(returning: response) }
-        answered = []
+        return InFlight(commit: commit, answered: answered)
+    }
+
+    /// Waits for the group in flight, if any, and answers its requests; true
+    /// unless its commit failed (then its requests are refused, nothing of them stored).
+    func land(_ inFlight: inout InFlight?) async -> Bool {
+        guard let current = inFlight else { return true }
+        inFlight = nil
+        let outcome = await current.commit.value
+        let landed = committing
+        committing = nil
+        switch outcome {
+        case let .success(results):
+            for result in results { afterCommit(result) }
+            if let landed { for m in landed.merchants.values { merchantCache[m.id] = m } }
+            for (continuation, response) in current.answered { continuation.resume(returning: response) }
+            return true
+        case let .failure(error):
+            logger.error("group commit failed; its requests are refused and nothing of them is stored", metadata: ["error": "\(error)"])
+            refuse(current.answered, becauseOf: "the commit failed (\(error))")
+            return false
+        }
+    }
+
+    /// Answers a group's successful responses with `unavailable` (retry with the same id).
+    func refuse(_ answered: [(CheckedContinuation<ControlResponse, Never>, ControlResponse)], becauseOf reason: String) {
+        for (continuation, response) in answered {
+            continuation.resume(returning: response.ok
+                ? .failure(id: response.id, ControlError(.unavailable, "not stored, \(reason); retry with the same request id"))
+                : response)
+        }
     }
 }
 

@@ -50,8 +50,18 @@ public struct CommitBatch: Sendable {
     public var notices: [(disputeID: String, kind: NoticeKind, channel: NoticeChannel, context: [String: String])] = []
     public var request: (id: String, op: String, fingerprint: String, response: String)?
     public var now: Int64 = 0
+    /// The JSON text of each dispute and of each notice's context, made by
+    /// ``encodeBodies()`` before the batch reaches the store, so that encoding
+    /// runs beside the commit in flight instead of inside the write lock.
+    public private(set) var disputeBodies: [String] = []
+    public private(set) var noticeContexts: [String] = []
 
     public init() {}
+
+    public mutating func encodeBodies() throws {
+        disputeBodies = try disputes.map(DisputeStore.encode)
+        noticeContexts = try notices.map { try DisputeStore.encode($0.context) }
+    }
 }
 
 /// What a commit created and removed, for the in-memory index.
@@ -93,14 +103,15 @@ extension DisputeStore {
         for m in batch.merchants {
             try db.cachedStatement(sql: "INSERT INTO merchants (id, body, updated_at) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at").execute(arguments: [m.id, try Self.encode(m), batch.now])
         }
-        for d in batch.disputes {
+        let bodies = batch.disputeBodies.count == batch.disputes.count ? batch.disputeBodies : try batch.disputes.map(Self.encode)
+        for (d, body) in zip(batch.disputes, bodies) {
             let next = d.stage == .closed ? nil : d.deadlines.last?.instant
             try db.cachedStatement(sql: """
                 INSERT INTO disputes (id, merchant_id, order_reference, stage, next_deadline, body, opened_at, updated_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT(id) DO UPDATE SET stage = excluded.stage, next_deadline = excluded.next_deadline,
                     body = excluded.body, updated_at = excluded.updated_at
-                """).execute(arguments: [d.id, d.merchantID, d.orderReference, d.stage.rawValue, next, try Self.encode(d), d.openedAt, batch.now])
+                """).execute(arguments: [d.id, d.merchantID, d.orderReference, d.stage.rawValue, next, body, d.openedAt, batch.now])
         }
         for (id, entry) in batch.timeline {
             try db.cachedStatement(sql: "INSERT INTO timeline (dispute_id, at, event, detail) VALUES (?, ?, ?, ?)").execute(arguments: [id, entry.at, entry.event, entry.detail])
@@ -120,12 +131,13 @@ extension DisputeStore {
             result.insertedTimers.append(StoredTimer(id: db.lastInsertedRowID, disputeID: id, kind: request.kind,
                                                      dueAt: request.instant, state: "pending", firedAt: nil))
         }
-        for (id, kind, channel, context) in batch.notices {
+        let contexts = batch.noticeContexts.count == batch.notices.count ? batch.noticeContexts : try batch.notices.map { try Self.encode($0.context) }
+        for ((id, kind, channel, context), contextText) in zip(batch.notices, contexts) {
             let n = try Int.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*) FROM outbox WHERE dispute_id = ?"), arguments: [id]) ?? 0
             // Stable for the notice's life: the spool file is <id>.eml and the Message-ID <id@domain>.
             let noticeID = "\(id).\(n + 1).\(kind.rawValue)"
             let state = channel == .portal ? "portal" : "pending"
-            try db.cachedStatement(sql: "INSERT INTO outbox (id, dispute_id, kind, channel, state, context, created_at, done_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)").execute(arguments: [noticeID, id, kind.rawValue, channel.rawValue, state, try Self.encode(context), batch.now, channel == .portal ? batch.now : nil])
+            try db.cachedStatement(sql: "INSERT INTO outbox (id, dispute_id, kind, channel, state, context, created_at, done_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)").execute(arguments: [noticeID, id, kind.rawValue, channel.rawValue, state, contextText, batch.now, channel == .portal ? batch.now : nil])
             result.notices.append(StoredNotice(id: noticeID, disputeID: id, kind: kind, channel: channel, state: state,
                                                createdAt: batch.now, doneAt: channel == .portal ? batch.now : nil, context: context))
         }
@@ -137,7 +149,7 @@ extension DisputeStore {
 
     public func merchant(_ id: String) throws -> Merchant? {
         try pool.read { db in
-            try String.fetchOne(db, sql: "SELECT body FROM merchants WHERE id = ?", arguments: [id]).map { try Self.decode(Merchant.self, $0) }
+            try String.fetchOne(db.cachedStatement(sql: "SELECT body FROM merchants WHERE id = ?"), arguments: [id]).map { try Self.decode(Merchant.self, $0) }
         }
     }
 
@@ -155,8 +167,13 @@ extension DisputeStore {
 
     public func dispute(_ id: String) throws -> Dispute? {
         try pool.read { db in
-            try String.fetchOne(db, sql: "SELECT body FROM disputes WHERE id = ?", arguments: [id]).map { try Self.decode(Dispute.self, $0) }
+            try String.fetchOne(db.cachedStatement(sql: "SELECT body FROM disputes WHERE id = ?"), arguments: [id]).map { try Self.decode(Dispute.self, $0) }
         }
+    }
+
+    /// Whether a dispute with this id is stored, without decoding it.
+    public func disputeExists(_ id: String) throws -> Bool {
+        try pool.read { db in try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM disputes WHERE id = ?"), arguments: [id]) ?? false }
     }
 
     /// Disputes filtered by stage, merchant and deadline, oldest first.
@@ -234,12 +251,12 @@ extension DisputeStore {
     }
 
     public func timer(_ id: Int64) throws -> StoredTimer? {
-        try pool.read { db in try Row.fetchOne(db, sql: "SELECT * FROM timers WHERE id = ?", arguments: [id]).map(Self.timer) }
+        try pool.read { db in try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM timers WHERE id = ?"), arguments: [id]).map(Self.timer) }
     }
 
     public func request(_ id: String) throws -> RequestRecord? {
         try pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT op, fingerprint, response FROM requests WHERE id = ?", arguments: [id])
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT op, fingerprint, response FROM requests WHERE id = ?"), arguments: [id])
                 .map { RequestRecord(op: $0["op"], fingerprint: $0["fingerprint"], response: $0["response"]) }
         }
     }
