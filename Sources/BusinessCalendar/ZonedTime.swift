@@ -47,11 +47,11 @@ public struct ZonedTime: Sendable {
         return "\(date)T\(two(second / 3600)):\(two(second / 60 % 60)):\(two(second % 60))\(sign)\(two(a / 3600)):\(two(a / 60 % 60))"
     }
 
-    static let utc = ZonedTime(zone: TimeZone(identifier: "UTC")!)
-
-    /// `2027-01-12T23:00:00Z`.
+    /// `2027-01-12T23:00:00Z` (plain arithmetic: UTC has no offset to look up).
     public static func isoUTC(_ instant: Int64) -> String {
-        utc.isoLocal(instant).replacingOccurrences(of: "+00:00", with: "Z")
+        let day = instant >= 0 ? instant / 86400 : (instant - 86399) / 86400
+        let second = Int(instant - day * 86400)
+        return "\(CivilDate(dayNumber: Int32(day)))T\(two(second / 3600)):\(two(second / 60 % 60)):\(two(second % 60))Z"
     }
 }
 

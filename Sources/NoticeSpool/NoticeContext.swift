@@ -20,7 +20,7 @@ public enum NoticeContext {
     }
 
     public static func make(kind: NoticeKind, dispute d: Dispute, merchant m: Merchant) -> [String: String] {
-        let locale = Locale(identifier: m.locale.replacingOccurrences(of: "-", with: "_") + (m.locale.contains("_") || m.locale.contains("-") ? "" : "_" + m.country))
+        let locale = FormatterCache.shared.locale(merchantLocale: m.locale, country: m.country)
         var deadlineText = ""
         if let deadline = deadline(for: kind, in: d), let zone = TimeZone(identifier: m.timeZone) {
             // The last second of the last day reads better than midnight of the next one.
@@ -66,6 +66,20 @@ final class FormatterCache: @unchecked Sendable {
     private let lock = NSLock()
     private var dates: [String: DateFormatter] = [:]
     private var numbers: [String: NumberFormatter] = [:]
+    private var locales: [String: Locale] = [:]
+
+    /// The merchant's locale (`sv`, `de-AT`) completed with its country when it has none (`sv_SE`).
+    func locale(merchantLocale: String, country: String) -> Locale {
+        let key = merchantLocale + "|" + country
+        lock.lock()
+        defer { lock.unlock() }
+        if let cached = locales[key] { return cached }
+        let hasRegion = merchantLocale.contains("_") || merchantLocale.contains("-")
+        let identifier = String(merchantLocale.map { $0 == "-" ? "_" : $0 }) + (hasRegion ? "" : "_" + country)
+        let locale = Locale(identifier: identifier)
+        locales[key] = locale
+        return locale
+    }
 
     func date(_ date: Date, locale: Locale, zone: TimeZone) -> String {
         lock.lock()

@@ -207,4 +207,11 @@ func instant(_ s: String) -> Int64 {
         #expect(d.notifiedLocal == "2027-01-12T22:00:00-05:00")
         #expect(d.effectiveNotificationDay == "2027-01-13")
     }
+
+    @Test(arguments: [Int64(0), 1, 86399, 86400, 1_801_263_599, 1_801_263_600, -1, -86400, -86401, 4_102_444_800])
+    func isoUTCMatchesFoundationsFormatter(instant: Int64) {
+        let f = ISO8601DateFormatter()
+        f.timeZone = TimeZone(identifier: "UTC")
+        #expect(ZonedTime.isoUTC(instant) == f.string(from: Date(timeIntervalSince1970: TimeInterval(instant))))
+    }
 }
