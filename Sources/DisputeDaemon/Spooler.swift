@@ -77,10 +77,41 @@ public actor Spooler: Service {
         }
     }
 
+    /// Notices written between two directory fsyncs and outbox updates.
+    static let batchSize = 64
+
     /// The blocking part: returns the first failure, or nil when the outbox is empty.
+    ///
+    /// A backlog goes out in batches: each file is written, fsynced and renamed
+    /// into `new/`, then one fsync of `new/` makes the batch durable and one
+    /// transaction marks its rows spooled. A row is never marked before its file
+    /// is durable; a crash in between leaves rows pending whose files may be in
+    /// `new/` already, and the rename-without-replace finds them on the next pass
+    /// (exactly one file per notice). Fewer transactions also leave the store's
+    /// writer to the engine's group commits.
     nonisolated static func writePending(store: DisputeStore, dispatcher: NoticeDispatcher, logger: Logger) -> String? {
         guard let pending = try? store.pendingNotices() else { return nil }
         var merchants: [String: Merchant] = [:]  // per dispute, for this pass
+        var batch: [StoredNotice] = []
+        var failure: String? = nil
+
+        /// Makes the batch durable and records it; false (and `failure` set) if that fails.
+        func settle() -> Bool {
+            guard !batch.isEmpty else { return true }
+            do {
+                try dispatcher.writer.syncDirectory()
+                try store.markSpooled(batch.map(\.id), at: Int64(Date().timeIntervalSince1970))
+            } catch {
+                failure = failure ?? "\(batch[0].id) and \(batch.count - 1) more: \(error)"
+                return false
+            }
+            for notice in batch {
+                logger.info("notice spooled", metadata: ["dispute": "\(notice.disputeID)", "notice": "\(notice.id)", "kind": "\(notice.kind.rawValue)"])
+            }
+            batch.removeAll(keepingCapacity: true)
+            return true
+        }
+
         for notice in pending where notice.channel == .email {
             do {
                 let merchant: Merchant
@@ -94,15 +125,18 @@ public actor Spooler: Service {
                     merchant = found
                 }
                 let bytes = try dispatcher.message(notice, merchant: merchant)
-                let written = try dispatcher.writer.write(noticeID: notice.id, bytes: bytes)
-                try store.markSpooled(notice.id, at: Int64(Date().timeIntervalSince1970))
-                logger.info(written ? "notice spooled" : "notice already in the spool; outbox row repaired",
-                            metadata: ["dispute": "\(notice.disputeID)", "notice": "\(notice.id)", "kind": "\(notice.kind.rawValue)"])
+                if !(try dispatcher.writer.write(noticeID: notice.id, bytes: bytes, syncDirectory: false)) {
+                    logger.info("notice already in the spool; outbox row repaired", metadata: ["dispute": "\(notice.disputeID)", "notice": "\(notice.id)"])
+                }
+                batch.append(notice)
+                if batch.count >= batchSize, !settle() { return failure }
             } catch {
-                return "\(notice.id): \(error)"
+                // Whatever was written before the failure is still made durable and recorded.
+                _ = settle()
+                return failure ?? "\(notice.id): \(error)"
             }
         }
-        return nil
+        return settle() ? nil : failure
     }
 
     func record(_ message: String) {

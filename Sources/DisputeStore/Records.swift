@@ -230,9 +230,12 @@ extension DisputeStore {
     }
 
     /// Marks an e-mail notice as written to the spool.
-    public func markSpooled(_ noticeID: String, at: Int64) throws {
+    /// Marks notices whose files are durable in the spool, in one transaction.
+    public func markSpooled(_ noticeIDs: [String], at: Int64) throws {
+        guard !noticeIDs.isEmpty else { return }
         try pool.write { db in
-            try db.execute(sql: "UPDATE outbox SET state = 'spooled', done_at = ? WHERE id = ? AND state = 'pending'", arguments: [at, noticeID])
+            let statement = try db.cachedStatement(sql: "UPDATE outbox SET state = 'spooled', done_at = ? WHERE id = ? AND state = 'pending'")
+            for id in noticeIDs { try statement.execute(arguments: [at, id]) }
         }
     }
 

@@ -68,8 +68,13 @@ public struct SpoolWriter: Sendable {
     }
 
     /// Writes one notice atomically. Returns false if it was already spooled.
+    ///
+    /// With `syncDirectory: false` the rename into `new/` is not yet durable:
+    /// the caller writes several notices, then calls ``syncDirectory()`` once
+    /// before it records any of them as spooled (the spooler does this for a
+    /// backlog, one directory fsync per batch instead of one per notice).
     @discardableResult
-    public func write(noticeID: String, bytes: [UInt8]) throws(SpoolError) -> Bool {
+    public func write(noticeID: String, bytes: [UInt8], syncDirectory: Bool = true) throws(SpoolError) -> Bool {
         guard Self.isSafeID(noticeID) else { throw SpoolError(path: noticeID, operation: "refuse unsafe notice id", errno: EINVAL) }
         let name = Self.fileName(noticeID)
         // Already claimed by the relay (a crash between the write and marking the
@@ -107,10 +112,15 @@ public struct SpoolWriter: Sendable {
             if code == EEXIST { return false }
             throw SpoolError(path: new + "/" + name, operation: "rename", errno: code)
         }
+        if syncDirectory { try self.syncDirectory() }
+        return true
+    }
+
+    /// Makes every rename into `new/` so far durable (fsync of the directory).
+    public func syncDirectory() throws(SpoolError) {
         let dirfd = open(new, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard dirfd >= 0 else { throw SpoolError(path: new, operation: "open", errno: errno) }
         defer { close(dirfd) }
         if fsync(dirfd) != 0 { throw SpoolError(path: new, operation: "fsync", errno: errno) }
-        return true
     }
 }
