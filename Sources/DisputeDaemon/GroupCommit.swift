@@ -54,6 +54,9 @@ extension Engine {
         defer { batchInFlight = false }
         var inFlight: InFlight? = nil
         while !queuedWrites.isEmpty || inFlight != nil {
+            // Let the submissions that queued up behind the group just built
+            // (they need the actor to enqueue) in before deciding what to do next.
+            await Task.yield()
             if queuedWrites.isEmpty {
                 _ = await land(&inFlight)
                 continue
@@ -78,7 +81,7 @@ extension Engine {
                     if await land(&inFlight) {
                         inFlight = start(built, answered)
                     } else {
-                        refuse(answered, becauseOf: "the commit before it failed")
+                        Self.refuse(answered, becauseOf: "the commit before it failed")
                     }
                     answered = []
                     _ = await land(&inFlight)
@@ -93,31 +96,45 @@ extension Engine {
             if await land(&inFlight) {
                 inFlight = start(built, answered)
             } else {
-                refuse(answered, becauseOf: "the commit before it failed")
+                Self.refuse(answered, becauseOf: "the commit before it failed")
             }
         }
     }
 
-    /// A group handed to the store and not yet durable, with its answers.
+    /// A group handed to the store and not yet durable.
     struct InFlight {
         let commit: Task<Result<[CommitResult], any Error>, Never>
-        let answered: [(CheckedContinuation<ControlResponse, Never>, ControlResponse)]
     }
 
-    /// Hands a built group to the store's writer without waiting for it.
+    /// Hands a built group to the store's writer without waiting for it. Its
+    /// requests are answered the moment the commit is durable (by the commit
+    /// task itself, not when the engine next looks), so their clients can send
+    /// their next request while the engine is still building the next group.
     func start(_ built: Group, _ answered: [(CheckedContinuation<ControlResponse, Never>, ControlResponse)]) -> InFlight {
         committing = built
         let store = self.store
         let batches = built.batches
         let commit = Task<Result<[CommitResult], any Error>, Never> {
-            if batches.isEmpty { return .success([]) }
-            do { return .success(try await store.commit(group: batches)) } catch { return .failure(error) }
+            let outcome: Result<[CommitResult], any Error>
+            if batches.isEmpty {
+                outcome = .success([])
+            } else {
+                do { outcome = .success(try await store.commit(group: batches)) } catch { outcome = .failure(error) }
+            }
+            switch outcome {
+            case .success:
+                for (continuation, response) in answered { continuation.resume(returning: response) }
+            case let .failure(error):
+                Self.refuse(answered, becauseOf: "the commit failed (\(error))")
+            }
+            return outcome
         }
-        return InFlight(commit: commit, answered: answered)
+        return InFlight(commit: commit)
     }
 
-    /// Waits for the group in flight, if any, and answers its requests; true
-    /// unless its commit failed (then its requests are refused, nothing of them stored).
+    /// Waits for the group in flight, if any, and brings the wheel and caches in
+    /// line with it; true unless its commit failed (its requests were refused,
+    /// nothing of them stored).
     func land(_ inFlight: inout InFlight?) async -> Bool {
         guard let current = inFlight else { return true }
         inFlight = nil
@@ -128,17 +145,15 @@ extension Engine {
         case let .success(results):
             for result in results { afterCommit(result) }
             if let landed { for m in landed.merchants.values { merchantCache[m.id] = m } }
-            for (continuation, response) in current.answered { continuation.resume(returning: response) }
             return true
         case let .failure(error):
             logger.error("group commit failed; its requests are refused and nothing of them is stored", metadata: ["error": "\(error)"])
-            refuse(current.answered, becauseOf: "the commit failed (\(error))")
             return false
         }
     }
 
     /// Answers a group's successful responses with `unavailable` (retry with the same id).
-    func refuse(_ answered: [(CheckedContinuation<ControlResponse, Never>, ControlResponse)], becauseOf reason: String) {
+    nonisolated static func refuse(_ answered: [(CheckedContinuation<ControlResponse, Never>, ControlResponse)], becauseOf reason: String) {
         for (continuation, response) in answered {
             continuation.resume(returning: response.ok
                 ? .failure(id: response.id, ControlError(.unavailable, "not stored, \(reason); retry with the same request id"))
