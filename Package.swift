@@ -80,7 +80,7 @@ let package = Package(
         .testTarget(name: "TimerWheelTests", dependencies: ["TimerWheel"]),
         .testTarget(name: "BusinessCalendarTests", dependencies: ["BusinessCalendar"]),
         .testTarget(name: "NoticeSpoolTests", dependencies: ["NoticeSpool", "DisputeWorkflow"], exclude: ["Golden"]),
-        .testTarget(name: "DisputeWorkflowTests", dependencies: ["DisputeWorkflow", "BusinessCalendar"]),
+        .testTarget(name: "DisputeWorkflowTests", dependencies: ["DisputeWorkflow", "BusinessCalendar", "ControlProtocol"]),
         .testTarget(name: "ControlProtocolTests", dependencies: ["ControlProtocol"]),
         .testTarget(name: "SystemdSupportTests", dependencies: ["SystemdSupport"]),
         .testTarget(name: "DisputeStoreTests", dependencies: ["DisputeStore", "DisputeWorkflow", "BusinessCalendar", .product(name: "GRDB", package: "GRDB.swift")]),

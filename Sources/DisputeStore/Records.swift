@@ -58,9 +58,12 @@ public struct CommitBatch: Sendable {
 
     public init() {}
 
-    public mutating func encodeBodies() throws {
-        disputeBodies = try disputes.map(DisputeStore.encode)
-        noticeContexts = try notices.map { try DisputeStore.encode($0.context) }
+    /// Encodes the bodies now, with the caller's JSON encoder (the store's own
+    /// encoder, Foundation's, is the default and the fallback).
+    public mutating func encodeBodies(dispute: ((Dispute) throws -> String)? = nil,
+                                      context: (([String: String]) throws -> String)? = nil) throws {
+        disputeBodies = try disputes.map { try dispute?($0) ?? DisputeStore.encode($0) }
+        noticeContexts = try notices.map { try context?($0.context) ?? DisputeStore.encode($0.context) }
     }
 }
 

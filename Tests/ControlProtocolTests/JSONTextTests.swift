@@ -93,3 +93,47 @@ import Testing
         }
     }
 }
+
+/// A type using every shape Codable can produce, for the tree encoder.
+private struct Shapes: Codable {
+    enum Color: String, Codable, CodingKeyRepresentable { case red, green }
+    struct Inner: Codable { var a: Int8; var b: UInt32?; var c: [Float] }
+    var text = "slash / quote \" nl \n"
+    var flag = true
+    var small: Int16 = -3
+    var big: UInt64 = 1 << 40
+    var ratio = 0.125
+    var missing: String? = nil
+    var present: String? = "here"
+    var inner = Inner(a: 7, b: nil, c: [1.5, 2])
+    var list: [Inner] = [Inner(a: 1, b: 2, c: []), Inner(a: 3, b: nil, c: [0.25])]
+    var byName: [String: Int] = ["z": 1, "a": 2]
+    var byNumber: [Int: String] = [10: "ten", 2: "two"]
+    var byColor: [Color: Bool] = [.red: true, .green: false]
+    var nested: [[String]] = [["x"], [], ["y", "z"]]
+    var empty: [String: String] = [:]
+}
+
+@Suite struct JSONValueEncoderTests {
+    @Test func treeEncoderWritesFoundationsTextForEveryCodableShape() throws {
+        let foundation = String(decoding: try JSONCoding.encoder.encode(Shapes()), as: UTF8.self)
+        #expect(try JSONValueEncoder.encode(Shapes()).jsonText() == foundation)
+    }
+
+    @Test func typesFoundationSpecialCasesAreRefusedNotWrittenDifferently() {
+        #expect(throws: EncodingError.self) { try JSONValueEncoder.encode(["d": Decimal(1)]) }
+        #expect(throws: EncodingError.self) { try JSONValueEncoder.encode([Data([1, 2])]) }
+        #expect(throws: EncodingError.self) { try JSONValueEncoder.encode(URL(fileURLWithPath: "/tmp")) }
+    }
+
+    @Test func aRefusalNamesThePathToTheValue() {
+        do {
+            _ = try JSONValueEncoder.encode(["outer": [["a": Decimal(1)]]])
+            Issue.record("encoded a Decimal")
+        } catch let EncodingError.invalidValue(_, context) {
+            #expect(context.codingPath.map(\.stringValue) == ["outer", "Index 0", "a"])
+        } catch {
+            Issue.record("\(error)")
+        }
+    }
+}
