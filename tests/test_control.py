@@ -106,6 +106,8 @@ def sim(workdir):
     (b'{"v":1,"id":"a","op":"explode"}\n', "bad_request", "unknown operation 'explode'"),
     (b'{"v":2,"id":"a","op":"status"}\n', "bad_request", "version"),
     (b'[1,2,3]\n', "bad_request", "must be a JSON object"),
+    (b'{"v":1,"id":"a","op":"dispute.show","args":{"id":"D-1","id":"D-2"}}\n', "bad_request", 'repeated key "id" at byte'),
+    (b'{"v":1,"id":"a","op":"status",}\n', "bad_request", "not valid JSON: expected a string key at byte 30"),
     (b'\xc3\x28\n', "bad_request", "not valid UTF-8"),
     (b'{"v":1,"id":"a","op":"merchant.upsert","args":{"id":"M","name":"x","email":"not-an-address","country":"SE","timezone":"Europe/Stockholm"}}\n',
      "bad_request", "'email'"),

@@ -105,7 +105,7 @@ extension ControlRequest {
         do {
             object = try JSONValue.parse(bytes)
         } catch {
-            return .failure(RequestRejection(id: "", error: ControlError(.badRequest, "request is not valid JSON")))
+            return .failure(RequestRejection(id: "", error: ControlError(.badRequest, "request is not valid JSON: \(error)")))
         }
         guard case let .object(fields) = object else {
             return .failure(RequestRejection(id: "", error: ControlError(.badRequest, "request must be a JSON object")))

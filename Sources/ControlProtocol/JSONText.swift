@@ -106,8 +106,10 @@ extension JSONValue {
     /// Reads exactly one JSON value (RFC 8259) from UTF-8 bytes; surrounding
     /// white space is allowed, anything else after the value is not. Strings
     /// must be valid UTF-8 and `\u` escapes valid UTF-16. Integers that fit in
-    /// 64 bits are `.int`, other numbers `.double`. A repeated key keeps its
-    /// last value, as Foundation's decoder does.
+    /// 64 bits are `.int`, other numbers `.double`. An object with a repeated
+    /// key is refused: readers disagree on which value counts (Foundation's
+    /// decoder keeps the first, JSONSerialization the last), so a request that
+    /// depends on it is ambiguous.
     public static func parse(_ bytes: some Collection<UInt8>) throws(JSONSyntaxError) -> JSONValue {
         let array = Array(bytes)
         return try array.withUnsafeBufferPointer { buffer throws(JSONSyntaxError) -> JSONValue in
@@ -178,7 +180,9 @@ struct JSONReader {
         while true {
             skipWhitespace()
             guard position < bytes.count, bytes[position] == UInt8(ascii: "\"") else { throw error("expected a string key") }
+            let keyStart = position
             let key = try string()
+            guard fields[key] == nil else { throw JSONSyntaxError(offset: keyStart, reason: "repeated key \"\(key.prefix(64))\"") }
             skipWhitespace()
             guard position < bytes.count, bytes[position] == UInt8(ascii: ":") else { throw error("expected ':'") }
             position += 1

@@ -80,8 +80,14 @@ import Testing
         #expect(throws: Never.self) { try JSONValue.parse(Array(fine.utf8)) }
     }
 
-    @Test func repeatedKeyKeepsTheLastValue() throws {
-        #expect(try JSONValue.parse(Array(#"{"a":1,"a":2}"#.utf8)) == .object(["a": .int(2)]))
+    @Test func repeatedKeyIsRefusedAndNamed() {
+        do {
+            _ = try JSONValue.parse(Array(#"{"a":1,"b":{"x":true,"x":false}}"#.utf8))
+            Issue.record("accepted a repeated key")
+        } catch {
+            #expect(error.reason == #"repeated key "x""#)
+            #expect(error.offset == 21)
+        }
     }
 
     @Test func responseLineMatchesCodable() throws {

@@ -20,7 +20,9 @@ import Testing
     }
 
     @Test func invalidJSONIsABadRequest() {
-        #expect(reject("{nope")?.error == ControlError(.badRequest, "request is not valid JSON"))
+        #expect(reject("{nope")?.error == ControlError(.badRequest, "request is not valid JSON: expected a string key at byte 1"))
+        #expect(reject(#"{"v":1,"id":"r1","op":"status","op":"dispute.open"}"#)?.error
+                == ControlError(.badRequest, #"request is not valid JSON: repeated key "op" at byte 31"#))
     }
 
     @Test func invalidUTF8IsNamed() {
