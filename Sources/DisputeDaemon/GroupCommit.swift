@@ -76,13 +76,7 @@ extension Engine {
             for item in items {
                 if Self.isBarrier(item.operation) {
                     // Runs alone: everything before it is durable first.
-                    let built = group ?? Group()
-                    group = nil
-                    if await land(&inFlight) {
-                        inFlight = start(built, answered)
-                    } else {
-                        Self.refuse(answered, becauseOf: "the commit before it failed")
-                    }
+                    await commitBuiltGroup(answered, after: &inFlight)
                     answered = []
                     _ = await land(&inFlight)
                     item.continuation.resume(returning: handle(item.request, item.operation))
@@ -91,13 +85,19 @@ extension Engine {
                     answered.append((item.continuation, handle(item.request, item.operation)))
                 }
             }
-            let built = group ?? Group()
-            group = nil
-            if await land(&inFlight) {
-                inFlight = start(built, answered)
-            } else {
-                Self.refuse(answered, becauseOf: "the commit before it failed")
-            }
+            await commitBuiltGroup(answered, after: &inFlight)
+        }
+    }
+
+    /// Hands the group built so far to the store once the group in flight is
+    /// durable; refuses it if that commit failed.
+    func commitBuiltGroup(_ answered: [(CheckedContinuation<ControlResponse, Never>, ControlResponse)], after inFlight: inout InFlight?) async {
+        let built = group ?? Group()
+        group = nil
+        if await land(&inFlight) {
+            inFlight = start(built, answered)
+        } else {
+            Self.refuse(answered, becauseOf: "the commit before it failed")
         }
     }
 
