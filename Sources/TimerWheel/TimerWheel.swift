@@ -88,6 +88,8 @@ public struct TimerWheel {
     /// Stale elements tolerated before a compaction, whatever the pending count
     /// (tests lower it, and ``stampChangeLimit``, to exercise compaction).
     var compactionFloor = 1 << 16
+    var earliestSlotCache: (level: Int, slot: Int, start: Int64)? = nil
+    var earliestSlotKnown = false
     var stampChangeLimit: UInt64 = 1 << 31
 
     /// The instant up to which every due timer has been handed out.
@@ -260,7 +262,10 @@ public struct TimerWheel {
         } else {
             let slot = Int((UInt64(deadline) >> UInt64(level * Self.slotBits)) & 63)
             list = level * Self.slotsPerLevel + slot
-            occupied[level] |= 1 << UInt64(slot)
+            if occupied[level] & (1 << UInt64(slot)) == 0 {
+                occupied[level] |= 1 << UInt64(slot)
+                earliestSlotKnown = false
+            }
         }
         lists[list].append(item)
     }
@@ -288,6 +293,7 @@ public struct TimerWheel {
             lists[list].removeAll { entries[Int($0.index)].stamp != $0.stamp }
             if lists[list].isEmpty && list != Self.overflowList {
                 occupied[list / Self.slotsPerLevel] &= ~(1 << UInt64(list % Self.slotsPerLevel))
+                earliestSlotKnown = false
             }
         }
         let entries = self.entries
@@ -296,6 +302,18 @@ public struct TimerWheel {
         ready.removeAll { entries[Int($0.index)].stamp != $0.stamp }
         stale = 0
         stampChanges = 0
+    }
+
+    /// ``nextSlot()``, remembered until an occupancy bit changes: advancing one
+    /// second at a time then costs O(1) per step instead of a scan of every
+    /// level. The answer stays right while the clock moves towards it, since
+    /// every occupied slot starts at or after it.
+    mutating func earliestSlot() -> (level: Int, slot: Int, start: Int64)? {
+        if !earliestSlotKnown {
+            earliestSlotCache = nextSlot()
+            earliestSlotKnown = true
+        }
+        return earliestSlotCache
     }
 
     /// The earliest occupied slot across levels: its level, slot and start instant.
@@ -328,7 +346,7 @@ public struct TimerWheel {
     /// ready; returns false when nothing more is due by `target`.
     mutating func collectNextBatch(notAfter target: Int64) -> Bool {
         while true {
-            let slot = nextSlot()
+            let slot = earliestSlot()
             let overflowAt = lists[Self.overflowList].isEmpty ? Int64.max : max(overflowEntryTime, now)
             if overflowAt <= target, slot == nil || overflowAt < slot!.start {
                 now = max(now, overflowAt)
@@ -344,8 +362,9 @@ public struct TimerWheel {
             // Every slot that starts at this same instant is emptied before any
             // timer is handed out, so ties come out in payload order.
             let batchStart = ready.count
-            while let current = nextSlot(), current.start == slot.start {
+            while let current = earliestSlot(), current.start == slot.start {
                 occupied[current.level] &= ~(1 << UInt64(current.slot))
+                earliestSlotKnown = false
                 empty(list: current.level * Self.slotsPerLevel + current.slot)
             }
             sortReady(from: batchStart)
@@ -357,8 +376,11 @@ public struct TimerWheel {
     /// rest move to finer levels.
     mutating func empty(list: Int) {
         swap(&scratch, &lists[list])
+        // With nothing stale anywhere (no cancel since the last compaction or
+        // since every stale element was dropped), no element needs its entry read.
+        let mayBeStale = stale > 0
         for item in scratch {
-            if !isLive(item) {
+            if mayBeStale && !isLive(item) {
                 stale -= 1
             } else if item.deadline <= now {
                 ready.append(item)

@@ -100,6 +100,7 @@ extension TimerWheel {
                 case 1: step = -Int64.random(in: 0...3600, using: &rng)   // a target behind the wheel
                 case 2: step = 0
                 case 3: step = (Int64(1) << 36) + 5
+                case 4, 5: step = Int64.random(in: 1...90, using: &rng)  // second-by-second, as the tick loop moves
                 default: step = Int64.random(in: 1...(3 * 86400), using: &rng)
                 }
                 let target = clock + step
@@ -228,6 +229,31 @@ extension TimerWheel {
             for t in wheel.advance(to: bound) { deadlines.removeAll { $0 == t.deadline } }
         }
         #expect(deadlines.isEmpty)
+    }
+
+    @Test func secondBySecondAdvancesWhileSchedulingMatchTheModel() {
+        var rng = SplitMix64(seed: 77)
+        var wheel = TimerWheel(now: start)
+        var model = ReferenceTimers()
+        var handles: [TimerHandle] = []
+        var clock = start
+        for second in 0..<20_000 {
+            if second % 3 == 0 {
+                let deadline = clock + Int64(rng.next() % 7200)
+                let handle = wheel.schedule(at: deadline, payload: UInt64(second))
+                model.schedule(handle, at: deadline, payload: UInt64(second))
+                handles.append(handle)
+            }
+            if second % 7 == 0, let victim = handles.randomElement(using: &rng) {
+                #expect(wheel.cancel(victim) == (model.pending[victim] != nil))
+                model.pending[victim] = nil
+            }
+            clock += 1
+            let fired = wheel.advance(to: clock)
+            let expected = model.advance(to: clock)
+            #expect(fired == expected, "second \(second)")
+            if fired != expected { return }
+        }
     }
 
     @Test func cancelledElementsAreCompactedSoMemoryStaysBounded() {
