@@ -65,6 +65,14 @@ func withKey(_ key: any CodingKey, _ path: [any CodingKey], _ body: () throws ->
     }
 }
 
+/// JSON integers here are 64-bit signed; a larger UInt64 is refused, not wrapped.
+func signedInteger(_ value: UInt64, _ path: [any CodingKey]) throws -> JSONValue {
+    guard let v = Int64(exactly: value) else {
+        throw EncodingError.invalidValue(value, EncodingError.Context(codingPath: path, debugDescription: "\(value) does not fit in 64-bit signed JSON integers"))
+    }
+    return .int(v)
+}
+
 struct TreeEncoder: Encoder {
     let node: Node
     let codingPath: [any CodingKey]
@@ -115,12 +123,7 @@ struct KeyedTreeContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
     mutating func encode(_ value: UInt16, forKey key: Key) throws { child(key).set(.int(Int64(value))) }
     mutating func encode(_ value: UInt32, forKey key: Key) throws { child(key).set(.int(Int64(value))) }
     mutating func encode(_ value: UInt, forKey key: Key) throws { try encode(UInt64(value), forKey: key) }
-    mutating func encode(_ value: UInt64, forKey key: Key) throws {
-        guard let v = Int64(exactly: value) else {
-            throw EncodingError.invalidValue(value, EncodingError.Context(codingPath: codingPath + [key], debugDescription: "\(value) does not fit in 64-bit signed JSON integers"))
-        }
-        child(key).set(.int(v))
-    }
+    mutating func encode(_ value: UInt64, forKey key: Key) throws { child(key).set(try signedInteger(value, codingPath + [key])) }
 
     mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
         try withKey(key, codingPath) { try child(key).encode(value, codingPath: codingPath) }
@@ -174,12 +177,7 @@ struct UnkeyedTreeContainer: UnkeyedEncodingContainer {
     mutating func encode(_ value: UInt16) throws { next().set(.int(Int64(value))) }
     mutating func encode(_ value: UInt32) throws { next().set(.int(Int64(value))) }
     mutating func encode(_ value: UInt) throws { try encode(UInt64(value)) }
-    mutating func encode(_ value: UInt64) throws {
-        guard let v = Int64(exactly: value) else {
-            throw EncodingError.invalidValue(value, EncodingError.Context(codingPath: codingPath + [IndexKey(count)], debugDescription: "\(value) does not fit in 64-bit signed JSON integers"))
-        }
-        next().set(.int(v))
-    }
+    mutating func encode(_ value: UInt64) throws { next().set(try signedInteger(value, codingPath + [IndexKey(count)])) }
 
     mutating func encode<T: Encodable>(_ value: T) throws {
         try withKey(IndexKey(count), codingPath) { try next().encode(value, codingPath: codingPath) }
@@ -219,11 +217,6 @@ struct SingleTreeContainer: SingleValueEncodingContainer {
     mutating func encode(_ value: UInt16) throws { node.set(.int(Int64(value))) }
     mutating func encode(_ value: UInt32) throws { node.set(.int(Int64(value))) }
     mutating func encode(_ value: UInt) throws { try encode(UInt64(value)) }
-    mutating func encode(_ value: UInt64) throws {
-        guard let v = Int64(exactly: value) else {
-            throw EncodingError.invalidValue(value, EncodingError.Context(codingPath: codingPath, debugDescription: "\(value) does not fit in 64-bit signed JSON integers"))
-        }
-        node.set(.int(v))
-    }
+    mutating func encode(_ value: UInt64) throws { node.set(try signedInteger(value, codingPath)) }
     mutating func encode<T: Encodable>(_ value: T) throws { try node.encode(value, codingPath: codingPath) }
 }

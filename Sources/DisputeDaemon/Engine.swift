@@ -113,6 +113,7 @@ public actor Engine {
                 batch.timeline.append((dispute.id, TimelineEntry(at: row.dueAt, event: "timerFailed", detail: "\(row.kind.rawValue): \(error)")))
                 logger.error("timer could not be applied", metadata: ["dispute": "\(dispute.id)", "error": "\(error)"])
             }
+            try Self.encodeBodies(&batch)
             try apply(batch)
             fired += 1
             if row.kind == .responseDeadline || row.kind == .evidenceDeadline || row.kind == .statementDeadline {
@@ -149,6 +150,14 @@ public actor Engine {
                 break
             }
         }
+    }
+
+    /// Encodes a batch's stored JSON with the fast encoder before it reaches the
+    /// store (every batch the engine commits goes through here, so the store's
+    /// Foundation fallback is never the hot path).
+    static func encodeBodies(_ batch: inout CommitBatch) throws {
+        try batch.encodeBodies(dispute: { try JSONValueEncoder.encode($0).jsonText() },
+                               context: { JSONValue.object($0.mapValues(JSONValue.string)).jsonText() })
     }
 
     /// Commits, then brings the wheel in line with what was committed.

@@ -109,8 +109,7 @@ extension Engine {
         let result = try body(&batch)
         let response = result.jsonText()
         batch.request = (request.id, op.rawValue, fingerprint, response)
-        try batch.encodeBodies(dispute: { try JSONValueEncoder.encode($0).jsonText() },
-                               context: { JSONValue.object($0.mapValues(JSONValue.string)).jsonText() })
+        try Self.encodeBodies(&batch)
         if group != nil {
             // Part of a group commit: later requests of the group see these changes.
             group!.batches.append(batch)
