@@ -172,7 +172,7 @@ public actor Engine {
     /// Brings the wheel in line with a commit and wakes the spooler.
     func afterCommit(_ result: CommitResult) {
         for id in result.cancelledTimerIDs {
-            if let h = handles.removeValue(forKey: id) { wheel.cancel(h) }
+            if let h = handles.removeValue(forKey: id) { wheel.cancelBatched(h) }
         }
         for t in result.insertedTimers {
             handles[t.id] = wheel.schedule(at: t.dueAt, payload: UInt64(t.id))

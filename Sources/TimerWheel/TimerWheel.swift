@@ -19,10 +19,18 @@
 /// turns the old element stale without touching it. So a cancel writes one slab
 /// entry and nothing else: no list surgery, no second entry to fix up. Stale
 /// elements are dropped when their slot is emptied, or by a compaction pass
-/// once they outnumber the pending timers; a compaction costs one check per
-/// element and runs at most once per `count` cancellations, so cancel stays
-/// O(1) amortised and the wheel never holds more than twice as many elements
-/// as pending timers.
+/// once they outnumber the pending timers; a compaction costs O(elements held)
+/// and runs at most once per `count` cancellations, so cancel stays O(1)
+/// amortised and the wheel never holds more than twice as many elements as
+/// pending timers (or 65,536 stale elements, whichever is more).
+///
+/// **Batched cancellation.** A cancel's cost is one random slab access, a
+/// cache miss once the slab outgrows the cache. ``cancel(_:)`` waits for it to
+/// answer whether the timer was pending; ``cancelBatched(_:)`` does not answer
+/// and queues the handle instead, and each 32 queued cancels are applied in one
+/// pass whose slab loads are independent, so their misses overlap. Every pop
+/// and every query applies the queue first, so a queued cancel is as final as
+/// an immediate one.
 ///
 /// **Memory.** 40 bytes per pending timer (``bytesPerTimer``): a 24-byte slab
 /// entry and a 16-byte slot element; at most 56 bytes while stale elements
@@ -92,10 +100,27 @@ public struct TimerWheel {
     var earliestSlotKnown = false
     var stampChangeLimit: UInt64 = 1 << 31
 
+    /// Handles given to ``cancelBatched(_:)`` and not applied yet: the first
+    /// `queuedCancels` of this fixed-size buffer.
+    var cancelQueue = [TimerHandle](repeating: TimerHandle(index: none, generation: 0), count: cancelBatchSize)
+    var queuedCancels = 0
+    /// How many batched cancels are applied together.
+    static let cancelBatchSize = 32
+
     /// The instant up to which every due timer has been handed out.
     public private(set) var now: Int64
+    /// Timers scheduled and neither fired nor cancelled, counting queued cancels as not yet applied.
+    var appliedCount = 0
+
     /// Timers scheduled and neither fired nor cancelled.
-    public private(set) var count = 0
+    public var count: Int {
+        var queuedPending = 0
+        for k in 0..<queuedCancels where isPendingInSlab(cancelQueue[k])
+            && !cancelQueue[0..<k].contains(cancelQueue[k]) {
+            queuedPending += 1
+        }
+        return appliedCount - queuedPending
+    }
 
     /// A wheel whose clock starts at `now` (seconds; must not be negative).
     public init(now: Int64) {
@@ -115,18 +140,21 @@ public struct TimerWheel {
     @discardableResult
     public mutating func schedule(at deadline: Int64, payload: UInt64) -> TimerHandle {
         let index: UInt32
+        var entry: Entry
         if freeHead != Self.none {
             index = freeHead
-            freeHead = UInt32(truncatingIfNeeded: entries[Int(index)].payload)
-            entries[Int(index)].deadline = deadline
-            entries[Int(index)].payload = payload
-            entries[Int(index)].generation &+= 1
+            entry = entries[Int(index)]
+            freeHead = UInt32(truncatingIfNeeded: entry.payload)
+            entry.deadline = deadline
+            entry.payload = payload
+            entry.generation &+= 1
+            entries[Int(index)] = entry
         } else {
             index = UInt32(entries.count)
-            entries.append(Entry(deadline: deadline, payload: payload, generation: 1, stamp: 0))
+            entry = Entry(deadline: deadline, payload: payload, generation: 1, stamp: 0)
+            entries.append(entry)
         }
-        count += 1
-        let entry = entries[Int(index)]
+        appliedCount += 1
         place(Slotted(deadline: deadline, index: index, stamp: entry.stamp))
         return TimerHandle(index: index, generation: entry.generation)
     }
@@ -135,30 +163,74 @@ public struct TimerWheel {
     /// was cancelled, or the handle is stale.
     @discardableResult
     public mutating func cancel(_ handle: TimerHandle) -> Bool {
-        guard isPending(handle) else { return false }
+        applyQueuedCancels()
+        guard isPendingInSlab(handle) else { return false }
         stale += 1  // before release, which may compact it away
         release(handle.index)
-        if stale > max(count, compactionFloor) { compact() }
+        if stale > max(appliedCount, compactionFloor) { compact() }
         return true
+    }
+
+    /// Cancels a pending timer without answering whether it was pending: the
+    /// handle is queued and applied with up to ``cancelBatchSize`` - 1 others in
+    /// one pass that reads all their slab entries at once, so their cache misses
+    /// overlap instead of each cancel waiting for its own. The promise is the
+    /// same as ``cancel(_:)``'s: from this call on the timer never fires (every
+    /// pop, query and other change applies the queue first), and a handle that
+    /// is no longer pending is ignored.
+    public mutating func cancelBatched(_ handle: TimerHandle) {
+        cancelQueue[queuedCancels] = handle
+        queuedCancels += 1
+        if queuedCancels == Self.cancelBatchSize { applyQueuedCancels() }
+    }
+
+    /// Applies every queued cancel: first a pass that only loads the entries
+    /// (independent loads, so the processor has them all in flight together),
+    /// then a pass that releases the pending ones, now in cache.
+    mutating func applyQueuedCancels() {
+        let n = queuedCancels
+        guard n > 0 else { return }
+        queuedCancels = 0
+        var pendingMask: UInt64 = 0
+        for k in 0..<n where isPendingInSlab(cancelQueue[k]) { pendingMask |= 1 << UInt64(k) }
+        while pendingMask != 0 {
+            let k = pendingMask.trailingZeroBitCount
+            pendingMask &= pendingMask - 1
+            let handle = cancelQueue[k]
+            // Checked again: the same handle queued twice is applied once.
+            guard isPendingInSlab(handle) else { continue }
+            stale += 1
+            release(handle.index)
+        }
+        if stale > max(appliedCount, compactionFloor) { compact() }
     }
 
     /// Moves a pending timer to a new deadline, keeping its handle. Returns false
     /// (and schedules nothing) if the handle is not pending.
     @discardableResult
     public mutating func reschedule(_ handle: TimerHandle, to deadline: Int64) -> Bool {
-        guard isPending(handle) else { return false }
+        applyQueuedCancels()
+        guard isPendingInSlab(handle) else { return false }
         let i = Int(handle.index)
         entries[i].stamp &+= 1
         entries[i].deadline = deadline
         stale += 1
-        noteStampChange()
         place(Slotted(deadline: deadline, index: handle.index, stamp: entries[i].stamp))
-        if stale > max(count, compactionFloor) { compact() }
+        // After placing: a compaction that rebuilds the slots from the slab
+        // would otherwise place this timer once itself and once more here.
+        noteStampChange()
+        if stale > max(appliedCount, compactionFloor) { compact() }
         return true
     }
 
     /// Whether `handle` names a timer that has neither fired nor been cancelled.
     public func isPending(_ handle: TimerHandle) -> Bool {
+        isPendingInSlab(handle) && !cancelQueue[0..<queuedCancels].contains(handle)
+    }
+
+    /// Whether the slab says `handle` is pending (queued cancels not applied yet).
+    @inline(__always)
+    func isPendingInSlab(_ handle: TimerHandle) -> Bool {
         let i = Int(handle.index)
         return i < entries.count && entries[i].generation == handle.generation && handle.generation & 1 == 1
     }
@@ -174,6 +246,7 @@ public struct TimerWheel {
     /// when none is left; the wheel's clock then stands at `target` (it never
     /// moves backwards). Cancelling a timer between two pops keeps it from firing.
     public mutating func popExpired(notAfter target: Int64) -> ExpiredTimer? {
+        applyQueuedCancels()
         while true {
             while readyCursor < ready.count {
                 let item = ready[readyCursor]
@@ -236,7 +309,7 @@ public struct TimerWheel {
         entries[i].stamp &+= 1
         entries[i].payload = UInt64(freeHead)
         freeHead = index
-        count -= 1
+        appliedCount -= 1
         noteStampChange()
     }
 
@@ -286,22 +359,56 @@ public struct TimerWheel {
         ready.insert(item, at: position)
     }
 
+    /// How compactions ran (tests check that both ways are exercised).
+    var compactions = (rebuilds: 0, filters: 0)
+
     /// Drops every stale element from every list and the ready list.
+    ///
+    /// Two ways, the cheaper for the wheel's shape: while the slab is at most
+    /// twice as long as the elements held, the slots are rebuilt from a
+    /// sequential pass over the slab (no random access at all); otherwise each
+    /// slot is filtered, which reads one random entry per element but costs
+    /// nothing for the free entries of a slab that once held many more timers.
+    /// Either way a compaction costs O(elements held).
     mutating func compact() {
-        for list in lists.indices where !lists[list].isEmpty {
-            let entries = self.entries
-            lists[list].removeAll { entries[Int($0.index)].stamp != $0.stamp }
-            if lists[list].isEmpty && list != Self.overflowList {
-                occupied[list / Self.slotsPerLevel] &= ~(1 << UInt64(list % Self.slotsPerLevel))
-                earliestSlotKnown = false
-            }
-        }
         let entries = self.entries
         ready.removeSubrange(0..<readyCursor)
         readyCursor = 0
         ready.removeAll { entries[Int($0.index)].stamp != $0.stamp }
+        if entries.count <= 2 * (appliedCount + stale) {
+            rebuildSlots()
+            compactions.rebuilds += 1
+        } else {
+            for list in lists.indices where !lists[list].isEmpty {
+                lists[list].removeAll { entries[Int($0.index)].stamp != $0.stamp }
+                if lists[list].isEmpty && list != Self.overflowList {
+                    occupied[list / Self.slotsPerLevel] &= ~(1 << UInt64(list % Self.slotsPerLevel))
+                    earliestSlotKnown = false
+                }
+            }
+            compactions.filters += 1
+        }
         stale = 0
         stampChanges = 0
+    }
+
+    /// Empties every slot and places each pending timer again from its entry.
+    /// A pending timer due by ``now`` has its element in the ready list (that
+    /// list is kept); every other one has its element in a slot or the overflow
+    /// list, so it is placed once more, with its current stamp.
+    mutating func rebuildSlots() {
+        for list in lists.indices { lists[list].removeAll(keepingCapacity: true) }
+        for level in occupied.indices { occupied[level] = 0 }
+        earliestSlotKnown = false
+        overflowMinimum = .max
+        let entries = self.entries
+        let now = self.now
+        for i in entries.indices {
+            let entry = entries[i]
+            if entry.generation & 1 == 1 && entry.deadline > now {
+                place(Slotted(deadline: entry.deadline, index: UInt32(truncatingIfNeeded: i), stamp: entry.stamp))
+            }
+        }
     }
 
     /// ``nextSlot()``, remembered until an occupancy bit changes: advancing one
@@ -376,8 +483,6 @@ public struct TimerWheel {
     /// rest move to finer levels.
     mutating func empty(list: Int) {
         swap(&scratch, &lists[list])
-        // With nothing stale anywhere (no cancel since the last compaction or
-        // since every stale element was dropped), no element needs its entry read.
         let mayBeStale = stale > 0
         for item in scratch {
             if mayBeStale && !isLive(item) {

@@ -80,11 +80,18 @@ extension TimerWheel {
             case 45..<65:
                 guard let handle = handles.randomElement(using: &rng) else { continue }
                 let expected = model.pending[handle] != nil
-                let r1 = wheel.cancel(handle)
-                #expect(r1 == expected)
+                var applied = false
+                if Bool.random(using: &rng) {
+                    applied = wheel.cancel(handle)
+                    #expect(applied == expected)
+                } else {
+                    wheel.cancelBatched(handle)
+                    #expect(!wheel.isPending(handle), "seed \(seed): a queued cancel still reads as pending")
+                }
                 model.pending[handle] = nil
+                #expect(wheel.count == model.pending.count, "seed \(seed): count after a cancel")
                 // Firing only removes elements; cancelling is what must compact.
-                #expect(!r1 || wheel.stale <= max(wheel.count, wheel.compactionFloor), "seed \(seed): stale elements beyond the bound")
+                #expect(!applied || wheel.stale <= max(wheel.appliedCount, wheel.compactionFloor), "seed \(seed): stale elements beyond the bound")
             case 65..<75:
                 guard let handle = handles.randomElement(using: &rng) else { continue }
                 let deadline = randomDeadline()
@@ -92,7 +99,7 @@ extension TimerWheel {
                 let r2 = wheel.reschedule(handle, to: deadline)
                 #expect(r2 == expected)
                 if expected { model.reschedule(handle, to: deadline) }
-                #expect(!r2 || wheel.stale <= max(wheel.count, wheel.compactionFloor), "seed \(seed): stale elements beyond the bound")
+                #expect(!r2 || wheel.stale <= max(wheel.appliedCount, wheel.compactionFloor), "seed \(seed): stale elements beyond the bound")
             default:
                 let step: Int64
                 switch Int.random(in: 0..<10, using: &rng) {
@@ -111,7 +118,8 @@ extension TimerWheel {
                 clock = max(clock, target)
                 #expect(wheel.count == model.pending.count)
             }
-            #expect(wheel.elementCount == wheel.count + wheel.stale, "seed \(seed): stale elements miscounted")
+            // Cancels still queued hold their elements as live until applied.
+            #expect(wheel.elementCount == wheel.appliedCount + wheel.stale, "seed \(seed): stale elements miscounted")
         }
         // Drain everything: nothing lost, nothing doubled.
         let end = clock + (Int64(1) << 38)
@@ -276,6 +284,93 @@ extension TimerWheel {
         let fired = wheel.advance(to: start + 400 * 86400)
         #expect(fired.count == 1000)
         #expect(Set(fired.map(\.handle)) == Set(handles))
+    }
+
+    @Test func batchedCancelsTakeEffectAtOnceAndIgnoreRepeatedOrStaleHandles() {
+        var wheel = TimerWheel(now: start)
+        let a = wheel.schedule(at: start + 10, payload: 1)
+        let b = wheel.schedule(at: start + 10, payload: 2)
+        wheel.schedule(at: start + 20, payload: 3)
+        #expect(wheel.popExpired(notAfter: start + 10)?.payload == 1)
+        wheel.cancelBatched(a)  // already fired: ignored
+        wheel.cancelBatched(b)  // queued, not applied yet
+        wheel.cancelBatched(b)  // the same handle twice
+        #expect(wheel.queuedCancels == 3)
+        #expect(!wheel.isPending(b))
+        #expect(wheel.count == 1)
+        #expect(wheel.deadline(of: b) == nil)
+        // The next pop applies the queue before handing anything out.
+        #expect(wheel.popExpired(notAfter: start + 10) == nil)
+        #expect(wheel.queuedCancels == 0)
+        #expect(wheel.count == 1 && wheel.appliedCount == 1)
+        // A reused entry is safe from the stale handle's queued cancel.
+        let d = wheel.schedule(at: start + 30, payload: 4)
+        #expect(d.index == b.index || d.index == a.index)
+        wheel.cancelBatched(b)
+        wheel.cancelBatched(a)
+        #expect(wheel.isPending(d))
+        #expect(wheel.advance(to: start + 40).map(\.payload) == [3, 4])
+    }
+
+    @Test func aFullBatchOfCancelsIsAppliedWithoutAPop() {
+        var wheel = TimerWheel(now: start)
+        let handles = (0..<TimerWheel.cancelBatchSize).map { wheel.schedule(at: start + 100 + Int64($0), payload: UInt64($0)) }
+        for h in handles.dropLast() { wheel.cancelBatched(h) }
+        #expect(wheel.queuedCancels == TimerWheel.cancelBatchSize - 1)
+        #expect(wheel.appliedCount == TimerWheel.cancelBatchSize)
+        wheel.cancelBatched(handles.last!)
+        #expect(wheel.queuedCancels == 0)
+        #expect(wheel.appliedCount == 0 && wheel.count == 0)
+        #expect(wheel.stale == TimerWheel.cancelBatchSize)
+        #expect(wheel.advance(to: start + 1000).isEmpty)
+        #expect(wheel.stale == 0)
+    }
+
+    /// Compaction rebuilds the slots from the slab while the slab is short, and
+    /// filters each slot when the slab is long with free entries (after most
+    /// timers fired); both must keep exactly the pending timers.
+    @Test(arguments: [false, true])
+    func bothCompactionWaysKeepExactlyThePendingTimers(slabMostlyFree: Bool) {
+        var rng = SplitMix64(seed: slabMostlyFree ? 5 : 6)
+        var wheel = TimerWheel(now: start)
+        wheel.compactionFloor = 50
+        var model = ReferenceTimers()
+        var clock = start
+        if slabMostlyFree {
+            for i in 0..<20_000 {
+                let d = start + 1 + Int64(i % 500)
+                model.schedule(wheel.schedule(at: d, payload: UInt64(i)), at: d, payload: UInt64(i))
+            }
+            clock = start + 500
+            #expect(wheel.advance(to: clock) == model.advance(to: clock))
+        }
+        var handles: [TimerHandle] = []
+        for i in 0..<300 {
+            let d = clock + 1 + Int64(rng.next() % (40 * 86400))
+            let h = wheel.schedule(at: d, payload: 100_000 + UInt64(i))
+            model.schedule(h, at: d, payload: 100_000 + UInt64(i))
+            handles.append(h)
+        }
+        for i in 0..<20_000 {
+            let victim = Int(rng.next() % UInt64(handles.count))
+            if i % 2 == 0 { wheel.cancel(handles[victim]) } else { wheel.cancelBatched(handles[victim]) }
+            model.pending[handles[victim]] = nil
+            let d = clock + 1 + Int64(rng.next() % (40 * 86400))
+            handles[victim] = wheel.schedule(at: d, payload: 200_000 + UInt64(i))
+            model.schedule(handles[victim], at: d, payload: 200_000 + UInt64(i))
+            if i % 100 == 99 {
+                clock += 600
+                #expect(wheel.advance(to: clock) == model.advance(to: clock))
+            }
+        }
+        if slabMostlyFree {
+            #expect(wheel.compactions.filters > 0 && wheel.compactions.rebuilds == 0)
+        } else {
+            #expect(wheel.compactions.rebuilds > 0 && wheel.compactions.filters == 0)
+        }
+        let end = clock + 100 * 86400
+        #expect(wheel.advance(to: end) == model.advance(to: end))
+        #expect(wheel.count == 0)
     }
 
     @Test func pendingTimerCostsAtMost64Bytes() {

@@ -43,7 +43,7 @@ func cancelHeavyWheel() -> (ns: Double, allocsPerPair: Double, fired: Int) {
         for i in 0..<pairs {
             let d = clock + 1 + Int64(rng.next() % UInt64(60 * day))
             let victim = Int(rng.next() % UInt64(handles.count))
-            wheel.cancel(handles[victim])
+            wheel.cancelBatched(handles[victim])
             handles[victim] = wheel.schedule(at: d, payload: UInt64(i))
             if i % 100 == 99 {
                 clock += secondsPerHundredPairs
