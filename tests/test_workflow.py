@@ -178,6 +178,16 @@ def test_same_request_id_returns_the_first_result_and_different_content_is_refus
     assert r.returncode == 1 and r.json["code"] == "duplicate_mismatch"
 
 
+def test_opening_a_dispute_id_already_stored_is_refused_and_nothing_changes(sim):
+    open_dispute(sim, "D-1")
+    before = show(sim, "D-1")
+    r = sim.ctl("open", "--merchant", "M-SE", "--order", "O-other", "--amount", "5.00", "--currency", "SEK",
+                "--reason", "faulty", "--id", "D-1", "--request-id", "req-again", check=False)
+    assert r.returncode == 1 and r.json["code"] == "conflict" and "D-1 already exists" in r.json["message"]
+    assert show(sim, "D-1") == before
+    assert len(sim.ctl("list").json["disputes"]) == 1
+
+
 def test_clock_advance_is_forbidden_on_a_real_clock(daemon):
     daemon.start()
     r = daemon.ctl("clock", "advance", "1d", check=False)

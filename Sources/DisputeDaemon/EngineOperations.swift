@@ -16,7 +16,7 @@ extension Engine {
             let args = Arguments(request.args)
             // Only writes are idempotent; reads skip the canonical re-encoding.
             let fingerprint = op.isWrite ? Self.fingerprint(op, request.args) : ""
-            if op.isWrite, op != .clockAdvance, let prior = try unconfirmed(\.requests, request.id) ?? store.request(request.id) {
+            if op.isWrite, op != .clockAdvance, let prior = try unconfirmed(\.requests, request.id) ?? storedRequest(request.id) {
                 guard prior.op == op.rawValue, prior.fingerprint == fingerprint else {
                     throw ControlError(.duplicateMismatch, "request id '\(request.id)' was already used for a different request (\(prior.op)); use a new id")
                 }
@@ -207,7 +207,7 @@ extension Engine {
         }
         let id = try args.string("id") ?? "D-" + String(UInt32.random(in: 0x1000_0000...UInt32.max), radix: 16).uppercased()
         guard Self.validIdentifier(id) else { throw ControlError(.badRequest, "dispute id '\(id)' must be 1–64 letters, digits, '-', '_' or '.'") }
-        if try unconfirmed(\.disputes, id) != nil || store.disputeExists(id) { throw ControlError(.conflict, "dispute \(id) already exists") }
+        if try unconfirmed(\.disputes, id) != nil || storedDisputeExists(id) { throw ControlError(.conflict, "dispute \(id) already exists") }
         let due = try args.string("invoiceDueDate").map { raw -> CivilDate in
             guard let d = CivilDate(raw) else { throw ControlError(.badRequest, "'invoiceDueDate' is not a date YYYY-MM-DD") }
             return d

@@ -15,6 +15,50 @@ extension Engine {
         var disputes: [String: Dispute] = [:]
         var merchants: [String: Merchant] = [:]
         var requests: [String: RequestRecord] = [:]
+        /// What the store held, read once for the whole group before its
+        /// requests run (``Engine/prefetch(_:)``): stored answers of the group's
+        /// request ids and which of its new dispute ids are taken. An id not
+        /// in `looked` was not asked about and is read on its own.
+        var stored = Prefetched()
+    }
+
+    struct Prefetched {
+        var lookedUpRequests: Set<String> = []
+        var requests: [String: RequestRecord] = [:]
+        var lookedUpDisputes: Set<String> = []
+        var disputes: Set<String> = []
+    }
+
+    /// Reads, in one transaction, what the group's requests will ask the store:
+    /// whether each request id was answered before, and whether each id a
+    /// `dispute.open` names is taken. Nothing but the engine writes, and the
+    /// group in flight is consulted before these answers (``unconfirmed``), so
+    /// they stay right while the group is built. A barrier request starts a
+    /// new group, which drops them.
+    func prefetch(_ items: [QueuedWrite]) -> Prefetched {
+        var requestIDs: [String] = []
+        var disputeIDs: [String] = []
+        for item in items where item.operation.isWrite && item.operation != .clockAdvance {
+            requestIDs.append(item.request.id)
+            if item.operation == .disputeOpen, case let .object(args) = item.request.args, case let .string(id)? = args["id"] {
+                disputeIDs.append(id)
+            }
+        }
+        guard !requestIDs.isEmpty, let found = try? store.lookUp(requestIDs: requestIDs, disputeIDs: disputeIDs) else { return Prefetched() }
+        return Prefetched(lookedUpRequests: Set(requestIDs), requests: found.requests,
+                          lookedUpDisputes: Set(disputeIDs), disputes: found.disputes)
+    }
+
+    /// The stored answer of a request id, from the group's prefetch when it was asked about.
+    func storedRequest(_ id: String) throws -> RequestRecord? {
+        if let stored = group?.stored, stored.lookedUpRequests.contains(id) { return stored.requests[id] }
+        return try store.request(id)
+    }
+
+    /// Whether a dispute id is stored, from the group's prefetch when it was asked about.
+    func storedDisputeExists(_ id: String) throws -> Bool {
+        if let stored = group?.stored, stored.lookedUpDisputes.contains(id) { return stored.disputes.contains(id) }
+        return try store.disputeExists(id)
     }
 
     struct QueuedWrite {
@@ -72,7 +116,7 @@ extension Engine {
             let items = queuedWrites
             queuedWrites = []
             var answered: [(CheckedContinuation<ControlResponse, Never>, ControlResponse)] = []
-            group = Group()
+            group = Group(stored: prefetch(items))
             for item in items {
                 if Self.isBarrier(item.operation) {
                     // Runs alone: everything before it is durable first.

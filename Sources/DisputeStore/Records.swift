@@ -164,6 +164,29 @@ extension DisputeStore {
         }
     }
 
+    /// The merchant of each of these disputes, in one read transaction, each
+    /// merchant decoded once (the spooler asks this for a backlog of notices).
+    /// A dispute without a stored merchant is missing from the answer.
+    public func merchants(ofDisputes disputeIDs: some Sequence<String>) throws -> [String: Merchant] {
+        try pool.read { db in
+            let merchantOf = try db.cachedStatement(sql: "SELECT merchant_id FROM disputes WHERE id = ?")
+            let body = try db.cachedStatement(sql: "SELECT body FROM merchants WHERE id = ?")
+            var byID: [String: Merchant] = [:]
+            var answer: [String: Merchant] = [:]
+            for disputeID in Set(disputeIDs) {
+                guard let merchantID = try String.fetchOne(merchantOf, arguments: [disputeID]) else { continue }
+                if let known = byID[merchantID] {
+                    answer[disputeID] = known
+                } else if let text = try String.fetchOne(body, arguments: [merchantID]) {
+                    let merchant = try Self.decode(Merchant.self, text)
+                    byID[merchantID] = merchant
+                    answer[disputeID] = merchant
+                }
+            }
+            return answer
+        }
+    }
+
     public func merchants() throws -> [Merchant] {
         try pool.read { db in try String.fetchAll(db, sql: "SELECT body FROM merchants ORDER BY id").map { try Self.decode(Merchant.self, $0) } }
     }
