@@ -91,7 +91,8 @@ public actor Spooler: Service {
     /// writer to the engine's group commits.
     nonisolated static func writePending(store: DisputeStore, dispatcher: NoticeDispatcher, logger: Logger) -> String? {
         guard let pending = try? store.pendingNotices() else { return nil }
-        var merchants: [String: Merchant] = [:]  // per dispute, for this pass
+        // Per dispute, read for the whole pass in one transaction.
+        let merchants = (try? store.merchants(ofDisputes: pending.lazy.filter { $0.channel == .email }.map(\.disputeID))) ?? [:]
         var batch: [StoredNotice] = []
         var failure: String? = nil
 
@@ -114,15 +115,8 @@ public actor Spooler: Service {
 
         for notice in pending where notice.channel == .email {
             do {
-                let merchant: Merchant
-                if let known = merchants[notice.disputeID] {
-                    merchant = known
-                } else {
-                    guard let found = try store.merchant(ofDispute: notice.disputeID) else {
-                        throw DaemonError.spool(message: "notice \(notice.id) belongs to no dispute with a merchant")
-                    }
-                    merchants[notice.disputeID] = found
-                    merchant = found
+                guard let merchant = try merchants[notice.disputeID] ?? store.merchant(ofDispute: notice.disputeID) else {
+                    throw DaemonError.spool(message: "notice \(notice.id) belongs to no dispute with a merchant")
                 }
                 let bytes = try dispatcher.message(notice, merchant: merchant)
                 if !(try dispatcher.writer.write(noticeID: notice.id, bytes: bytes, syncDirectory: false)) {

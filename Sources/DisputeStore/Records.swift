@@ -283,6 +283,27 @@ extension DisputeStore {
         try pool.read { db in try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM timers WHERE id = ?"), arguments: [id]).map(Self.timer) }
     }
 
+    /// The stored answers among `requestIDs` and which of `disputeIDs` exist, in
+    /// one read transaction: the engine asks this once per group commit instead
+    /// of twice per request.
+    public func lookUp(requestIDs: [String], disputeIDs: [String]) throws -> (requests: [String: RequestRecord], disputes: Set<String>) {
+        try pool.read { db in
+            var requests: [String: RequestRecord] = [:]
+            let requestStatement = try db.cachedStatement(sql: "SELECT op, fingerprint, response FROM requests WHERE id = ?")
+            for id in requestIDs {
+                if let row = try Row.fetchOne(requestStatement, arguments: [id]) {
+                    requests[id] = RequestRecord(op: row["op"], fingerprint: row["fingerprint"], response: row["response"])
+                }
+            }
+            var disputes: Set<String> = []
+            let disputeStatement = try db.cachedStatement(sql: "SELECT 1 FROM disputes WHERE id = ?")
+            for id in disputeIDs where try Bool.fetchOne(disputeStatement, arguments: [id]) ?? false {
+                disputes.insert(id)
+            }
+            return (requests, disputes)
+        }
+    }
+
     public func request(_ id: String) throws -> RequestRecord? {
         try pool.read { db in
             try Row.fetchOne(db.cachedStatement(sql: "SELECT op, fingerprint, response FROM requests WHERE id = ?"), arguments: [id])
