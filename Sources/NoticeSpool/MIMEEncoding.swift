@@ -112,27 +112,33 @@ public enum MIMEEncoding {
     /// characters (soft breaks `=`), `=` and non-ASCII as `=XX`, trailing
     /// spaces and tabs encoded, CR never emitted raw.
     public static func quotedPrintable(_ text: String) -> String {
+        let input = Array(text.utf8)
         var out: [UInt8] = []
-        let lines = Array(text.utf8).split(separator: 0x0A, omittingEmptySubsequences: false)
-        for (n, line) in lines.enumerated() {
-            var column = 0
-            let bytes = Array(line)
-            for (i, b) in bytes.enumerated() {
-                let isLast = i == bytes.count - 1
-                var piece: [UInt8]
-                if (b >= 0x21 && b <= 0x7E && b != UInt8(ascii: "=")) || ((b == 0x20 || b == 0x09) && !isLast) {
-                    piece = [b]
-                } else {
-                    piece = [UInt8(ascii: "="), hex[Int(b >> 4)], hex[Int(b & 15)]]
-                }
-                if column + piece.count > 75 {
-                    out += [UInt8(ascii: "="), 0x0A]
-                    column = 0
-                }
-                out += piece
-                column += piece.count
+        out.reserveCapacity(input.count + input.count / 8)
+        var column = 0
+        for (i, b) in input.enumerated() {
+            if b == 0x0A {
+                out.append(0x0A)
+                column = 0
+                continue
             }
-            if n < lines.count - 1 { out.append(0x0A) }
+            // Space and tab stay literal except at a line's end, where a relay may strip them.
+            let endsLine = i + 1 == input.count || input[i + 1] == 0x0A
+            let literal = (b >= 0x21 && b <= 0x7E && b != UInt8(ascii: "=")) || ((b == 0x20 || b == 0x09) && !endsLine)
+            let width = literal ? 1 : 3
+            if column + width > 75 {
+                out.append(UInt8(ascii: "="))  // soft line break
+                out.append(0x0A)
+                column = 0
+            }
+            if literal {
+                out.append(b)
+            } else {
+                out.append(UInt8(ascii: "="))
+                out.append(hex[Int(b >> 4)])
+                out.append(hex[Int(b & 15)])
+            }
+            column += width
         }
         return String(decoding: out, as: UTF8.self)
     }

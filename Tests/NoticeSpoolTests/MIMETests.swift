@@ -2,6 +2,17 @@ import Foundation
 import Testing
 @testable import NoticeSpool
 
+/// xorshift64*: reproducible inputs for the property tests.
+struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state ^= state >> 12
+        state ^= state << 25
+        state ^= state >> 27
+        return state &* 0x2545_F491_4F6C_DD1D
+    }
+}
+
 @Suite struct MIMEEncodingTests {
     @Test func encodedWordsRoundTripAndStayShort() {
         let name = "Åsa Öberg Handelsbolag med ett mycket långt namn — och ännu längre 🚀"
@@ -28,6 +39,39 @@ import Testing
         #expect(qp.split(separator: "\n").allSatisfy { $0.utf8.count <= 76 })
         #expect(qp.contains("=3D"))
         #expect(qp.contains("end=20\nnext"))
+        #expect(qp.utf8.allSatisfy { $0 < 0x80 && $0 != 0x0D })
+    }
+
+    /// Decodes quoted-printable as a mail client would (RFC 2045 6.7).
+    static func decodeQuotedPrintable(_ qp: String) -> [UInt8] {
+        let bytes = Array(qp.utf8)
+        var out: [UInt8] = []
+        var i = 0
+        func hexValue(_ c: UInt8) -> UInt8 { c <= 0x39 ? c - 0x30 : c - 0x41 + 10 }
+        while i < bytes.count {
+            if bytes[i] == UInt8(ascii: "=") {
+                if i + 1 < bytes.count && bytes[i + 1] == 0x0A { i += 2; continue }  // soft break
+                out.append(hexValue(bytes[i + 1]) << 4 | hexValue(bytes[i + 2]))
+                i += 3
+            } else {
+                out.append(bytes[i])
+                i += 1
+            }
+        }
+        return out
+    }
+
+    @Test(arguments: 0..<200)
+    func quotedPrintableDecodesBackToTheTextWithinTheLineLimit(seed: Int) {
+        var rng = SeededGenerator(state: UInt64(seed) &* 0x9E37_79B9_7F4A_7C15 | 1)
+        let pieces = ["a", "Z", " ", "\t", "=", "ä", "—", "🚀", "\n", "\r", ".", "word ", "x=y "]
+        let text = (0..<Int.random(in: 0...300, using: &rng)).map { _ in pieces.randomElement(using: &rng)! }.joined()
+        let qp = MIMEEncoding.quotedPrintable(text)
+        #expect(Self.decodeQuotedPrintable(qp) == Array(text.utf8), "text \(text.debugDescription)")
+        for line in qp.split(separator: "\n", omittingEmptySubsequences: false) {
+            #expect(line.utf8.count <= 76)
+            #expect(line.last != " " && line.last != "\t", "white space at a line's end: \(line.debugDescription)")
+        }
         #expect(qp.utf8.allSatisfy { $0 < 0x80 && $0 != 0x0D })
     }
 
