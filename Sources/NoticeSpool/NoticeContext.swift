@@ -110,8 +110,9 @@ final class FormatterCache: @unchecked Sendable {
             f.maximumFractionDigits = money.currency.minorDigits
             numbers[key] = f
         }
-        // Decimal keeps the minor units exact.
-        let value = Decimal(money.minorUnits) / pow(Decimal(10), money.currency.minorDigits)
+        // Decimal keeps the minor units exact; built from its parts, no division.
+        let value = Decimal(sign: money.minorUnits < 0 ? .minus : .plus, exponent: -money.currency.minorDigits,
+                            significand: Decimal(money.minorUnits.magnitude))
         return f.string(from: value as NSDecimalNumber) ?? money.description
     }
 }
