@@ -501,6 +501,21 @@ public struct TimerWheel {
         guard ready.count - start > 1 else { return }
         let entries = self.entries
         func key(_ s: Slotted) -> (Int64, UInt64) { (s.deadline, entries[Int(s.index)].payload) }
+        if ready.count - start <= 32 {
+            // Insertion sort in place: the usual small batch allocates nothing
+            // (sorting a slice copies it), and costs nothing when already in order.
+            for i in (start + 1)..<ready.count {
+                let item = ready[i]
+                let itemKey = key(item)
+                var j = i
+                while j > start && key(ready[j - 1]) > itemKey {
+                    ready[j] = ready[j - 1]
+                    j -= 1
+                }
+                if j != i { ready[j] = item }
+            }
+            return
+        }
         var sorted = true
         for i in (start + 1)..<ready.count where key(ready[i - 1]) > key(ready[i]) {
             sorted = false
