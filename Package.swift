@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "TimerWheel", targets: ["TimerWheel"]),
         .library(name: "BusinessCalendar", targets: ["BusinessCalendar"]),
         .library(name: "NoticeSpool", targets: ["NoticeSpool"]),
+        .library(name: "ControlProtocol", targets: ["ControlProtocol"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),

@@ -25,7 +25,7 @@ let package = Package(
             name: "CalendarBenchmarks",
             dependencies: ["BenchSupport", .product(name: "BusinessCalendar", package: "main")]
         ),
-        .executableTarget(name: "IngestLoad"),
+        .executableTarget(name: "IngestLoad", dependencies: [.product(name: "ControlProtocol", package: "main")]),
         .executableTarget(
             name: "SpoolBenchmarks",
             dependencies: ["BenchSupport", .product(name: "NoticeSpool", package: "main")]

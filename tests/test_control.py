@@ -158,3 +158,15 @@ def test_two_hundred_concurrent_clients_are_all_answered(sim):
         t.join()
     assert not errors
     assert sorted(results) == sorted(f"c{i}" for i in range(200))
+
+
+def test_disputectl_says_why_it_cannot_reach_the_daemon(tmp_path):
+    missing = tmp_path / "no-daemon.sock"
+    r = subprocess.run([str(DISPUTECTL), "--socket", str(missing), "status"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 69
+    assert f"cannot reach disputed at {missing}: no such file or directory (is disputed running?" in r.stderr
+    too_long = tmp_path / ("x" * 120 + ".sock")
+    r = subprocess.run([str(DISPUTECTL), "--socket", str(too_long), "--json", "status"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 69
+    assert json.loads(r.stdout)["code"] == "unavailable"
+    assert "path is longer than a Unix socket path may be" in r.stderr

@@ -17,23 +17,13 @@ struct ControlClient {
 
     init(socketPath: String, timeoutSeconds: Int = 120) throws {
         self.socketPath = socketPath
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(socketPath.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
-            throw UnreachableError(socket: socketPath, reason: "path is longer than a Unix socket path may be")
-        }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (i, b) in bytes.enumerated() { raw[i] = b }
-        }
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw UnreachableError(socket: socketPath, reason: String(cString: strerror(errno))) }
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        if result != 0 {
-            let reason = String(cString: strerror(errno))
+        let code = UnixSocket.connect(fd, to: socketPath)
+        if code != 0 {
             Glibc.close(fd)
+            if code == ENAMETOOLONG { throw UnreachableError(socket: socketPath, reason: "path is longer than a Unix socket path may be") }
+            let reason = String(cString: strerror(code))
             throw UnreachableError(socket: socketPath, reason: "\(reason.prefix(1).lowercased() + reason.dropFirst()) (is disputed running? use --socket or $DISPUTED_SOCKET)")
         }
         var tv = timeval(tv_sec: timeoutSeconds, tv_usec: 0)

@@ -1,3 +1,4 @@
+import ControlProtocol
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -28,17 +29,8 @@ let merchant = arguments[4]
 func connectClient() -> Int32 {
     let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { fail("socket: \(String(cString: strerror(errno)))") }
-    var address = sockaddr_un()
-    address.sun_family = sa_family_t(AF_UNIX)
-    let bytes = Array(socketPath.utf8)
-    guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { fail("socket path too long") }
-    withUnsafeMutableBytes(of: &address.sun_path) { raw in
-        for (i, b) in bytes.enumerated() { raw[i] = b }
-    }
-    let result = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-    }
-    guard result == 0 else { fail("connect \(socketPath): \(String(cString: strerror(errno)))") }
+    let code = UnixSocket.connect(fd, to: socketPath)
+    guard code == 0 else { fail("connect \(socketPath): \(String(cString: strerror(code)))") }
     return fd
 }
 
