@@ -98,17 +98,19 @@ def store_ceiling(daemon_db, seconds, group):
     timeline = db.execute("SELECT event, detail FROM timeline WHERE dispute_id = (SELECT id FROM disputes LIMIT 1)").fetchall()
     response = db.execute("SELECT response FROM requests WHERE op = 'dispute.open' LIMIT 1").fetchone()[0]
     n, start = 0, time.monotonic()
+    seq = db.execute("SELECT MAX(seq) FROM disputes").fetchone()[0]
     while time.monotonic() - start < seconds:
         db.execute("BEGIN")
         for _ in range(group):
             i = f"C-{n}"
-            db.execute("INSERT INTO disputes (id, merchant_id, order_reference, stage, next_deadline, body, opened_at, updated_at) "
-                       "VALUES (?, 'M-SE', ?, 'awaitingMerchant', 1801263600, ?, 1, 1)", (i, "O" + i, body))
-            db.executemany("INSERT INTO timeline (dispute_id, at, event, detail) VALUES (?, 1, ?, ?)", [(i, e, t) for e, t in timeline])
-            db.executemany("INSERT INTO timers (dispute_id, kind, due_at, state) VALUES (?, 'responseDeadline', ?, 'pending')",
-                           [(i, 1801263600 + k) for k in range(3)])
-            db.execute("INSERT INTO outbox (id, dispute_id, kind, channel, state, context, created_at) VALUES (?, ?, 'disputeOpened', 'email', 'spooled', ?, 1)",
-                       (i + ".1", i, ctx))
+            seq += 1
+            db.execute("INSERT INTO disputes (id, merchant_id, order_reference, stage, next_deadline, body, opened_at, updated_at, seq) "
+                       "VALUES (?, 'M-SE', ?, 'awaitingMerchant', 1801263600, ?, 1, 1, ?)", (i, "O" + i, body, seq))
+            db.executemany("INSERT INTO timeline (dispute_id, dispute_seq, at, event, detail) VALUES (?, ?, 1, ?, ?)", [(i, seq, e, t) for e, t in timeline])
+            db.executemany("INSERT INTO timers (dispute_id, dispute_seq, kind, due_at, state) VALUES (?, ?, 'responseDeadline', ?, 'pending')",
+                           [(i, seq, 1801263600 + k) for k in range(3)])
+            db.execute("INSERT INTO outbox (id, dispute_id, dispute_seq, kind, channel, state, context, created_at) VALUES (?, ?, ?, 'disputeOpened', 'email', 'spooled', ?, 1)",
+                       (i + ".1", i, seq, ctx))
             db.execute("INSERT INTO requests (id, op, fingerprint, response, at) VALUES (?, 'dispute.open', ?, ?, 1)", ("r" + i, "fp" + i, response))
             n += 1
         db.execute("COMMIT")
@@ -130,11 +132,12 @@ def build_store(workdir, n):
     timers = db.execute("SELECT kind, due_at FROM timers WHERE dispute_id = 'D-T' AND state = 'pending'").fetchall()
     db.execute("PRAGMA synchronous=OFF")
     db.execute("BEGIN")
-    db.executemany("INSERT INTO disputes (id, merchant_id, order_reference, stage, next_deadline, body, opened_at, updated_at) "
-                   "VALUES (?, 'M-SE', ?, 'awaitingMerchant', ?, ?, 1799658000, 1799658000)",
-                   ((f"B-{i}", f"O-{i}", timers[-1][1], template.replace('"D-T"', f'"B-{i}"')) for i in range(n)))
-    db.executemany("INSERT INTO timers (dispute_id, kind, due_at, state) VALUES (?, ?, ?, 'pending')",
-                   ((f"B-{i}", kind, due + (i % 86400)) for i in range(n) for kind, due in timers))
+    first = db.execute("SELECT MAX(seq) FROM disputes").fetchone()[0] + 1
+    db.executemany("INSERT INTO disputes (id, merchant_id, order_reference, stage, next_deadline, body, opened_at, updated_at, seq) "
+                   "VALUES (?, 'M-SE', ?, 'awaitingMerchant', ?, ?, 1799658000, 1799658000, ?)",
+                   ((f"B-{i}", f"O-{i}", timers[-1][1], template.replace('"D-T"', f'"B-{i}"'), first + i) for i in range(n)))
+    db.executemany("INSERT INTO timers (dispute_id, dispute_seq, kind, due_at, state) VALUES (?, ?, ?, ?, 'pending')",
+                   ((f"B-{i}", first + i, kind, due + (i % 86400)) for i in range(n) for kind, due in timers))
     db.execute("COMMIT")
     db.close()
     return len(timers)

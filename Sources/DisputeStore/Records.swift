@@ -101,6 +101,25 @@ extension DisputeStore {
         try await pool.write { db in try batches.map { try Self.write($0, into: db) } }
     }
 
+    /// The sequence numbers of the disputes a batch touches, read once each.
+    /// Rows of a dispute are written after the dispute itself, so a dispute
+    /// without one is a bug, refused rather than stored unreachable.
+    struct DisputeSequences {
+        let db: Database
+        var known: [String: Int64] = [:]
+
+        init(db: Database) { self.db = db }
+
+        mutating func of(_ disputeID: String) throws -> Int64 {
+            if let seq = known[disputeID] { return seq }
+            guard let seq = try Int64.fetchOne(db.cachedStatement(sql: "SELECT seq FROM disputes WHERE id = ?"), arguments: [disputeID]) else {
+                throw StoreError(path: db.description, message: "dispute \(disputeID) is not stored; its rows cannot be written")
+            }
+            known[disputeID] = seq
+            return seq
+        }
+    }
+
     static func write(_ batch: CommitBatch, into db: Database) throws -> CommitResult {
         var result = CommitResult()
         for m in batch.merchants {
@@ -109,38 +128,45 @@ extension DisputeStore {
         let bodies = batch.disputeBodies.count == batch.disputes.count ? batch.disputeBodies : try batch.disputes.map(Self.encode)
         for (d, body) in zip(batch.disputes, bodies) {
             let next = d.stage == .closed ? nil : d.deadlines.last?.instant
+            // A new dispute takes the next sequence number; an update keeps its own.
             try db.cachedStatement(sql: """
-                INSERT INTO disputes (id, merchant_id, order_reference, stage, next_deadline, body, opened_at, updated_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO disputes (id, merchant_id, order_reference, stage, next_deadline, body, opened_at, updated_at, seq)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM disputes))
                 ON CONFLICT(id) DO UPDATE SET stage = excluded.stage, next_deadline = excluded.next_deadline,
                     body = excluded.body, updated_at = excluded.updated_at
                 """).execute(arguments: [d.id, d.merchantID, d.orderReference, d.stage.rawValue, next, body, d.openedAt, batch.now])
         }
+        var sequences = DisputeSequences(db: db)
         for (id, entry) in batch.timeline {
-            try db.cachedStatement(sql: "INSERT INTO timeline (dispute_id, at, event, detail) VALUES (?, ?, ?, ?)").execute(arguments: [id, entry.at, entry.event, entry.detail])
+            try db.cachedStatement(sql: "INSERT INTO timeline (dispute_id, dispute_seq, at, event, detail) VALUES (?, ?, ?, ?, ?)")
+                .execute(arguments: [id, try sequences.of(id), entry.at, entry.event, entry.detail])
         }
         if let fired = batch.firedTimer {
             try db.cachedStatement(sql: "UPDATE timers SET state = 'fired', fired_at = ? WHERE id = ? AND state = 'pending'").execute(arguments: [fired.at, fired.id])
         }
         for (id, kinds) in batch.cancelTimers {
             for kind in kinds {
-                let ids = try Int64.fetchAll(db.cachedStatement(sql: "SELECT id FROM timers WHERE dispute_id = ? AND kind = ? AND state = 'pending'"), arguments: [id, kind.rawValue])
-                try db.cachedStatement(sql: "UPDATE timers SET state = 'cancelled' WHERE dispute_id = ? AND kind = ? AND state = 'pending'").execute(arguments: [id, kind.rawValue])
+                let seq = try sequences.of(id)
+                let ids = try Int64.fetchAll(db.cachedStatement(sql: "SELECT id FROM timers WHERE dispute_seq = ? AND state = 'pending' AND kind = ?"), arguments: [seq, kind.rawValue])
+                try db.cachedStatement(sql: "UPDATE timers SET state = 'cancelled' WHERE dispute_seq = ? AND state = 'pending' AND kind = ?").execute(arguments: [seq, kind.rawValue])
                 result.cancelledTimerIDs += ids
             }
         }
         for (id, request) in batch.newTimers {
-            try db.cachedStatement(sql: "INSERT INTO timers (dispute_id, kind, due_at, state) VALUES (?, ?, ?, 'pending')").execute(arguments: [id, request.kind.rawValue, request.instant])
+            try db.cachedStatement(sql: "INSERT INTO timers (dispute_id, dispute_seq, kind, due_at, state) VALUES (?, ?, ?, ?, 'pending')")
+                .execute(arguments: [id, try sequences.of(id), request.kind.rawValue, request.instant])
             result.insertedTimers.append(StoredTimer(id: db.lastInsertedRowID, disputeID: id, kind: request.kind,
                                                      dueAt: request.instant, state: "pending", firedAt: nil))
         }
         let contexts = batch.noticeContexts.count == batch.notices.count ? batch.noticeContexts : try batch.notices.map { try Self.encode($0.context) }
         for ((id, kind, channel, context), contextText) in zip(batch.notices, contexts) {
-            let n = try Int.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*) FROM outbox WHERE dispute_id = ?"), arguments: [id]) ?? 0
+            let seq = try sequences.of(id)
+            let n = try Int.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*) FROM outbox WHERE dispute_seq = ?"), arguments: [seq]) ?? 0
             // Stable for the notice's life: the spool file is <id>.eml and the Message-ID <id@domain>.
             let noticeID = "\(id).\(n + 1).\(kind.rawValue)"
             let state = channel == .portal ? "portal" : "pending"
-            try db.cachedStatement(sql: "INSERT INTO outbox (id, dispute_id, kind, channel, state, context, created_at, done_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)").execute(arguments: [noticeID, id, kind.rawValue, channel.rawValue, state, contextText, batch.now, channel == .portal ? batch.now : nil])
+            try db.cachedStatement(sql: "INSERT INTO outbox (id, dispute_id, dispute_seq, kind, channel, state, context, created_at, done_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+                .execute(arguments: [noticeID, id, seq, kind.rawValue, channel.rawValue, state, contextText, batch.now, channel == .portal ? batch.now : nil])
             result.notices.append(StoredNotice(id: noticeID, disputeID: id, kind: kind, channel: channel, state: state,
                                                createdAt: batch.now, doneAt: channel == .portal ? batch.now : nil, context: context))
         }
@@ -228,14 +254,16 @@ extension DisputeStore {
 
     public func timeline(of disputeID: String) throws -> [TimelineEntry] {
         try pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT at, event, detail FROM timeline WHERE dispute_id = ? ORDER BY id", arguments: [disputeID])
+            try Row.fetchAll(db, sql: "SELECT at, event, detail FROM timeline WHERE dispute_seq = (SELECT seq FROM disputes WHERE id = ?) ORDER BY id",
+                             arguments: [disputeID])
                 .map { TimelineEntry(at: $0["at"], event: $0["event"], detail: $0["detail"]) }
         }
     }
 
     public func notices(of disputeID: String) throws -> [StoredNotice] {
         try pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM outbox WHERE dispute_id = ? ORDER BY created_at, id", arguments: [disputeID]).map(Self.notice)
+            try Row.fetchAll(db, sql: "SELECT * FROM outbox WHERE dispute_seq = (SELECT seq FROM disputes WHERE id = ?) ORDER BY created_at, id",
+                             arguments: [disputeID]).map(Self.notice)
         }
     }
 
@@ -276,7 +304,10 @@ extension DisputeStore {
     }
 
     public func timers(of disputeID: String) throws -> [StoredTimer] {
-        try pool.read { db in try Row.fetchAll(db, sql: "SELECT * FROM timers WHERE dispute_id = ? ORDER BY id", arguments: [disputeID]).map(Self.timer) }
+        try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM timers WHERE dispute_seq = (SELECT seq FROM disputes WHERE id = ?) ORDER BY id",
+                             arguments: [disputeID]).map(Self.timer)
+        }
     }
 
     public func timer(_ id: Int64) throws -> StoredTimer? {

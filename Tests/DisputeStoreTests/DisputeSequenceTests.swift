@@ -1,0 +1,111 @@
+import BusinessCalendar
+import Foundation
+import GRDB
+import Testing
+@testable import DisputeStore
+@testable import DisputeWorkflow
+
+/// A dispute's timeline, timers and notices are found through the sequence
+/// number it gets when first stored (migration 0003).
+@Suite struct DisputeSequenceTests {
+    static let sweden: BusinessCalendar = {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let path = root.appendingPathComponent("config/calendars/SE.toml").path
+        return BusinessCalendar(try! CalendarLoader.parse(text: try! String(contentsOfFile: path, encoding: .utf8), file: path))
+    }()
+    static let merchant = Merchant(id: "M1", legalName: "Åsa AB", email: "a@example.se", country: "SE", timeZone: "Europe/Stockholm", locale: "sv")
+
+    static func opened(_ id: String) throws -> Dispute {
+        let sek = Currency(code: "SEK")!
+        return try DisputeWorkflow.open(
+            OpenRequest(id: id, orderReference: "O-\(id)", orderAmount: Money(decimal: "899.00", currency: sek)!,
+                        disputedAmount: Money(decimal: "499.00", currency: sek)!, reason: .faulty),
+            merchant: merchant, now: 1_799_658_000, policy: DisputePolicy(), calendar: sweden).dispute
+    }
+
+    static func batch(_ d: Dispute, now: Int64, event: String, withMerchant: Bool = false) -> CommitBatch {
+        var batch = CommitBatch()
+        batch.now = now
+        if withMerchant { batch.merchants = [merchant] }
+        batch.disputes = [d]
+        batch.timeline = [(d.id, TimelineEntry(at: now, event: event, detail: "\(d.id) \(event)"))]
+        batch.newTimers = [(d.id, TimerRequest(kind: .responseDeadline, instant: now + 86400))]
+        batch.notices = [(d.id, .disputeOpened, .email, ["disputeId": d.id])]
+        return batch
+    }
+
+    static func sequence(of id: String, in store: DisputeStore) throws -> Int64? {
+        try store.pool.read { db in try Int64.fetchOne(db, sql: "SELECT seq FROM disputes WHERE id = ?", arguments: [id]) }
+    }
+
+    @Test func newDisputesTakeTheNextSequenceAndUpdatesKeepTheirs() async throws {
+        let store = try DisputeStore(path: DisputeStoreTests.temporaryPath())
+        let a = try Self.opened("D-a"), b = try Self.opened("D-b")
+        _ = try await store.commit(group: [Self.batch(a, now: 100, event: "opened", withMerchant: true), Self.batch(b, now: 100, event: "opened")])
+        #expect(try Self.sequence(of: "D-a", in: store) == 1)
+        #expect(try Self.sequence(of: "D-b", in: store) == 2)
+        // An update of D-a (a second notice, timer and timeline entry) keeps its number.
+        _ = try await store.commit(group: [Self.batch(a, now: 200, event: "changed")])
+        #expect(try Self.sequence(of: "D-a", in: store) == 1)
+        #expect(try store.timeline(of: "D-a").map(\.event) == ["opened", "changed"])
+        #expect(try store.timers(of: "D-a").count == 2)
+        #expect(try store.notices(of: "D-a").map(\.id) == ["D-a.1.disputeOpened", "D-a.2.disputeOpened"])
+        #expect(try store.timeline(of: "D-b").map(\.event) == ["opened"])
+        #expect(try store.notices(of: "D-b").map(\.id) == ["D-b.1.disputeOpened"])
+    }
+
+    @Test func rowsOfADisputeThatWasNeverStoredAreRefusedAndNothingIsWritten() async throws {
+        let store = try DisputeStore(path: DisputeStoreTests.temporaryPath())
+        var batch = CommitBatch()
+        batch.timeline = [("D-ghost", TimelineEntry(at: 1, event: "opened", detail: ""))]
+        await #expect(throws: StoreError.self) { _ = try await store.commit(group: [batch]) }
+        #expect(try await store.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM timeline") } == 0)
+    }
+
+    @Test func aDisputesRowsAreReadThroughTheSequenceIndexes() throws {
+        let store = try DisputeStore(path: DisputeStoreTests.temporaryPath())
+        let plans = try store.pool.read { db in
+            try ["timeline": "SELECT at FROM timeline WHERE dispute_seq = (SELECT seq FROM disputes WHERE id = 'x') ORDER BY id",
+                 "timers": "SELECT * FROM timers WHERE dispute_seq = (SELECT seq FROM disputes WHERE id = 'x') ORDER BY id",
+                 "outbox": "SELECT * FROM outbox WHERE dispute_seq = (SELECT seq FROM disputes WHERE id = 'x')"]
+                .mapValues { sql in try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql).map { $0["detail"] as String }.joined(separator: "; ") }
+        }
+        #expect(plans["timeline"]!.contains("USING INDEX timeline_dispute"), "\(plans["timeline"]!)")
+        #expect(plans["timers"]!.contains("USING INDEX timers_dispute"), "\(plans["timers"]!)")
+        #expect(plans["outbox"]!.contains("USING INDEX outbox_dispute"), "\(plans["outbox"]!)")
+    }
+
+    /// A store written by the previous schema: after the upgrade every dispute
+    /// has a sequence number and all its rows are found through it.
+    @Test func upgradingAStoreKeepsEveryRowOfEveryDisputeReachable() throws {
+        let path = DisputeStoreTests.temporaryPath()
+        do {
+            let queue = try DatabaseQueue(path: path)
+            try DisputeStore.migrator.migrate(queue, upTo: "0002-disputes")
+            try queue.write { db in
+                try db.execute(sql: "INSERT INTO merchants (id, body, updated_at) VALUES ('M1', '{}', 1)")
+                for d in ["D-b", "D-a"] {
+                    try db.execute(sql: "INSERT INTO disputes (id, merchant_id, order_reference, stage, body, opened_at, updated_at) VALUES (?, 'M1', ?, 'awaitingMerchant', '{}', 1, 1)",
+                                   arguments: [d, "O-" + d])
+                    for event in ["opened", "notified"] {
+                        try db.execute(sql: "INSERT INTO timeline (dispute_id, at, event, detail) VALUES (?, 1, ?, '')", arguments: [d, event])
+                    }
+                    try db.execute(sql: "INSERT INTO timers (dispute_id, kind, due_at, state) VALUES (?, 'responseDeadline', 99, 'pending')", arguments: [d])
+                    try db.execute(sql: "INSERT INTO outbox (id, dispute_id, kind, channel, state, context, created_at) VALUES (?, ?, 'disputeOpened', 'email', 'pending', '{}', 1)",
+                                   arguments: [d + ".1.disputeOpened", d])
+                }
+            }
+        }
+        let store = try DisputeStore(path: path)
+        #expect(try store.schemaVersion() == "0003-dispute-sequence")
+        #expect(Set([try Self.sequence(of: "D-a", in: store), try Self.sequence(of: "D-b", in: store)]) == [1, 2])
+        for d in ["D-a", "D-b"] {
+            #expect(try store.timeline(of: d).map(\.event) == ["opened", "notified"])
+            #expect(try store.timers(of: d).map(\.disputeID) == [d])
+            #expect(try store.notices(of: d).map(\.id) == [d + ".1.disputeOpened"])
+        }
+        #expect(try store.pool.read { db in
+            try Int.fetchOne(db, sql: "SELECT (SELECT COUNT(*) FROM timeline WHERE dispute_seq IS NULL) + (SELECT COUNT(*) FROM timers WHERE dispute_seq IS NULL) + (SELECT COUNT(*) FROM outbox WHERE dispute_seq IS NULL)")
+        } == 0)
+    }
+}
