@@ -83,11 +83,11 @@ public struct BusinessCalendar: Sendable {
         guard r >= 0, r < Int(before[words.count]) else { return nil }
         var w = min(max(hint, 0), words.count - 1)
         if Int(before[w]) > r { w = 0 }
-        var steps = 0
-        while w + 1 < words.count, Int(before[w + 1]) <= r, steps < 4 {
-            w += 1
-            steps += 1
-        }
+        // A short window ends in the hint's word or the next one or two: steps
+        // without branches (a 14-day window crosses a word boundary about a third
+        // of the time, which a branch would mispredict).
+        w += w + 1 < words.count && Int(before[w + 1]) <= r ? 1 : 0
+        w += w + 1 < words.count && Int(before[w + 1]) <= r ? 1 : 0
         if w + 1 < words.count, Int(before[w + 1]) <= r {
             var lo = w, hi = words.count - 1
             while lo < hi {
@@ -96,23 +96,40 @@ public struct BusinessCalendar: Sendable {
             }
             w = lo
         }
-        var word = words[w]
-        var remaining = r - Int(before[w])
-        var shift = 0
-        // Skip whole bytes by their population count, then single bits.
-        while true {
-            let inByte = (word & 0xFF).nonzeroBitCount
-            if remaining < inByte { break }
-            remaining -= inByte
-            word >>= 8
-            shift += 8
-        }
-        while remaining > 0 {
-            word &= word - 1
-            remaining -= 1
-        }
-        return w * 64 + shift + word.trailingZeroBitCount
+        return w * 64 + Self.selectInWord(words[w], r - Int(before[w]))
     }
+
+    /// The position of the set bit of `word` that has `k` set bits below it
+    /// (`k` < popcount), without loops: byte-wise prefix popcounts by one
+    /// multiplication, the byte found by comparing all eight at once, then a
+    /// table for the bit within the byte.
+    @inline(__always) static func selectInWord(_ word: UInt64, _ k: Int) -> Int {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        var s = word &- ((word >> 1) & 0x5555_5555_5555_5555)
+        s = (s & 0x3333_3333_3333_3333) &+ ((s >> 2) & 0x3333_3333_3333_3333)
+        s = (s &+ (s >> 4)) & 0x0F0F_0F0F_0F0F_0F0F
+        let prefix = s &* ones  // byte i: set bits in bytes 0...i (at most 64, so no carries)
+        // Bytes whose prefix is at most k: their high bit is set below (no borrows,
+        // since every byte of the minuend is at least 128 and every prefix at most 64).
+        let atMostK = ((UInt64(k) &* ones | 0x8080_8080_8080_8080) &- prefix) & 0x8080_8080_8080_8080
+        let byte = atMostK.nonzeroBitCount
+        let below = Int(truncatingIfNeeded: ((prefix << 8) >> UInt64(byte * 8)) & 0xFF)
+        let bits = Int(truncatingIfNeeded: (word >> UInt64(byte * 8)) & 0xFF)
+        return byte * 8 + Int(selectInByte[bits * 8 + (k - below)])
+    }
+
+    /// For each byte value and k < 8, the position of its bit with k set bits below.
+    static let selectInByte: [UInt8] = {
+        var table = [UInt8](repeating: 0, count: 256 * 8)
+        for value in 0..<256 {
+            var k = 0
+            for bit in 0..<8 where value & (1 << bit) != 0 {
+                table[value * 8 + k] = UInt8(bit)
+                k += 1
+            }
+        }
+        return table
+    }()
 
     /// Whether banks are open on `date`.
     public func isBusinessDay(_ date: CivilDate) throws(CalendarError) -> Bool { bit(try offset(date)) }

@@ -215,3 +215,26 @@ func instant(_ s: String) -> Int64 {
         #expect(ZonedTime.isoUTC(instant) == f.string(from: Date(timeIntervalSince1970: TimeInterval(instant))))
     }
 }
+
+@Suite struct SelectInWordTests {
+    /// The loop-free select finds the same bit as walking the bits one by one.
+    @Test func selectInWordMatchesABitByBitWalk() {
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        var words: [UInt64] = [1, 1 << 63, .max, 0x8000_0000_0000_0001, 0x00FF_0000_0000_FF00, 0x0101_0101_0101_0101]
+        for _ in 0..<5000 {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            // Dense, sparse and weekday-like (5 of 7) patterns.
+            words.append(state)
+            words.append(state & (state >> 7) & (state >> 13))
+            words.append(0x3E7C_F9F3_E7CF_9F3E ^ (state & (state >> 3) & 0x0400_2001_0008_4002))
+        }
+        for word in words where word != 0 {
+            var positions: [Int] = []
+            for bit in 0..<64 where word & (1 << UInt64(bit)) != 0 { positions.append(bit) }
+            for (k, expected) in positions.enumerated() {
+                #expect(BusinessCalendar.selectInWord(word, k) == expected, "word \(String(word, radix: 16)) k \(k)")
+                if BusinessCalendar.selectInWord(word, k) != expected { return }
+            }
+        }
+    }
+}
