@@ -184,3 +184,88 @@ def test_make_install_puts_everything_at_its_fhs_path(workdir):
     subprocess.run(["make", "-s", "install-files", f"DESTDIR={workdir / 'local'}", "PREFIX=/usr/local", f"BINSRC={DISPUTED.parent}"], cwd=ROOT, check=True, capture_output=True)
     unit = (workdir / "local/usr/local/lib/systemd/system/disputed.service").read_text()
     assert "ExecStart=/usr/local/bin/disputed" in unit
+
+
+# The schema before migration 0003 (Sources/DisputeStore/Migrations.swift), as GRDB left it.
+SCHEMA_0002 = """
+CREATE TABLE grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY);
+INSERT INTO grdb_migrations VALUES ('0001-meta'), ('0002-disputes');
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT INTO meta VALUES ('createdAt', '2026-11-01T00:00:00Z');
+CREATE TABLE merchants (id TEXT PRIMARY KEY, body TEXT NOT NULL, updated_at INTEGER NOT NULL);
+CREATE TABLE disputes (id TEXT PRIMARY KEY, merchant_id TEXT NOT NULL REFERENCES merchants(id), order_reference TEXT NOT NULL,
+    stage TEXT NOT NULL, next_deadline INTEGER, body TEXT NOT NULL, opened_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+CREATE INDEX disputes_stage ON disputes(stage);
+CREATE INDEX disputes_merchant ON disputes(merchant_id);
+CREATE INDEX disputes_order ON disputes(order_reference);
+CREATE TABLE timeline (id INTEGER PRIMARY KEY AUTOINCREMENT, dispute_id TEXT NOT NULL REFERENCES disputes(id), at INTEGER NOT NULL,
+    event TEXT NOT NULL, detail TEXT NOT NULL);
+CREATE INDEX timeline_dispute ON timeline(dispute_id, id);
+CREATE TABLE timers (id INTEGER PRIMARY KEY AUTOINCREMENT, dispute_id TEXT NOT NULL REFERENCES disputes(id), kind TEXT NOT NULL,
+    due_at INTEGER NOT NULL, state TEXT NOT NULL CHECK (state IN ('pending', 'fired', 'cancelled')), fired_at INTEGER);
+CREATE INDEX timers_pending ON timers(state, due_at);
+CREATE INDEX timers_dispute ON timers(dispute_id, state);
+CREATE TABLE outbox (id TEXT PRIMARY KEY, dispute_id TEXT NOT NULL REFERENCES disputes(id), kind TEXT NOT NULL, channel TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'spooled', 'portal')), context TEXT NOT NULL, created_at INTEGER NOT NULL, done_at INTEGER);
+CREATE INDEX outbox_pending ON outbox(state);
+CREATE INDEX outbox_dispute ON outbox(dispute_id);
+CREATE TABLE requests (id TEXT PRIMARY KEY, op TEXT NOT NULL, fingerprint TEXT NOT NULL, response TEXT NOT NULL, at INTEGER NOT NULL);
+"""
+
+COPIED_COLUMNS = {
+    "merchants": "id, body, updated_at",
+    "disputes": "id, merchant_id, order_reference, stage, next_deadline, body, opened_at, updated_at",
+    "timeline": "id, dispute_id, at, event, detail",
+    "timers": "id, dispute_id, kind, due_at, state, fired_at",
+    "outbox": "id, dispute_id, kind, channel, state, context, created_at, done_at",
+    "requests": "id, op, fingerprint, response, at",
+}
+
+
+def test_upgrading_an_older_store_asks_systemd_for_time_and_keeps_every_dispute_whole(workdir, notify):
+    import sqlite3
+    clock = ["--simulated-clock", "2027-01-11T09:00:00Z"]
+    made = workdir / "made"
+    made.mkdir()
+    d = Daemon(made, args=clock)
+    d.start()
+    d.ctl("merchant", "upsert", "--id", "M-SE", "--name", "Åsa", "--email", "a@shop.example", "--country", "SE",
+          "--timezone", "Europe/Stockholm")
+    for id in ("D-1", "D-2"):
+        d.ctl("open", "--merchant", "M-SE", "--order", f"O-{id}", "--amount", "10.00", "--currency", "SEK",
+              "--reason", "faulty", "--id", id)
+    d.ctl("respond", "D-2")  # cancels D-2's response timers
+    deadline = time.monotonic() + 20
+    while d.ctl("status").json["outboxPending"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    before = {id: d.ctl("show", id).json for id in ("D-1", "D-2")}
+    d.stop()
+
+    # The same rows in a store of the previous schema.
+    old = workdir / "old"
+    (old / "lib").mkdir(parents=True)
+    source = sqlite3.connect(made / "lib" / "disputed.sqlite")
+    target = sqlite3.connect(old / "lib" / "disputed.sqlite")
+    target.executescript(SCHEMA_0002)
+    for table, columns in COPIED_COLUMNS.items():
+        rows = source.execute(f"SELECT {columns} FROM {table}").fetchall()
+        marks = ", ".join("?" * len(columns.split(",")))
+        target.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
+    target.commit()
+    target.close()
+
+    upgraded = Daemon(old, args=clock, env={"NOTIFY_SOCKET": notify.path})
+    upgraded.start()
+    notify.drain(until="READY=1")
+    fields = notify.fields()
+    migrating = fields.index("STATUS=Migrating the store's schema: 0003-dispute-sequence")
+    assert "EXTEND_TIMEOUT_USEC=3600000000" in fields[migrating:fields.index("READY=1")]
+    assert upgraded.ctl("status").json["store"]["schemaVersion"] == "0003-dispute-sequence"
+    assert {id: upgraded.ctl("show", id).json for id in ("D-1", "D-2")} == before
+    # New work on the upgraded store: a third dispute gets the next sequence number.
+    upgraded.ctl("open", "--merchant", "M-SE", "--order", "O-3", "--amount", "10.00", "--currency", "SEK",
+                 "--reason", "faulty", "--id", "D-3")
+    assert len(upgraded.ctl("show", "D-3").json["timers"]) == 3
+    upgraded.stop()
+    seqs = sqlite3.connect(old / "lib" / "disputed.sqlite").execute("SELECT id, seq FROM disputes ORDER BY seq").fetchall()
+    assert [id for id, _ in seqs] == ["D-1", "D-2", "D-3"] and [s for _, s in seqs] == [1, 2, 3]

@@ -26,7 +26,12 @@ public final class DisputeStore: Sendable {
     /// - Throws: ``StoreError`` naming the path when the file cannot be opened,
     ///   is not a database of this program, or a migration fails. A failed
     ///   migration changes nothing (each runs in its own transaction).
-    public init(path: String) throws {
+    ///
+    /// `willMigrate` is called with the identifiers of the migrations about to
+    /// run when an existing store is upgraded (not when a new one is created):
+    /// on a large store a migration can take minutes, and the daemon tells
+    /// systemd so before it starts.
+    public init(path: String, willMigrate: ((_ pending: [String]) -> Void)? = nil) throws {
         self.path = path
         var configuration = Configuration()
         configuration.busyMode = .timeout(5)
@@ -37,6 +42,11 @@ public final class DisputeStore: Sendable {
         }
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
+            if let willMigrate {
+                let applied = try pool.read { db in try Self.migrator.appliedIdentifiers(db) }
+                let pending = Self.migrator.migrations.filter { !applied.contains($0) }
+                if !applied.isEmpty && !pending.isEmpty { willMigrate(pending) }
+            }
             try Self.migrator.migrate(pool)
         } catch let error as DatabaseError {
             throw StoreError(path: path, message: error.message ?? "\(error)")
