@@ -87,18 +87,21 @@ func cancelHeavyHeap() -> (ns: Double, fired: Int) {
 func cancelFloor() -> Double {
     struct Slot { var deadline: Int64; var payload: UInt64; var generation: UInt32; var stamp: UInt32 }
     var slab = [Slot](repeating: Slot(deadline: 0, payload: 0, generation: 1, stamp: 0), count: pending + pending / 4)
-    var handles = (0..<pending).map { UInt32($0) }
+    // Handles of 8 bytes, index and generation, as the wheel's and the heap's.
+    var handles = (0..<pending).map { UInt64($0) | 1 << 32 }
     var rng = SplitMix64(seed: 2)
     var hits = 0
     let ns = measure {
         for i in 0..<pairs {
             let victim = Int(rng.next() % UInt64(handles.count))
-            let index = Int(handles[victim])
-            if slab[index].generation & 1 == 1 {
+            let handle = handles[victim]
+            let index = Int(handle & 0xFFFF_FFFF)
+            if slab[index].generation == UInt32(handle >> 32) {
                 slab[index].generation &+= 2
                 hits += 1
             }
-            handles[victim] = UInt32(truncatingIfNeeded: i) % UInt32(slab.count)
+            let reused = UInt32(truncatingIfNeeded: i) % UInt32(slab.count)
+            handles[victim] = UInt64(reused) | UInt64(slab[Int(reused)].generation) << 32
         }
     }
     blackHole(hits)
