@@ -7,7 +7,7 @@ let package = Package(
     name: "DisputedBenchmarks",
     platforms: [.macOS(.v14)],
     dependencies: [
-        .package(path: ".."),
+        .package(name: "disputed", path: ".."),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
     ],
     targets: [
@@ -17,18 +17,18 @@ let package = Package(
             name: "TimerBenchmarks",
             dependencies: [
                 "BenchSupport",
-                .product(name: "TimerWheel", package: "main"),
+                .product(name: "TimerWheel", package: "disputed"),
                 .product(name: "HeapModule", package: "swift-collections"),
             ]
         ),
         .executableTarget(
             name: "CalendarBenchmarks",
-            dependencies: ["BenchSupport", .product(name: "BusinessCalendar", package: "main")]
+            dependencies: ["BenchSupport", .product(name: "BusinessCalendar", package: "disputed")]
         ),
-        .executableTarget(name: "IngestLoad", dependencies: [.product(name: "ControlProtocol", package: "main")]),
+        .executableTarget(name: "IngestLoad", dependencies: [.product(name: "ControlProtocol", package: "disputed")]),
         .executableTarget(
             name: "SpoolBenchmarks",
-            dependencies: ["BenchSupport", .product(name: "NoticeSpool", package: "main")]
+            dependencies: ["BenchSupport", .product(name: "NoticeSpool", package: "disputed")]
         ),
     ],
     swiftLanguageModes: [.v6]
