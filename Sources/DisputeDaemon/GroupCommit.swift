@@ -18,7 +18,7 @@ extension Engine {
         /// What the store held, read once for the whole group before its
         /// requests run (``Engine/prefetch(_:)``): stored answers of the group's
         /// request ids and which of its new dispute ids are taken. An id not
-        /// in `looked` was not asked about and is read on its own.
+        /// among the looked-up ones was not asked about and is read on its own.
         var stored = Prefetched()
     }
 

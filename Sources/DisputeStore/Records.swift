@@ -322,9 +322,7 @@ extension DisputeStore {
             var requests: [String: RequestRecord] = [:]
             let requestStatement = try db.cachedStatement(sql: "SELECT op, fingerprint, response FROM requests WHERE id = ?")
             for id in requestIDs {
-                if let row = try Row.fetchOne(requestStatement, arguments: [id]) {
-                    requests[id] = RequestRecord(op: row["op"], fingerprint: row["fingerprint"], response: row["response"])
-                }
+                if let row = try Row.fetchOne(requestStatement, arguments: [id]) { requests[id] = Self.requestRecord(row) }
             }
             var disputes: Set<String> = []
             let disputeStatement = try db.cachedStatement(sql: "SELECT 1 FROM disputes WHERE id = ?")
@@ -338,8 +336,12 @@ extension DisputeStore {
     public func request(_ id: String) throws -> RequestRecord? {
         try pool.read { db in
             try Row.fetchOne(db.cachedStatement(sql: "SELECT op, fingerprint, response FROM requests WHERE id = ?"), arguments: [id])
-                .map { RequestRecord(op: $0["op"], fingerprint: $0["fingerprint"], response: $0["response"]) }
+                .map(Self.requestRecord)
         }
+    }
+
+    static func requestRecord(_ row: Row) -> RequestRecord {
+        RequestRecord(op: row["op"], fingerprint: row["fingerprint"], response: row["response"])
     }
 
     /// Counts for `status`: disputes per stage, pending timers, pending e-mail notices.
