@@ -483,6 +483,8 @@ public struct TimerWheel {
     /// rest move to finer levels.
     mutating func empty(list: Int) {
         swap(&scratch, &lists[list])
+        // With nothing stale anywhere (no cancel since the last compaction or
+        // since every stale element was dropped), no element needs its entry read.
         let mayBeStale = stale > 0
         for item in scratch {
             if mayBeStale && !isLive(item) {
