@@ -79,15 +79,19 @@ public struct Daemon {
         do {
             notifier.status("Opening store")
             try Self.makeDirectory(configuration.daemon.stateDirectory, mode: 0o750)
-            let store = try DisputeStore(path: configuration.storePath) { pending in
+            let storePath = configuration.storePath
+            let store = try DisputeStore(path: storePath, willMigrate: { pending in
                 // A schema change rewrites every row of a table: about 45 s for a store of
                 // 1M disputes here. Killed by TimeoutStartSec half-way, it would roll back
                 // and start over on every restart, so ask for the time first.
                 notifier.status("Migrating the store's schema: \(pending.joined(separator: ", "))")
                 notifier.extendTimeout(microseconds: 3_600_000_000)
                 logger.notice("migrating the store's schema; this can take minutes on a large store",
-                              metadata: ["migrations": "\(pending.joined(separator: ", "))", "store": "\(configuration.storePath)"])
-            }
+                              metadata: ["migrations": "\(pending.joined(separator: ", "))", "store": "\(storePath)"])
+            }, checkpointFailed: { reason in
+                logger.warning("background WAL checkpoint failed; commits checkpoint by themselves meanwhile",
+                               metadata: ["error": "\(reason)", "store": "\(storePath)"])
+            })
             let clock = simulatedClockStart.map(DaemonClock.simulated(at:)) ?? .real()
             let spooler = Spooler(store: store, dispatcher: dispatcher, logger: logger)
             let engine = Engine(store: store, clock: clock, calendars: calendars,

@@ -20,6 +20,12 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
 public final class DisputeStore: Sendable {
     public let path: String
     let pool: DatabasePool
+    let checkpointer: WALCheckpointer
+
+    /// WAL pages after which the writer checkpoints by itself (40 MiB of 4 KiB
+    /// pages): the bound on the WAL should the background checkpointer fail.
+    /// SQLite's default is 1,000.
+    static let writerCheckpointPages = 10_000
 
     /// Opens (or creates) the database at `path` and runs pending migrations.
     ///
@@ -31,15 +37,21 @@ public final class DisputeStore: Sendable {
     /// run when an existing store is upgraded (not when a new one is created):
     /// on a large store a migration can take minutes, and the daemon tells
     /// systemd so before it starts.
-    public init(path: String, willMigrate: ((_ pending: [String]) -> Void)? = nil) throws {
+    ///
+    /// `checkpointFailed` is told why a background checkpoint failed (once per
+    /// distinct reason); the writer's own checkpoint then keeps the WAL bounded.
+    public convenience init(path: String, willMigrate: ((_ pending: [String]) -> Void)? = nil,
+                            checkpointFailed: (@Sendable (String) -> Void)? = nil) throws {
+        try self.init(path: path, willMigrate: willMigrate, checkpointFailed: checkpointFailed,
+                      checkpointWriterFrames: WALCheckpointer.defaultWriterFrames)
+    }
+
+    /// As above, with the WAL size (in frames) past which the background
+    /// checkpointer waits for the writer (tests lower it).
+    init(path: String, willMigrate: ((_ pending: [String]) -> Void)?, checkpointFailed: (@Sendable (String) -> Void)?,
+         checkpointWriterFrames: Int) throws {
         self.path = path
-        var configuration = Configuration()
-        configuration.busyMode = .timeout(5)
-        configuration.prepareDatabase { db in
-            // FULL: a transaction the daemon acknowledged survives power loss, not only a crash.
-            try db.execute(sql: "PRAGMA synchronous = FULL")
-            try db.execute(sql: "PRAGMA foreign_keys = ON")
-        }
+        let configuration = Self.connectionConfiguration
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
             if let willMigrate {
@@ -48,11 +60,28 @@ public final class DisputeStore: Sendable {
                 if !applied.isEmpty && !pending.isEmpty { willMigrate(pending) }
             }
             try Self.migrator.migrate(pool)
+            checkpointer = try WALCheckpointer(writer: pool, configuration: configuration, writerFrames: checkpointWriterFrames,
+                                               failed: checkpointFailed)
         } catch let error as DatabaseError {
             throw StoreError(path: path, message: error.message ?? "\(error)")
         } catch {
             throw StoreError(path: path, message: "\(error)")
         }
+    }
+
+    /// How every connection to the store is set up (the writer, the readers, the checkpointer).
+    static var connectionConfiguration: Configuration {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(5)
+        configuration.prepareDatabase { db in
+            // FULL: a transaction the daemon acknowledged survives power loss, not only a crash.
+            // The checkpointer's connection needs it too: its checkpoints sync the WAL
+            // before copying and the database before the WAL may be reused.
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+            try db.execute(sql: "PRAGMA foreign_keys = ON")
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = \(Self.writerCheckpointPages)")
+        }
+        return configuration
     }
 
     /// The identifier of the newest applied migration.

@@ -92,13 +92,15 @@ extension DisputeStore {
     /// Writes a batch in one transaction: state, timeline, timers, outbox and
     /// the idempotency record agree, or nothing is written.
     public func commit(_ batch: CommitBatch) throws -> CommitResult {
-        try pool.write { db in try Self.write(batch, into: db) }
+        defer { checkpointer.committed() }
+        return try pool.write { db in try Self.write(batch, into: db) }
     }
 
     /// Group commit: the batches apply in order, in one transaction (one fsync).
     /// Either all of them are stored or none.
     public func commit(group batches: [CommitBatch]) async throws -> [CommitResult] {
-        try await pool.write { db in try batches.map { try Self.write($0, into: db) } }
+        defer { checkpointer.committed() }
+        return try await pool.write { db in try batches.map { try Self.write($0, into: db) } }
     }
 
     /// The sequence numbers of the disputes a batch touches, read once each.
@@ -283,10 +285,10 @@ extension DisputeStore {
                     dueAt: row["due_at"], state: row["state"], firedAt: row["fired_at"])
     }
 
-    /// Marks an e-mail notice as written to the spool.
     /// Marks notices whose files are durable in the spool, in one transaction.
     public func markSpooled(_ noticeIDs: [String], at: Int64) throws {
         guard !noticeIDs.isEmpty else { return }
+        defer { checkpointer.committed() }
         try pool.write { db in
             let statement = try db.cachedStatement(sql: "UPDATE outbox SET state = 'spooled', done_at = ? WHERE id = ? AND state = 'pending'")
             for id in noticeIDs { try statement.execute(arguments: [at, id]) }

@@ -1,0 +1,102 @@
+import Dispatch
+import GRDB
+import Synchronization
+
+/// Copies committed WAL frames into the database file on a connection and a
+/// thread of its own, so that the writer does not.
+///
+/// SQLite's own auto-checkpoint runs inside the commit that crosses its
+/// threshold: that commit (and every request waiting on it) pays for copying
+/// about a thousand pages and two fsyncs. Here each commit only schedules a
+/// passive checkpoint on this connection; a passive checkpoint takes no lock the
+/// writer needs, so commits go on while it copies. Commits that land while a
+/// pass is waiting to run share that pass.
+///
+/// Copying alone does not shrink the WAL: it is only reused from its start
+/// once every frame is copied, which a pass from here never sees while commits
+/// keep coming. Past ``writerFrames`` the pass hands the last frames to the
+/// writer's connection, between two commits. The writer also keeps an
+/// auto-checkpoint of its own (``DisputeStore/writerCheckpointPages``) should
+/// this checkpointer fail.
+///
+/// The checkpoint runs with the store's `synchronous=FULL`: the WAL is synced
+/// before frames are copied and the database after, before the WAL may be
+/// reused, exactly as when the writer checkpoints.
+final class WALCheckpointer: Sendable {
+    /// WAL frames (4 KiB pages) past which the writer copies the last frames
+    /// itself so the WAL starts over: under load the WAL stays near 8 MiB.
+    static let defaultWriterFrames = 2000
+    let writerFrames: Int
+
+    private let connection: DatabaseQueue
+    private let writer: DatabasePool
+    private let queue = DispatchQueue(label: "disputed.store.checkpoint")
+    private let state = Mutex(State())
+    private let failed: (@Sendable (String) -> Void)?
+
+    struct State {
+        var scheduled = false
+        var passes = 0
+        /// Passes whose last frames the writer copied, so the WAL could start over.
+        var handedToWriter = 0
+        var framesInWAL = 0
+        var mostFramesSeen = 0
+        var failures = 0
+        var lastFailure: String?
+    }
+
+    init(writer: DatabasePool, configuration: Configuration, writerFrames: Int = defaultWriterFrames,
+         failed: (@Sendable (String) -> Void)?) throws {
+        connection = try DatabaseQueue(path: writer.path, configuration: configuration)
+        self.writer = writer
+        self.writerFrames = writerFrames
+        self.failed = failed
+    }
+
+    /// Called after a commit: schedules a pass unless one is already waiting to run.
+    func committed() {
+        let schedule = state.withLock { state in
+            if state.scheduled { return false }
+            state.scheduled = true
+            return true
+        }
+        if schedule { queue.async { self.pass() } }
+    }
+
+    private func pass() {
+        state.withLock { $0.scheduled = false }
+        do {
+            var frames = try connection.writeWithoutTransaction { db in try db.checkpoint(.passive) }
+            // Under a steady stream of commits a pass from here never catches up
+            // with the writer, and the WAL is only reused from its start once
+            // every frame is copied. Past the bound, the writer copies what is
+            // left between two of its commits (little: nearly everything is
+            // copied already), so its next commit can start the WAL over. Also
+            // passive: it waits for no reader, so it cannot hold commits up.
+            let handedToWriter = frames.walFrameCount >= writerFrames
+            if handedToWriter { frames = try writer.writeWithoutTransaction { db in try db.checkpoint(.passive) } }
+            state.withLock {
+                $0.passes += 1
+                if handedToWriter { $0.handedToWriter += 1 }
+                $0.framesInWAL = frames.walFrameCount
+                $0.mostFramesSeen = max($0.mostFramesSeen, frames.walFrameCount)
+                $0.lastFailure = nil
+            }
+        } catch {
+            // The writer's own auto-checkpoint still bounds the WAL; say why this one failed.
+            let message = "\(error)"
+            let first = state.withLock { state in
+                state.failures += 1
+                defer { state.lastFailure = message }
+                return state.lastFailure != message
+            }
+            if first { failed?(message) }
+        }
+    }
+
+    /// What the checkpointer has done so far (waits for a pass already scheduled).
+    func settle() -> State {
+        queue.sync {}
+        return state.withLock { $0 }
+    }
+}
