@@ -47,7 +47,7 @@ public final class DisputeStore: Sendable {
     }
 
     /// As above, with the WAL size (in frames) past which the background
-    /// checkpointer waits for the writer (tests lower it).
+    /// checkpointer hands the last frames to the writer (tests lower it).
     init(path: String, willMigrate: ((_ pending: [String]) -> Void)?, checkpointFailed: (@Sendable (String) -> Void)?,
          checkpointWriterFrames: Int) throws {
         self.path = path

@@ -39,7 +39,6 @@ final class WALCheckpointer: Sendable {
         var passes = 0
         /// Passes whose last frames the writer copied, so the WAL could start over.
         var handedToWriter = 0
-        var framesInWAL = 0
         var mostFramesSeen = 0
         var failures = 0
         var lastFailure: String?
@@ -78,7 +77,6 @@ final class WALCheckpointer: Sendable {
             state.withLock {
                 $0.passes += 1
                 if handedToWriter { $0.handedToWriter += 1 }
-                $0.framesInWAL = frames.walFrameCount
                 $0.mostFramesSeen = max($0.mostFramesSeen, frames.walFrameCount)
                 $0.lastFailure = nil
             }
