@@ -1,0 +1,74 @@
+"""The store's disk filling up: writes are refused with a clear error, the daemon
+stays up, nothing acknowledged is lost, and it writes again once there is room."""
+
+import subprocess
+import time
+
+import pytest
+
+from conftest import Daemon
+
+START = "2027-01-11T09:00:00Z"
+
+
+def open_args(i):
+    return {"merchant": "M-SE", "order": f"O-{i}", "amount": "499.00", "currency": "SEK",
+            "reason": "faulty", "id": f"D-{i}"}
+
+
+def stored_ids(d):
+    return {x["id"] for x in d.ctl("list").json["disputes"]}
+
+
+def test_a_full_store_disk_refuses_writes_clearly_and_loses_nothing_acknowledged(workdir):
+    lib = workdir / "lib"
+    lib.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(lib)], capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        d = Daemon(workdir, args=["--simulated-clock", START])
+        d.start()
+        d.ctl("merchant", "upsert", "--id", "M-SE", "--name", "Åsa", "--email", "a@shop.example", "--country", "SE",
+              "--timezone", "Europe/Stockholm")
+        acknowledged, refused = [], None
+        for i in range(1000):
+            response = d.request("dispute.open", open_args(i), request_id=f"open-{i}")
+            if not response["ok"]:
+                refused = (i, response["error"])
+                break
+            acknowledged.append(f"D-{i}")
+        assert refused is not None, "1 MiB should not hold 1,000 disputes"
+        i, error = refused
+        assert error["code"] == "unavailable", error
+        assert "full" in error["message"] and "retry with the same request id" in error["message"], error
+        assert d.proc.poll() is None, "the daemon must stay up on a full disk"
+
+        # Reads still work, every acknowledged dispute is there and the refused one is not.
+        assert d.ctl("status").json["disputes"] == {"awaitingMerchant": len(acknowledged)}
+        ids = stored_ids(d)
+        assert set(acknowledged) <= ids
+        assert f"D-{i}" not in ids
+
+        # Still full: refused again, the same way, nothing changes.
+        again = d.request("dispute.open", open_args(i), request_id=f"open-{i}")
+        assert not again["ok"] and again["error"]["code"] == "unavailable"
+
+        # Room again: the same request succeeds, stored once.
+        subprocess.run(["mount", "-o", "remount,size=64m", str(lib)], check=True)
+        deadline = time.monotonic() + 10
+        while True:
+            retried = d.request("dispute.open", open_args(i), request_id=f"open-{i}")
+            if retried["ok"] or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert retried["ok"], retried
+        assert d.request("dispute.open", open_args(i), request_id=f"open-{i}") == retried  # idempotent
+        d.stop(timeout=30)
+
+        # After a restart: every acknowledged dispute and the retried one, once each.
+        d.start()
+        ids = stored_ids(d)
+        assert set(acknowledged) | {f"D-{i}"} == ids
+        d.stop(timeout=30)
+    finally:
+        subprocess.run(["umount", "-l", str(lib)])
