@@ -26,7 +26,19 @@ func deadlines(count: Int, span: Int64, seed: UInt64) -> [Int64] {
 /// cancelled ones whose instant passes must be disposed of by each structure
 /// (the heap pops them, the wheel drops them when their slot is emptied).
 let secondsPerHundredPairs: Int64 = 52
-func cancelHeavyWheel() -> (ns: Double, allocsPerPair: Double, fired: Int) {
+
+/// Which held handle each round cancels. `.random` is the workload; `.inOrder`
+/// cancels the handles round-robin, so every timer lives exactly the 1M rounds
+/// a random victim lives on average, but the caller's own load of the handle
+/// is sequential and in cache: the difference between the two is what the
+/// caller's random handle load costs, whichever structure is behind it.
+enum Victims { case random, inOrder }
+
+func victim(_ i: Int, _ rng: inout SplitMix64, _ order: Victims) -> Int {
+    order == .random ? Int(rng.next() % UInt64(pending)) : i % pending
+}
+
+func cancelHeavyWheel(_ order: Victims = .random) -> (ns: Double, allocsPerPair: Double, fired: Int) {
     var wheel = TimerWheel(now: start)
     wheel.reserveCapacity(pending + pending / 4)
     var handles: [TimerHandle] = []
@@ -42,9 +54,9 @@ func cancelHeavyWheel() -> (ns: Double, allocsPerPair: Double, fired: Int) {
     let ns = measure {
         for i in 0..<pairs {
             let d = clock + 1 + Int64(rng.next() % UInt64(60 * day))
-            let victim = Int(rng.next() % UInt64(handles.count))
-            wheel.cancelBatched(handles[victim])
-            handles[victim] = wheel.schedule(at: d, payload: UInt64(i))
+            let v = victim(i, &rng, order)
+            wheel.cancelBatched(handles[v])
+            handles[v] = wheel.schedule(at: d, payload: UInt64(i))
             if i % 100 == 99 {
                 clock += secondsPerHundredPairs
                 while wheel.popExpired(notAfter: clock) != nil { fired += 1 }
@@ -56,7 +68,7 @@ func cancelHeavyWheel() -> (ns: Double, allocsPerPair: Double, fired: Int) {
     return (Double(ns) / Double(pairs), allocs, fired)
 }
 
-func cancelHeavyHeap() -> (ns: Double, fired: Int) {
+func cancelHeavyHeap(_ order: Victims = .random) -> (ns: Double, fired: Int) {
     var heap = HeapTimers(now: start)
     heap.reserveCapacity(pending * 2)
     var ids: [HeapTimers.Handle] = []
@@ -68,9 +80,9 @@ func cancelHeavyHeap() -> (ns: Double, fired: Int) {
     let ns = measure {
         for i in 0..<pairs {
             let d = clock + 1 + Int64(rng.next() % UInt64(60 * day))
-            let victim = Int(rng.next() % UInt64(ids.count))
-            heap.cancel(ids[victim])
-            ids[victim] = heap.schedule(at: d)
+            let v = victim(i, &rng, order)
+            heap.cancel(ids[v])
+            ids[v] = heap.schedule(at: d)
             if i % 100 == 99 {
                 clock += secondsPerHundredPairs
                 heap.advance(to: clock) { _ in fired += 1 }
@@ -196,6 +208,8 @@ if let only = ProcessInfo.processInfo.environment["TIMER_BENCH_ONLY"] {
     case "wheel-cancel": print(cancelHeavyWheel())
     case "floor": print(cancelFloor())
     case "heap-cancel": print(cancelHeavyHeap())
+    case "wheel-cancel-in-order": print(cancelHeavyWheel(.inOrder))
+    case "heap-cancel-in-order": print(cancelHeavyHeap(.inOrder))
     case "wheel-expire": print(expireHeavyWheel())
     case "heap-expire": print(expireHeavyHeap())
     default: print("unknown workload \(only)")
@@ -207,7 +221,9 @@ let wheelCancel = cancelHeavyWheel()
 let heapCancelRun = cancelHeavyHeap()
 let heapCancel = heapCancelRun.ns
 let floor = cancelFloor()
-detail("timers.cancel-heavy: \(pairs) schedule+cancel pairs over 1M pending, clock moved 60 days; wheel \(String(format: "%.1f", wheelCancel.ns)) ns/pair, heap \(String(format: "%.1f", heapCancel)) ns/pair; wheel allocations per pair \(wheelCancel.allocsPerPair < 0 ? "n/a (counter not preloaded)" : String(format: "%.4f", wheelCancel.allocsPerPair)); fired: wheel \(wheelCancel.fired), heap \(heapCancelRun.fired) (\(String(format: "%.1f", 100 * Double(wheelCancel.fired) / Double(pending + pairs))) % of all timers); memory floor (random handle load + generation check, no structure) \(String(format: "%.1f", floor)) ns/pair")
+let wheelInOrder = cancelHeavyWheel(.inOrder)
+let heapInOrder = cancelHeavyHeap(.inOrder)
+detail("timers.cancel-heavy: \(pairs) schedule+cancel pairs over 1M pending, clock moved 60 days; wheel \(String(format: "%.1f", wheelCancel.ns)) ns/pair, heap \(String(format: "%.1f", heapCancel)) ns/pair; wheel allocations per pair \(wheelCancel.allocsPerPair < 0 ? "n/a (counter not preloaded)" : String(format: "%.4f", wheelCancel.allocsPerPair)); fired: wheel \(wheelCancel.fired), heap \(heapCancelRun.fired) (\(String(format: "%.1f", 100 * Double(wheelCancel.fired) / Double(pending + pairs))) % of all timers); memory floor (random handle load + generation check, no structure) \(String(format: "%.1f", floor)) ns/pair; the same rounds cancelling the held handles in order (same lifetimes, the caller's handle load in cache): wheel \(String(format: "%.1f", wheelInOrder.ns)) ns/pair, heap \(String(format: "%.1f", heapInOrder.ns)) ns/pair (\(String(format: "%.2f", heapInOrder.ns / wheelInOrder.ns))x)")
 emit(BenchRow(figure: "timers.cancel-heavy", value: wheelCancel.ns, unit: "ns/pair", baseline: heapName,
               baselineValue: heapCancel, lowerIsBetter: true,
               target: ">= 5x faster than the heap, <= 100 ns per pair, 0 allocations per pair",
