@@ -24,7 +24,7 @@ RELEASE_BIN = .build/release
 
 
 .PHONY: demo fuzz chaos
-.PHONY: all build release run test deps test-deps unit-test e2e-test install install-files docs clean bench bench-deps
+.PHONY: all build release run test deps test-deps unit-test e2e-test install install-files docs clean bench bench-deps test-systemd
 
 all: build
 
@@ -130,6 +130,16 @@ install-files: docs
 	install -D -m 0644 $(DOCS)/completions/disputectl.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/disputectl
 	install -D -m 0644 $(DOCS)/completions/_disputectl $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions/_disputectl
 	install -D -m 0644 $(DOCS)/completions/disputectl.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/disputectl.fish
+
+# The installed daemon under a real systemd (PID 1 of a Debian 12 container):
+# socket activation, readiness, the sandbox in force, reload, a watchdog restart,
+# a clean stop. Needs root; the first run fetches a Debian tree with debootstrap
+# (kept under .build/nspawn/). Not part of make test.
+test-systemd: release
+	@command -v systemd-nspawn >/dev/null 2>&1 && command -v debootstrap >/dev/null 2>&1 || { \
+	  echo "Installing systemd-container and debootstrap"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq systemd-container debootstrap; }
+	$(PYTHON) tests/systemd_boot.py
 
 # Benchmarks are a separate package (Benchmarks/), built in release mode only here.
 bench-deps: deps

@@ -1,0 +1,227 @@
+#!/usr/bin/env python3
+"""make test-systemd: the installed daemon under a real systemd.
+
+Boots Debian 12 (systemd 252 as PID 1) in a systemd-nspawn container, installs
+the release build into it with `make install-files` and follows the README's
+"Install under systemd" steps, then checks what ops rely on: socket activation,
+Type=notify readiness and STATUS=, the hardened sandbox actually in force,
+reload, the watchdog restarting a frozen daemon without losing anything, and a
+clean stop. Needs root, systemd-nspawn and debootstrap; the Debian tree is
+built once (from DEBIAN_MIRROR, default deb.debian.org) and kept under
+.build/nspawn/. Each run boots a throw-away overlay of it.
+
+Not part of `make test`: it needs a Debian mirror the first time and root.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = ROOT / ".build" / "nspawn" / "bookworm"
+MIRROR = os.environ.get("DEBIAN_MIRROR", "http://deb.debian.org/debian")
+# What the daemon needs on a Debian 12 server: libsqlite3 and libsystemd (the
+# Swift runtime is linked into the release binaries), and procps for the unit's
+# ExecReload=/bin/kill (present on every regular Debian install, not in minbase).
+PACKAGES = "systemd,systemd-sysv,dbus,libsqlite3-0,libsystemd0,procps"
+PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+failures = []
+
+
+def check(condition, what):
+    print(("ok      " if condition else "FAILED  ") + what, flush=True)
+    if not condition:
+        failures.append(what)
+
+
+def debian_tree():
+    marker = CACHE / ".complete"
+    if marker.exists() and marker.read_text() == PACKAGES:
+        return CACHE
+    partial = CACHE.with_name(CACHE.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    print(f"building a Debian 12 tree from {MIRROR} (once; kept in {CACHE})", flush=True)
+    subprocess.run(["debootstrap", "--variant=minbase", f"--include={PACKAGES}", "bookworm", str(partial), MIRROR],
+                   check=True, stdout=subprocess.DEVNULL)
+    (partial / ".complete").write_text(PACKAGES)
+    shutil.rmtree(CACHE, ignore_errors=True)
+    partial.rename(CACHE)
+    return CACHE
+
+
+class Container:
+    """A booted container on an overlay of the Debian tree, so every run starts clean."""
+
+    def __init__(self, lower):
+        self.base = Path(tempfile.mkdtemp(prefix="disputed-boot-", dir="/var/tmp"))
+        self.root = self.base / "root"
+        for d in ("upper", "work", "root"):
+            (self.base / d).mkdir()
+        subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
+                        f"lowerdir={lower},upperdir={self.base / 'upper'},workdir={self.base / 'work'}", str(self.root)],
+                       check=True)
+        self.proc = None
+        self.leader = None
+
+    def boot(self):
+        self.log = open(self.base / "console.log", "wb")
+        self.proc = subprocess.Popen(
+            ["systemd-nspawn", "-D", str(self.root), "--boot", "--register=no", "--keep-unit", "--console=passive",
+             "--private-network", f"--machine=disputed-boot-{os.getpid()}"],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and self.leader is None:
+            children = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout.split()
+            if children:
+                self.leader = int(children[0])
+            elif self.proc.poll() is not None:
+                raise SystemExit(f"systemd-nspawn exited {self.proc.returncode}:\n{(self.base / 'console.log').read_text()}")
+            else:
+                time.sleep(0.1)
+        # systemctl answers once PID 1 has its private socket up.
+        while time.monotonic() < deadline:
+            state = self.run("systemctl", "is-system-running", "--wait", check=False).stdout.strip()
+            if state:
+                return state
+            time.sleep(0.2)
+        return "no answer from systemctl"
+
+
+    def run(self, *argv, check=True, timeout=120):
+        result = subprocess.run(["nsenter", "-t", str(self.leader), "-a", "-r", "-w", "env", "-i", PATH, *argv],
+                                capture_output=True, text=True, timeout=timeout)
+        if check and result.returncode != 0:
+            raise AssertionError(f"{' '.join(argv)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
+        return result
+
+    def show(self, unit, *properties):
+        out = self.run("systemctl", "show", unit, *(f"--property={p}" for p in properties)).stdout
+        return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+    def disputectl(self, *args):
+        return json.loads(self.run("disputectl", "--json", *args, timeout=60).stdout)
+
+    def close(self):
+        if self.proc and self.proc.poll() is None:
+            if self.leader:
+                self.run("systemctl", "poweroff", check=False)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        subprocess.run(["umount", "-l", str(self.root)])
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+def wait_for(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def main():
+    if os.geteuid() != 0:
+        raise SystemExit("make test-systemd needs root (debootstrap, overlay mounts, systemd-nspawn)")
+    binaries = ROOT / ".build" / "release"
+    c = Container(debian_tree())
+    try:
+        subprocess.run(["make", "-s", "-C", str(ROOT), "install-files", f"DESTDIR={c.root}", f"BINSRC={binaries}"],
+                       check=True, stdout=subprocess.DEVNULL)
+        state = c.boot()
+        check(state in ("running", "degraded"), f"the container booted systemd as PID 1 ({state})")
+
+        # The README's install steps, inside.
+        c.run("systemd-sysusers", "disputed.conf")
+        c.run("systemd-tmpfiles", "--create", "disputed.conf")
+        c.run("disputed", "--check-config", "--config", "/etc/disputed/disputed.toml")
+        c.run("systemctl", "daemon-reload")
+        c.run("systemctl", "enable", "--now", "disputed.socket")
+        check(c.show("disputed.socket", "ActiveState")["ActiveState"] == "active", "disputed.socket listens")
+        check(c.show("disputed.service", "ActiveState")["ActiveState"] == "inactive",
+              "the service waits for its first connection")
+
+        # Socket activation: the first disputectl call starts the daemon.
+        status = c.disputectl("status")
+        service = c.show("disputed.service", "ActiveState", "SubState", "Type", "StatusText", "WatchdogUSec",
+                         "MainPID", "NRestarts")
+        check(service["ActiveState"] == "active" and service["SubState"] == "running",
+              f"the first connection started the service ({service['ActiveState']}/{service['SubState']})")
+        check(service["Type"] == "notify" and service["StatusText"].startswith("Ready"),
+              f"Type=notify, and systemctl shows the daemon's STATUS= ({service['StatusText']!r})")
+        check(service["WatchdogUSec"] == "30s", f"the watchdog is armed ({service['WatchdogUSec']})")
+        check(status.get("pid") == int(service["MainPID"]), "the activated daemon answered through the socket")
+
+        # The sandbox is in force for the running process.
+        pid = service["MainPID"]
+        proc_status = dict(line.split(":", 1) for line in c.run("cat", f"/proc/{pid}/status").stdout.splitlines() if ":" in line)
+        uid = c.run("id", "-u", "disputed").stdout.strip()
+        check(proc_status["Uid"].split()[0] == uid, "it runs as the disputed user")
+        check(proc_status["NoNewPrivs"].strip() == "1", "NoNewPrivs")
+        check(proc_status["Seccomp"].strip() == "2", "a seccomp filter (SystemCallFilter=)")
+        check(proc_status["CapEff"].strip() == "0000000000000000", "no capabilities")
+
+        # Work through it: a merchant, a dispute, its notice in the spool.
+        c.run("disputectl", "merchant", "upsert", "--id", "M-SE", "--name", "Åsa", "--email", "a@shop.example",
+              "--country", "SE", "--timezone", "Europe/Stockholm")
+        c.run("disputectl", "open", "--merchant", "M-SE", "--order", "O-1", "--amount", "499.00", "--currency", "SEK",
+              "--reason", "faulty", "--id", "D-1")
+        spooled = wait_for(lambda: c.run("sh", "-c", "ls /var/spool/disputed/outgoing/new | grep -c eml", check=False).stdout.strip() == "1",
+                           10, "notice")
+        check(spooled, "the merchant's notice is one file in the spool's new/")
+
+        # Reload: same process, still ready.
+        c.run("systemctl", "reload", "disputed.service")
+        after = c.show("disputed.service", "ActiveState", "MainPID", "StatusText")
+        check(after["ActiveState"] == "active" and after["MainPID"] == pid and after["StatusText"].startswith("Ready"),
+              "systemctl reload keeps the process and ends ready")
+
+        # The watchdog: a frozen daemon is killed and restarted, nothing lost.
+        c.run("kill", "-STOP", pid)
+        restarted = wait_for(lambda: c.show("disputed.service", "NRestarts", "MainPID", "ActiveState")["NRestarts"] == "1"
+                             and c.show("disputed.service", "ActiveState")["ActiveState"] == "active", 75, "restart")
+        check(restarted, "the watchdog caught the frozen daemon and systemd restarted it (WatchdogSec=30s)")
+        journal = c.run("journalctl", "-u", "disputed.service", "--no-pager", "-o", "cat").stdout
+        check("Watchdog timeout" in journal, "the journal says it was the watchdog")
+        shown = c.disputectl("show", "D-1")
+        check(shown.get("id") == "D-1" or shown.get("dispute", {}).get("id") == "D-1",
+              "the dispute acknowledged before the freeze is still there")
+        entries = [json.loads(line) for line in
+                   c.run("journalctl", "-u", "disputed.service", "-o", "json", "--no-pager").stdout.splitlines() if line]
+        check(any(e.get("MESSAGE_ID") for e in entries if e.get("SYSLOG_IDENTIFIER") == "disputed"),
+              "the daemon's journal entries carry MESSAGE_IDs")
+
+        # A clean stop, then activation again.
+        c.run("systemctl", "stop", "disputed.service")
+        stopped = c.show("disputed.service", "ActiveState", "Result", "ExecMainStatus")
+        check(stopped["ActiveState"] == "inactive" and stopped["Result"] == "success" and stopped["ExecMainStatus"] == "0",
+              f"systemctl stop: exit 0 ({stopped})")
+        c.disputectl("status")
+        check(c.show("disputed.service", "ActiveState")["ActiveState"] == "active",
+              "after a stop, the next connection activates it again")
+    except BaseException:
+        # What systemd and the daemon said, before the container goes away.
+        if c.leader:
+            print(c.run("journalctl", "-u", "disputed.service", "-u", "disputed.socket", "--no-pager", "-n", "40",
+                        check=False).stdout, flush=True)
+        raise
+    finally:
+        c.close()
+    if failures:
+        print(f"\n{len(failures)} check(s) failed", flush=True)
+        sys.exit(1)
+    print("\nall checks passed", flush=True)
+
+
+if __name__ == "__main__":
+    main()
