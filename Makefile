@@ -135,7 +135,7 @@ install-files: docs
 # socket activation, readiness, the sandbox in force, reload, a watchdog restart,
 # a clean stop. Needs root; the first run fetches a Debian tree with debootstrap
 # (kept under .build/nspawn/). Not part of make test.
-test-systemd: release
+test-systemd: release test-deps
 	@command -v systemd-nspawn >/dev/null 2>&1 && command -v debootstrap >/dev/null 2>&1 || { \
 	  echo "Installing systemd-container and debootstrap"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq systemd-container debootstrap; }

@@ -5,8 +5,9 @@ Boots Debian 12 (systemd 252 as PID 1) in a systemd-nspawn container, installs
 the release build into it with `make install-files` and follows the README's
 "Install under systemd" steps, then checks what ops rely on: socket activation,
 Type=notify readiness and STATUS=, the hardened sandbox actually in force,
-reload, the watchdog restarting a frozen daemon without losing anything, and a
-clean stop. Needs root, systemd-nspawn and debootstrap; the Debian tree is
+reload, the watchdog restarting a frozen daemon without losing anything, the
+relay units handing a notice to sendmail (msmtp, delivering to an SMTP server
+on the host's loopback), and a clean stop. Needs root, systemd-nspawn and debootstrap; the Debian tree is
 built once (from DEBIAN_MIRROR, default deb.debian.org) and kept under
 .build/nspawn/. Each run boots a throw-away overlay of it.
 
@@ -28,7 +29,8 @@ MIRROR = os.environ.get("DEBIAN_MIRROR", "http://deb.debian.org/debian")
 # What the daemon needs on a Debian 12 server: libsqlite3 and libsystemd (the
 # Swift runtime is linked into the release binaries), and procps for the unit's
 # ExecReload=/bin/kill (present on every regular Debian install, not in minbase).
-PACKAGES = "systemd,systemd-sysv,dbus,libsqlite3-0,libsystemd0,procps"
+# msmtp-mta is the test's sendmail for the relay units.
+PACKAGES = "systemd,systemd-sysv,dbus,libsqlite3-0,libsystemd0,procps,msmtp,msmtp-mta"
 PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 failures = []
@@ -73,8 +75,10 @@ class Container:
     def boot(self):
         self.log = open(self.base / "console.log", "wb")
         self.proc = subprocess.Popen(
+            # The host's network namespace: the relay's msmtp reaches the test's SMTP
+            # server on 127.0.0.1 (the daemon itself runs with PrivateNetwork=yes).
             ["systemd-nspawn", "-D", str(self.root), "--boot", "--register=no", "--keep-unit", "--console=passive",
-             "--private-network", f"--machine=disputed-boot-{os.getpid()}"],
+             f"--machine=disputed-boot-{os.getpid()}"],
             stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and self.leader is None:
@@ -130,14 +134,41 @@ def wait_for(predicate, timeout, what):
     return False
 
 
+class Collector:
+    """An SMTP server's DATA handler that keeps what arrives."""
+
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append((list(envelope.rcpt_tos), envelope.original_content or envelope.content))
+        return "250 OK"
+
+
+def smtp_server():
+    import socket
+    from aiosmtpd.controller import Controller
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    collector = Collector()
+    controller = Controller(collector, hostname="127.0.0.1", port=port)
+    controller.start()
+    return controller, collector, port
+
+
 def main():
     if os.geteuid() != 0:
         raise SystemExit("make test-systemd needs root (debootstrap, overlay mounts, systemd-nspawn)")
     binaries = ROOT / ".build" / "release"
     c = Container(debian_tree())
+    smtp, collector, port = smtp_server()
     try:
         subprocess.run(["make", "-s", "-C", str(ROOT), "install-files", f"DESTDIR={c.root}", f"BINSRC={binaries}"],
                        check=True, stdout=subprocess.DEVNULL)
+        # The MTA an operator would configure: msmtp's sendmail, relaying to the test's server.
+        (c.root / "etc/msmtprc").write_text(f"account default\nhost 127.0.0.1\nport {port}\n"
+                                            "from disputes@example.com\nauth off\ntls off\n")
         state = c.boot()
         check(state in ("running", "degraded"), f"the container booted systemd as PID 1 ({state})")
 
@@ -146,7 +177,7 @@ def main():
         c.run("systemd-tmpfiles", "--create", "disputed.conf")
         c.run("disputed", "--check-config", "--config", "/etc/disputed/disputed.toml")
         c.run("systemctl", "daemon-reload")
-        c.run("systemctl", "enable", "--now", "disputed.socket")
+        c.run("systemctl", "enable", "--now", "disputed.socket", "disputed-relay.path")
         check(c.show("disputed.socket", "ActiveState")["ActiveState"] == "active", "disputed.socket listens")
         check(c.show("disputed.service", "ActiveState")["ActiveState"] == "inactive",
               "the service waits for its first connection")
@@ -176,9 +207,15 @@ def main():
               "--country", "SE", "--timezone", "Europe/Stockholm")
         c.run("disputectl", "open", "--merchant", "M-SE", "--order", "O-1", "--amount", "499.00", "--currency", "SEK",
               "--reason", "faulty", "--id", "D-1")
-        spooled = wait_for(lambda: c.run("sh", "-c", "ls /var/spool/disputed/outgoing/new | grep -c eml", check=False).stdout.strip() == "1",
-                           10, "notice")
-        check(spooled, "the merchant's notice is one file in the spool's new/")
+        delivered = wait_for(lambda: len(collector.messages) >= 1, 30, "delivery")
+        check(delivered and len(collector.messages) == 1 and collector.messages[0][0] == ["a@shop.example"]
+              and b"D-1" in collector.messages[0][1],
+              "the relay units handed the merchant's notice to sendmail, which delivered it once")
+        left = c.run("find", "/var/spool/disputed/outgoing/new", "/var/spool/disputed/outgoing/cur",
+                     "-name", "*.eml").stdout.split()
+        check(delivered and not left, "the spool is empty once the notice is sent")
+        check(c.show("disputed-relay.path", "ActiveState")["ActiveState"] == "active",
+              "disputed-relay.path watches the spool again")
 
         # Reload: same process, still ready.
         c.run("systemctl", "reload", "disputed.service")
@@ -217,6 +254,7 @@ def main():
         raise
     finally:
         c.close()
+        smtp.stop()
     if failures:
         print(f"\n{len(failures)} check(s) failed", flush=True)
         sys.exit(1)
