@@ -246,6 +246,22 @@ def main():
         c.disputectl("status")
         check(c.show("disputed.service", "ActiveState")["ActiveState"] == "active",
               "after a stop, the next connection activates it again")
+
+        # A broken configuration: the service fails with exit 78 and is not restarted
+        # in a loop; the journal names the file and line.
+        restarts = c.show("disputed.service", "NRestarts")["NRestarts"]
+        c.run("sh", "-c", "cp /etc/disputed/disputed.toml /root/good.toml && "
+                          "sed -i 's/^log_level = .*/log_level = \"loud\"/' /etc/disputed/disputed.toml")
+        c.run("systemctl", "restart", "disputed.service", check=False)
+        time.sleep(5)  # longer than RestartSec=2s: a restart would have happened by now
+        broken = c.show("disputed.service", "ActiveState", "Result", "NRestarts")
+        check(broken["ActiveState"] == "failed" and broken["NRestarts"] == restarts,
+              f"a broken configuration fails the service without restarting it ({broken})")
+        journal = c.run("journalctl", "-u", "disputed.service", "--no-pager", "-o", "cat", "-n", "20").stdout
+        check("disputed.toml:" in journal and "loud" in journal, "the journal names the file, line and bad value")
+        c.run("sh", "-c", "cp /root/good.toml /etc/disputed/disputed.toml && chgrp disputed /etc/disputed/disputed.toml")
+        c.run("systemctl", "start", "disputed.service")
+        check(c.show("disputed.service", "ActiveState")["ActiveState"] == "active", "fixed, it starts again")
     except BaseException:
         # What systemd and the daemon said, before the container goes away.
         if c.leader:
