@@ -5,6 +5,7 @@ Every daemon gets its own short temporary directory: a Unix socket path may be a
 most 107 bytes, which pytest's own tmp_path can exceed.
 """
 
+import contextlib
 import json
 import os
 import shutil
@@ -181,3 +182,22 @@ def daemon(workdir):
     d = Daemon(workdir)
     yield d
     d.kill()
+
+
+@contextlib.contextmanager
+def small_disk(path: Path, size: str):
+    """A tmpfs of `size` (mount's syntax: 48k, 1m) at `path`, for running out of
+    space on purpose; unmounted afterwards. Skips the test where mounting needs
+    a root this run does not have."""
+    path.mkdir(parents=True, exist_ok=True)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)])
+
+
+def grow_disk(path: Path, size: str):
+    """Gives a `small_disk` more room, as an operator freeing space would."""
+    subprocess.run(["mount", "-o", f"remount,size={size}", str(path)], check=True)

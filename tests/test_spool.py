@@ -13,7 +13,7 @@ from email.header import decode_header, make_header
 
 import pytest
 
-from conftest import Daemon, config_text, read_line
+from conftest import Daemon, config_text, grow_disk, read_line, small_disk
 
 START = "2027-01-11T09:00:00Z"
 REQUIRED = ["Date", "From", "To", "Subject", "Message-ID", "MIME-Version", "Auto-Submitted", "X-Dispute-Id", "X-Dispute-Notice-Kind"]
@@ -174,11 +174,7 @@ def test_a_concurrent_reader_never_sees_a_partial_file(sim):
 
 
 def test_full_disk_keeps_notices_pending_and_delivers_them_when_space_returns(workdir):
-    spool = workdir / "small"
-    spool.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48k", "tmpfs", str(spool)], capture_output=True).returncode != 0:
-        pytest.skip("cannot mount a tmpfs here (needs root)")
-    try:
+    with small_disk(workdir / "small", "48k") as spool:
         d = Daemon(workdir, args=["--simulated-clock", START], config=config_text(workdir, spool=str(spool / "outgoing")))
         d.start()
         d.ctl("merchant", "upsert", "--id", "M-SE", "--name", "Åsa", "--email", "a@shop.example", "--country", "SE", "--timezone", "Europe/Stockholm")
@@ -195,7 +191,7 @@ def test_full_disk_keeps_notices_pending_and_delivers_them_when_space_returns(wo
         for f in (spool / "outgoing/new").glob("*.eml"):
             assert f.read_bytes().rstrip().endswith(b"--")
         assert not list((spool / "outgoing/tmp").iterdir())
-        subprocess.run(["mount", "-o", "remount,size=8m", str(spool)], check=True)
+        grow_disk(spool, "8m")
         deadline = time.monotonic() + 60
         while d.ctl("status").json["outboxPending"] and time.monotonic() < deadline:
             time.sleep(0.5)
@@ -203,5 +199,3 @@ def test_full_disk_keeps_notices_pending_and_delivers_them_when_space_returns(wo
         assert status["outboxPending"] == 0 and status.get("lastSpoolError") is None
         assert len(list((spool / "outgoing/new").glob("*.eml"))) == 40
         d.stop()
-    finally:
-        subprocess.run(["umount", "-l", str(spool)])

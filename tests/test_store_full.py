@@ -1,12 +1,9 @@
 """The store's disk filling up: writes are refused with a clear error, the daemon
 stays up, nothing acknowledged is lost, and it writes again once there is room."""
 
-import subprocess
 import time
 
-import pytest
-
-from conftest import Daemon
+from conftest import Daemon, grow_disk, small_disk
 
 START = "2027-01-11T09:00:00Z"
 
@@ -21,11 +18,7 @@ def stored_ids(d):
 
 
 def test_a_full_store_disk_refuses_writes_clearly_and_loses_nothing_acknowledged(workdir):
-    lib = workdir / "lib"
-    lib.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(lib)], capture_output=True).returncode != 0:
-        pytest.skip("cannot mount a tmpfs here (needs root)")
-    try:
+    with small_disk(workdir / "lib", "1m") as lib:
         d = Daemon(workdir, args=["--simulated-clock", START])
         d.start()
         d.ctl("merchant", "upsert", "--id", "M-SE", "--name", "Åsa", "--email", "a@shop.example", "--country", "SE",
@@ -52,7 +45,7 @@ def test_a_full_store_disk_refuses_writes_clearly_and_loses_nothing_acknowledged
         assert not again["ok"] and again["error"]["code"] == "unavailable"
 
         # Room again: the same request succeeds, stored once.
-        subprocess.run(["mount", "-o", "remount,size=64m", str(lib)], check=True)
+        grow_disk(lib, "64m")
         deadline = time.monotonic() + 10
         while True:
             retried = d.request("dispute.open", open_args(i), request_id=f"open-{i}")
@@ -68,5 +61,3 @@ def test_a_full_store_disk_refuses_writes_clearly_and_loses_nothing_acknowledged
         ids = stored_ids(d)
         assert set(acknowledged) | {f"D-{i}"} == ids
         d.stop(timeout=30)
-    finally:
-        subprocess.run(["umount", "-l", str(lib)])
