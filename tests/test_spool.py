@@ -6,7 +6,6 @@ import json
 import os
 import re
 import socket
-import subprocess
 import threading
 import time
 from email.header import decode_header, make_header
