@@ -97,7 +97,6 @@ class Container:
             time.sleep(0.2)
         return "no answer from systemctl"
 
-
     def run(self, *argv, check=True, timeout=120):
         result = subprocess.run(["nsenter", "-t", str(self.leader), "-a", "-r", "-w", "env", "-i", PATH, *argv],
                                 capture_output=True, text=True, timeout=timeout)
@@ -121,11 +120,13 @@ class Container:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self.proc:
+            self.log.close()
         subprocess.run(["umount", "-l", str(self.root)])
         shutil.rmtree(self.base, ignore_errors=True)
 
 
-def wait_for(predicate, timeout, what):
+def wait_for(predicate, timeout):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -207,7 +208,7 @@ def main():
               "--country", "SE", "--timezone", "Europe/Stockholm")
         c.run("disputectl", "open", "--merchant", "M-SE", "--order", "O-1", "--amount", "499.00", "--currency", "SEK",
               "--reason", "faulty", "--id", "D-1")
-        delivered = wait_for(lambda: len(collector.messages) >= 1, 30, "delivery")
+        delivered = wait_for(lambda: len(collector.messages) >= 1, 30)
         check(delivered and len(collector.messages) == 1 and collector.messages[0][0] == ["a@shop.example"]
               and b"D-1" in collector.messages[0][1],
               "the relay units handed the merchant's notice to sendmail, which delivered it once")
@@ -226,7 +227,7 @@ def main():
         # The watchdog: a frozen daemon is killed and restarted, nothing lost.
         c.run("kill", "-STOP", pid)
         restarted = wait_for(lambda: c.show("disputed.service", "NRestarts", "MainPID", "ActiveState")["NRestarts"] == "1"
-                             and c.show("disputed.service", "ActiveState")["ActiveState"] == "active", 75, "restart")
+                             and c.show("disputed.service", "ActiveState")["ActiveState"] == "active", 75)
         check(restarted, "the watchdog caught the frozen daemon and systemd restarted it (WatchdogSec=30s)")
         journal = c.run("journalctl", "-u", "disputed.service", "--no-pager", "-o", "cat").stdout
         check("Watchdog timeout" in journal, "the journal says it was the watchdog")
