@@ -92,7 +92,12 @@ public actor Spooler: Service {
     nonisolated static func writePending(store: DisputeStore, dispatcher: NoticeDispatcher, logger: Logger) -> String? {
         guard let pending = try? store.pendingNotices() else { return nil }
         // Per dispute, read for the whole pass in one transaction.
-        let merchants = (try? store.merchants(ofDisputes: pending.lazy.filter { $0.channel == .email }.map(\.disputeID))) ?? [:]
+        let merchants: [String: Merchant]
+        do {
+            merchants = try store.merchants(ofDisputes: pending.lazy.filter { $0.channel == .email }.map(\.disputeID))
+        } catch {
+            return "reading the merchants of \(pending.count) pending notices: \(error)"
+        }
         var batch: [StoredNotice] = []
         var failure: String? = nil
 
@@ -115,7 +120,7 @@ public actor Spooler: Service {
 
         for notice in pending where notice.channel == .email {
             do {
-                guard let merchant = try merchants[notice.disputeID] ?? store.merchant(ofDispute: notice.disputeID) else {
+                guard let merchant = merchants[notice.disputeID] else {
                     throw DaemonError.spool(message: "notice \(notice.id) belongs to no dispute with a merchant")
                 }
                 let bytes = try dispatcher.message(notice, merchant: merchant)

@@ -184,14 +184,6 @@ extension DisputeStore {
         }
     }
 
-    /// The merchant a dispute belongs to, without decoding the dispute.
-    public func merchant(ofDispute disputeID: String) throws -> Merchant? {
-        try pool.read { db in
-            try String.fetchOne(db, sql: "SELECT m.body FROM merchants m JOIN disputes d ON d.merchant_id = m.id WHERE d.id = ?",
-                                arguments: [disputeID]).map { try Self.decode(Merchant.self, $0) }
-        }
-    }
-
     /// The merchant of each of these disputes, in one read transaction, each
     /// merchant decoded once (the spooler asks this for a backlog of notices).
     /// A dispute without a stored merchant is missing from the answer.

@@ -37,10 +37,6 @@ final class WALCheckpointer: Sendable {
     struct State {
         var scheduled = false
         var passes = 0
-        /// Passes whose last frames the writer copied, so the WAL could start over.
-        var handedToWriter = 0
-        var mostFramesSeen = 0
-        var failures = 0
         var lastFailure: String?
     }
 
@@ -65,26 +61,24 @@ final class WALCheckpointer: Sendable {
     private func pass() {
         state.withLock { $0.scheduled = false }
         do {
-            var frames = try connection.writeWithoutTransaction { db in try db.checkpoint(.passive) }
+            let frames = try connection.writeWithoutTransaction { db in try db.checkpoint(.passive) }
             // Under a steady stream of commits a pass from here never catches up
             // with the writer, and the WAL is only reused from its start once
             // every frame is copied. Past the bound, the writer copies what is
             // left between two of its commits (little: nearly everything is
             // copied already), so its next commit can start the WAL over. Also
             // passive: it waits for no reader, so it cannot hold commits up.
-            let handedToWriter = frames.walFrameCount >= writerFrames
-            if handedToWriter { frames = try writer.writeWithoutTransaction { db in try db.checkpoint(.passive) } }
+            if frames.walFrameCount >= writerFrames {
+                try writer.writeWithoutTransaction { db in _ = try db.checkpoint(.passive) }
+            }
             state.withLock {
                 $0.passes += 1
-                if handedToWriter { $0.handedToWriter += 1 }
-                $0.mostFramesSeen = max($0.mostFramesSeen, frames.walFrameCount)
                 $0.lastFailure = nil
             }
         } catch {
             // The writer's own auto-checkpoint still bounds the WAL; say why this one failed.
             let message = "\(error)"
             let first = state.withLock { state in
-                state.failures += 1
                 defer { state.lastFailure = message }
                 return state.lastFailure != message
             }

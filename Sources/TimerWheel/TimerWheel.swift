@@ -167,7 +167,7 @@ public struct TimerWheel {
         guard isPendingInSlab(handle) else { return false }
         stale += 1  // before release, which may compact it away
         release(handle.index)
-        if stale > max(appliedCount, compactionFloor) { compact() }
+        compactIfStale()
         return true
     }
 
@@ -202,7 +202,7 @@ public struct TimerWheel {
             stale += 1
             release(handle.index)
         }
-        if stale > max(appliedCount, compactionFloor) { compact() }
+        compactIfStale()
     }
 
     /// Moves a pending timer to a new deadline, keeping its handle. Returns false
@@ -219,7 +219,7 @@ public struct TimerWheel {
         // After placing: a compaction that rebuilds the slots from the slab
         // would otherwise place this timer once itself and once more here.
         noteStampChange()
-        if stale > max(appliedCount, compactionFloor) { compact() }
+        compactIfStale()
         return true
     }
 
@@ -311,6 +311,12 @@ public struct TimerWheel {
         freeHead = index
         appliedCount -= 1
         noteStampChange()
+    }
+
+    /// Compacts once stale elements outnumber the pending timers (and the floor).
+    @inline(__always)
+    mutating func compactIfStale() {
+        if stale > max(appliedCount, compactionFloor) { compact() }
     }
 
     @inline(__always)
