@@ -201,3 +201,26 @@ def small_disk(path: Path, size: str):
 def grow_disk(path: Path, size: str):
     """Gives a `small_disk` more room, as an operator freeing space would."""
     subprocess.run(["mount", "-o", f"remount,size={size}", str(path)], check=True)
+
+
+class SMTPCollector:
+    """An SMTP server's DATA handler that keeps what arrives: (mail from, recipients, bytes)."""
+
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content or envelope.content))
+        return "250 OK"
+
+
+def start_smtp_server():
+    """An aiosmtpd server on a free port of 127.0.0.1: (controller, collector, port); stop the controller after."""
+    from aiosmtpd.controller import Controller
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    collector = SMTPCollector()
+    controller = Controller(collector, hostname="127.0.0.1", port=port)
+    controller.start()
+    return controller, collector, port

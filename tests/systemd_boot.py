@@ -24,6 +24,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+from conftest import start_smtp_server  # noqa: E402  (the SMTP server test_relay.py uses too)
 CACHE = ROOT / ".build" / "nspawn" / "bookworm"
 MIRROR = os.environ.get("DEBIAN_MIRROR", "http://deb.debian.org/debian")
 # What the daemon needs on a Debian 12 server: libsqlite3 and libsystemd (the
@@ -135,35 +137,12 @@ def wait_for(predicate, timeout):
     return False
 
 
-class Collector:
-    """An SMTP server's DATA handler that keeps what arrives."""
-
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append((list(envelope.rcpt_tos), envelope.original_content or envelope.content))
-        return "250 OK"
-
-
-def smtp_server():
-    import socket
-    from aiosmtpd.controller import Controller
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    collector = Collector()
-    controller = Controller(collector, hostname="127.0.0.1", port=port)
-    controller.start()
-    return controller, collector, port
-
-
 def main():
     if os.geteuid() != 0:
         raise SystemExit("make test-systemd needs root (debootstrap, overlay mounts, systemd-nspawn)")
     binaries = ROOT / ".build" / "release"
     c = Container(debian_tree())
-    smtp, collector, port = smtp_server()
+    smtp, collector, port = start_smtp_server()
     try:
         subprocess.run(["make", "-s", "-C", str(ROOT), "install-files", f"DESTDIR={c.root}", f"BINSRC={binaries}"],
                        check=True, stdout=subprocess.DEVNULL)
@@ -209,8 +188,8 @@ def main():
         c.run("disputectl", "open", "--merchant", "M-SE", "--order", "O-1", "--amount", "499.00", "--currency", "SEK",
               "--reason", "faulty", "--id", "D-1")
         delivered = wait_for(lambda: len(collector.messages) >= 1, 30)
-        check(delivered and len(collector.messages) == 1 and collector.messages[0][0] == ["a@shop.example"]
-              and b"D-1" in collector.messages[0][1],
+        check(delivered and len(collector.messages) == 1 and collector.messages[0][1] == ["a@shop.example"]
+              and b"D-1" in collector.messages[0][2],
               "the relay units handed the merchant's notice to sendmail, which delivered it once")
         left = c.run("find", "/var/spool/disputed/outgoing/new", "/var/spool/disputed/outgoing/cur",
                      "-name", "*.eml").stdout.split()

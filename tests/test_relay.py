@@ -7,30 +7,15 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT, Daemon
+from conftest import ROOT, Daemon, start_smtp_server
 
-aiosmtpd = pytest.importorskip("aiosmtpd.controller")
+pytest.importorskip("aiosmtpd.controller")  # the relay tests need an SMTP server
 RELAY = ROOT / "scripts" / "disputed-relay"
-
-
-class Collector:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content or envelope.content))
-        return "250 OK"
 
 
 @pytest.fixture
 def smtp():
-    import socket
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    collector = Collector()
-    controller = aiosmtpd.Controller(collector, hostname="127.0.0.1", port=port)
-    controller.start()
+    controller, collector, _ = start_smtp_server()
     yield controller, collector
     controller.stop()
 
