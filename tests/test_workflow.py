@@ -2,12 +2,14 @@
 simulated clock, driven by the real disputectl."""
 
 import json
+import shutil
 import signal
 import sqlite3
+import time
 
 import pytest
 
-from conftest import Daemon
+from conftest import ROOT, Daemon, config_text
 
 START = "2027-01-11T09:00:00Z"  # Monday, 10:00 in Stockholm
 
@@ -56,6 +58,66 @@ def test_deadline_never_fires_a_second_early(sim):
     assert show(sim, "D-1")["state"] == "awaitingMerchant"
     sim.ctl("clock", "advance", "1s")
     assert show(sim, "D-1")["state"] == "closed"
+
+
+def test_a_deadline_that_could_not_commit_fires_once_the_store_takes_writes_again(sim, workdir):
+    open_dispute(sim, "D-1")
+    # Another process (an operator's sqlite3) holds the store's write lock while
+    # the deadlines fall due: firing them cannot commit.
+    lock = sqlite3.connect(workdir / "lib" / "disputed.sqlite", isolation_level=None, timeout=0)
+    lock.execute("BEGIN IMMEDIATE")
+    try:
+        advanced = sim.request("clock.advance", {"seconds": 19 * 86400}, request_id="advance")
+        assert not advanced["ok"] and "locked" in advanced["error"]["message"], advanced
+        assert show(sim, "D-1")["state"] == "awaitingMerchant"
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    # No further clock.advance: the tick loop fires the overdue timers by itself,
+    # without a restart, each once, in due order.
+    until = time.monotonic() + 30
+    while show(sim, "D-1")["state"] != "closed" and time.monotonic() < until:
+        time.sleep(0.2)
+    d = show(sim, "D-1")
+    assert (d["state"], d["outcome"], d["invoice"]) == ("closed", "customerFavour", "chargedBack")
+    assert notices(sim, "D-1") == ["disputeOpened", "responseReminder", "responseReminder", "chargebackIssued"]
+    assert sim.ctl("status").json["pendingTimers"] == 0
+
+
+def test_a_deadline_whose_calendar_is_gone_waits_for_it_while_the_others_fire(workdir):
+    calendars = workdir / "calendars"
+    shutil.copytree(ROOT / "config" / "calendars", calendars)
+    d = Daemon(workdir, args=["--simulated-clock", START], config=config_text(workdir, calendars=str(calendars)))
+    d.start()
+    try:
+        for merchant, country, zone in (("M-SE", "SE", "Europe/Stockholm"), ("M-DE", "DE", "Europe/Berlin")):
+            d.ctl("merchant", "upsert", "--id", merchant, "--name", "Shop", "--email", "x@shop.example",
+                  "--country", country, "--timezone", zone)
+        open_dispute(d, "D-SE")
+        open_dispute(d, "D-DE", merchant="M-DE", currency="EUR")
+        d.stop(timeout=30)
+        # Restarted without the Swedish calendar: the Swedish dispute's timers
+        # cannot be worked out, the German ones fire as usual.
+        (calendars / "SE.toml").rename(workdir / "SE.toml")
+        d.start()
+        d.ctl("clock", "advance", "19d")
+        assert show(d, "D-DE")["state"] == "closed"
+        assert show(d, "D-SE")["state"] == "awaitingMerchant"
+        assert "timer cannot fire yet" in d.log_text() and "no calendar for market SE" in d.log_text()
+        # The calendar back and reloaded: they fire within the retry delay, once each.
+        (workdir / "SE.toml").rename(calendars / "SE.toml")
+        before = d.ctl("status").json["configLoadedAt"]
+        time.sleep(1.1)  # configLoadedAt has whole seconds
+        d.signal(signal.SIGHUP)
+        until = time.monotonic() + 10
+        while d.ctl("status").json["configLoadedAt"] == before and time.monotonic() < until:
+            time.sleep(0.05)
+        d.ctl("clock", "advance", "1m")
+        se = show(d, "D-SE")
+        assert (se["state"], se["outcome"]) == ("closed", "customerFavour")
+        assert notices(d, "D-SE") == ["disputeOpened", "responseReminder", "responseReminder", "chargebackIssued"]
+    finally:
+        d.kill()
 
 
 def test_resolved_by_agreement_with_partial_refund(sim):

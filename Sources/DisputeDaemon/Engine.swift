@@ -24,6 +24,10 @@ public actor Engine {
     var policy: DisputePolicy
     var wheel: TimerWheel
     var handles: [Int64: TimerHandle] = [:]
+    /// Due timers that could not fire (see ``fireDue(upTo:)``), in due order,
+    /// and when they are tried again.
+    var deferredTimers: [ExpiredTimer] = []
+    var retryDeferredAt: Int64 = .max
     /// Advanced by every tick: the watchdog pings only while this moves.
     public private(set) var ticks: UInt64 = 0
     public private(set) var lastRecovery: (timers: Int, fired: Int) = (0, 0)
@@ -90,38 +94,99 @@ public actor Engine {
     /// Fires every timer due at or before `target`, each in its own transaction,
     /// applied at its due instant so that a chain of deadlines unfolds as it would
     /// have in real time. Returns how many fired.
+    ///
+    /// A timer that fails to fire stays pending (the transaction that would have
+    /// marked it fired did not commit) and is kept, so that it fires once the
+    /// cause is gone, without waiting for a restart:
+    /// - the store failed (a full disk, a lock held by another process): it is
+    ///   due at once and the error is thrown; the next tick tries it first;
+    /// - its dispute cannot be worked on (no calendar for its market since a
+    ///   reload): it is logged and set aside with the others of its kind, in due
+    ///   order, and tried again ``retryDelay`` seconds later (before anything
+    ///   the wheel hands out), while the other due timers go on firing.
     @discardableResult
     func fireDue(upTo target: Int64) throws -> Int {
         var fired = 0
-        while let expired = wheel.popExpired(notAfter: target) {
+        var retry: ArraySlice<ExpiredTimer> = []
+        if target >= retryDeferredAt {
+            retry = deferredTimers[...]
+            deferredTimers = []
+            retryDeferredAt = .max
+        }
+        var deferred: [ExpiredTimer] = []
+        defer {
+            // Retries a store failure kept from being tried go first at the next tick.
+            setAside(Array(retry), retryAt: target)
+            setAside(deferred, retryAt: target + Self.retryDelay)
+        }
+        while true {
+            let expired: ExpiredTimer
+            let wasSetAside = !retry.isEmpty
+            if let first = retry.popFirst() {
+                expired = first
+            } else if let popped = wheel.popExpired(notAfter: target) {
+                expired = popped
+                handles[Int64(popped.payload)] = nil
+            } else {
+                break
+            }
             let id = Int64(expired.payload)
-            handles[id] = nil
-            guard let row = try store.timer(id), row.state == "pending" else { continue }
-            guard var dispute = try store.dispute(row.disputeID), let merchant = try store.merchant(dispute.merchantID) else {
-                logger.error("timer refers to a missing dispute", metadata: ["timer": "\(id)", "dispute": "\(row.disputeID)"])
-                continue
-            }
-            let calendar = try calendar(for: dispute)
-            var batch = CommitBatch()
-            batch.now = row.dueAt
-            batch.firedTimer = (id, now)
             do {
-                let t = try DisputeWorkflow.apply(.timerFired(row.kind), to: dispute, merchant: merchant, now: row.dueAt, calendar: calendar)
-                dispute = t.dispute
-                add(t, merchant: merchant, to: &batch)
+                if try fire(timer: id) { fired += 1 }
+            } catch let error as ControlError {
+                logger.error("timer cannot fire yet; it stays pending and is tried again", metadata: [
+                    "timer": "\(id)", "error": "\(error.message)", "retryInSeconds": "\(Self.retryDelay)"])
+                deferred.append(expired)
             } catch {
-                batch.timeline.append((dispute.id, TimelineEntry(at: row.dueAt, event: "timerFailed", detail: "\(row.kind.rawValue): \(error)")))
-                logger.error("timer could not be applied", metadata: ["dispute": "\(dispute.id)", "error": "\(error)"])
-            }
-            try Self.encodeBodies(&batch)
-            try apply(batch)
-            fired += 1
-            if row.kind == .responseDeadline || row.kind == .evidenceDeadline || row.kind == .statementDeadline {
-                logger.notice("deadline lapsed", metadata: ["dispute": "\(dispute.id)", "merchant": "\(dispute.merchantID)",
-                                                            "kind": "\(row.kind.rawValue)", "state": "\(dispute.stage.rawValue)"])
+                if wasSetAside {
+                    retry.insert(expired, at: retry.startIndex)
+                } else {
+                    handles[id] = wheel.schedule(at: expired.deadline, payload: expired.payload)
+                }
+                throw error
             }
         }
         return fired
+    }
+
+    /// Seconds before a timer whose dispute could not be worked on is tried again.
+    static let retryDelay: Int64 = 60
+
+    /// Keeps timers that could not fire, in due order, to be tried from `retryAt` on.
+    private func setAside(_ timers: [ExpiredTimer], retryAt: Int64) {
+        guard !timers.isEmpty else { return }
+        deferredTimers.append(contentsOf: timers)
+        deferredTimers.sort { ($0.deadline, $0.payload) < ($1.deadline, $1.payload) }
+        retryDeferredAt = min(retryDeferredAt, retryAt)
+    }
+
+    /// Applies one timer popped from the wheel in its own transaction; false if
+    /// there was nothing to apply (no longer pending, or its dispute is gone).
+    private func fire(timer id: Int64) throws -> Bool {
+        guard let row = try store.timer(id), row.state == "pending" else { return false }
+        guard var dispute = try store.dispute(row.disputeID), let merchant = try store.merchant(dispute.merchantID) else {
+            logger.error("timer refers to a missing dispute", metadata: ["timer": "\(id)", "dispute": "\(row.disputeID)"])
+            return false
+        }
+        let calendar = try calendar(for: dispute)
+        var batch = CommitBatch()
+        batch.now = row.dueAt
+        batch.firedTimer = (id, now)
+        do {
+            let t = try DisputeWorkflow.apply(.timerFired(row.kind), to: dispute, merchant: merchant, now: row.dueAt, calendar: calendar)
+            dispute = t.dispute
+            add(t, merchant: merchant, to: &batch)
+        } catch {
+            batch.timeline.append((dispute.id, TimelineEntry(at: row.dueAt, event: "timerFailed", detail: "\(row.kind.rawValue): \(error)")))
+            logger.error("timer could not be applied", metadata: ["dispute": "\(dispute.id)", "error": "\(error)"])
+        }
+        try Self.encodeBodies(&batch)
+        try apply(batch)
+        if row.kind == .responseDeadline || row.kind == .evidenceDeadline || row.kind == .statementDeadline {
+            logger.notice("deadline lapsed", metadata: ["dispute": "\(dispute.id)", "merchant": "\(dispute.merchantID)",
+                                                        "kind": "\(row.kind.rawValue)", "state": "\(dispute.stage.rawValue)"])
+        }
+        return true
     }
 
     func calendar(for dispute: Dispute) throws -> BusinessCalendar {
@@ -190,5 +255,5 @@ public actor Engine {
         return (target, try fireDue(upTo: target))
     }
 
-    var pendingTimerCount: Int { wheel.count }
+    var pendingTimerCount: Int { wheel.count + deferredTimers.count }
 }
