@@ -90,7 +90,12 @@ public actor Spooler: Service {
     /// (exactly one file per notice). Fewer transactions also leave the store's
     /// writer to the engine's group commits.
     nonisolated static func writePending(store: DisputeStore, dispatcher: NoticeDispatcher, logger: Logger) -> String? {
-        guard let pending = try? store.pendingNotices() else { return nil }
+        let pending: [StoredNotice]
+        do {
+            pending = try store.pendingNotices()
+        } catch {
+            return "reading the outbox: \(error)"
+        }
         // Per dispute, read for the whole pass in one transaction.
         let merchants: [String: Merchant]
         do {
