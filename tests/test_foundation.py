@@ -3,6 +3,7 @@
 import json
 import signal
 import socket
+import sqlite3
 import subprocess
 import time
 
@@ -49,6 +50,23 @@ def test_broken_config_exits_78_and_names_file_line_and_key(workdir):
     assert f"{d.config}:" in log
     assert "'policy.response_business_days' is 99, must be between 1 and 60" in log
     assert not d.socket.exists()
+
+
+def test_a_store_migrated_by_a_newer_version_is_refused_with_78_and_left_as_it_is(daemon):
+    daemon.start()
+    daemon.ctl("merchant", "upsert", "--id", "M-SE", "--name", "Åsa", "--email", "a@shop.example", "--country", "SE",
+                "--timezone", "Europe/Stockholm")
+    assert daemon.stop(timeout=30) == 0
+    store = daemon.base / "lib" / "disputed.sqlite"
+    with sqlite3.connect(store) as db:
+        db.execute("INSERT INTO grdb_migrations (identifier) VALUES ('9999-from-a-newer-version')")
+    daemon.start(wait=False)
+    assert daemon.proc.wait(timeout=30) == 78, daemon.log_text()
+    log = daemon.log_text()
+    assert "migrated by a newer disputed" in log and "9999-from-a-newer-version" in log, log
+    with sqlite3.connect(store) as db:
+        assert db.execute("SELECT COUNT(*) FROM merchants").fetchone()[0] == 1
+        assert ("9999-from-a-newer-version",) in db.execute("SELECT identifier FROM grdb_migrations").fetchall()
 
 
 def test_check_config_prints_every_problem_and_exits_78(workdir):

@@ -145,6 +145,12 @@ public struct Daemon {
             try await group.run()
             logger.info("disputed stopped")
             return DaemonExit.success
+        } catch let error as StoreTooNew {
+            // Restarting cannot help: a problem at start, exit 78 (no restart loop under systemd).
+            logger.critical("disputed cannot run", metadata: ["error": "\(error)"])
+            printError("disputed: \(error)")
+            notifier.failed(status: "Store too new: \(error.unknownMigrations.joined(separator: ", "))", errno: EPROTO)
+            return DaemonExit.config
         } catch {
             logger.critical("disputed cannot run", metadata: ["error": "\(error)"])
             printError("disputed: \(error)")

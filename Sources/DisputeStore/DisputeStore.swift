@@ -12,6 +12,20 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
     public var description: String { "store \(path): \(message)" }
 }
 
+/// The store was migrated by a newer disputed than this one: its schema has
+/// migrations this version does not know, so neither reading nor writing it can
+/// be trusted. Nothing is changed; the daemon refuses to start (exit 78) until
+/// the newer version runs again or a backup from before the upgrade is restored.
+public struct StoreTooNew: Error, Sendable, CustomStringConvertible {
+    public let path: String
+    /// The applied migrations this version does not know, sorted.
+    public let unknownMigrations: [String]
+    public var description: String {
+        "store \(path) was migrated by a newer disputed (unknown schema migrations: \(unknownMigrations.joined(separator: ", "))); "
+            + "run that version or a later one, or restore a backup taken before the upgrade. The store was not changed."
+    }
+}
+
 /// The durable store: one SQLite database in WAL mode with `synchronous=FULL`.
 ///
 /// The database is the truth; every in-memory structure of the daemon is an index
@@ -32,6 +46,8 @@ public final class DisputeStore: Sendable {
     /// - Throws: ``StoreError`` naming the path when the file cannot be opened,
     ///   is not a database of this program, or a migration fails. A failed
     ///   migration changes nothing (each runs in its own transaction).
+    ///   ``StoreTooNew`` when a newer version has migrated the store further
+    ///   than this one knows (nothing is changed then either).
     ///
     /// `willMigrate` is called with the identifiers of the migrations about to
     /// run when an existing store is upgraded (not when a new one is created):
@@ -54,8 +70,10 @@ public final class DisputeStore: Sendable {
         let configuration = Self.connectionConfiguration
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
+            let applied = try pool.read { db in try Self.migrator.appliedIdentifiers(db) }
+            let unknown = applied.subtracting(Self.migrator.migrations)
+            if !unknown.isEmpty { throw StoreTooNew(path: path, unknownMigrations: unknown.sorted()) }
             if let willMigrate {
-                let applied = try pool.read { db in try Self.migrator.appliedIdentifiers(db) }
                 let pending = Self.migrator.migrations.filter { !applied.contains($0) }
                 if !applied.isEmpty && !pending.isEmpty { willMigrate(pending) }
             }
@@ -64,6 +82,8 @@ public final class DisputeStore: Sendable {
                                                failed: checkpointFailed)
         } catch let error as DatabaseError {
             throw StoreError(path: path, message: error.message ?? "\(error)")
+        } catch let error as StoreTooNew {
+            throw error
         } catch {
             throw StoreError(path: path, message: "\(error)")
         }

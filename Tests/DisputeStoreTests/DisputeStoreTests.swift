@@ -28,6 +28,34 @@ import Testing
         #expect(try again.meta("createdAt") == created)
     }
 
+    @Test func aStoreMigratedByANewerVersionIsRefusedAndLeftUnchanged() throws {
+        let path = Self.temporaryPath()
+        do {
+            let store = try DisputeStore(path: path)
+            try store.pool.write { db in
+                try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('9999-from-a-newer-version')")
+            }
+        }
+        func contents() throws -> [String] {
+            var readOnly = Configuration()
+            readOnly.readonly = true
+            return try DatabaseQueue(path: path, configuration: readOnly).read { db in
+                try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations ORDER BY identifier")
+                    + String.fetchAll(db, sql: "SELECT type || ' ' || name || ' ' || IFNULL(sql, '') FROM sqlite_master ORDER BY name")
+                    + String.fetchAll(db, sql: "SELECT key || '=' || value FROM meta ORDER BY key")
+            }
+        }
+        let before = try contents()
+        #expect {
+            _ = try DisputeStore(path: path)
+        } throws: { error in
+            guard let tooNew = error as? StoreTooNew else { return false }
+            return tooNew.path == path && tooNew.unknownMigrations == ["9999-from-a-newer-version"]
+                && "\(tooNew)".contains("newer disputed") && "\(tooNew)".contains("9999-from-a-newer-version")
+        }
+        #expect(try contents() == before)
+    }
+
     @Test func aFileThatIsNotADatabaseIsRefusedWithItsPath() throws {
         let path = Self.temporaryPath()
         try Data("this is not sqlite, just text that is long enough to have a header".utf8).write(to: URL(fileURLWithPath: path))
