@@ -87,7 +87,7 @@ let package = Package(
         .testTarget(name: "DisputeStoreTests", dependencies: ["DisputeStore", "DisputeWorkflow", "BusinessCalendar", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(
             name: "DisputeDaemonTests",
-            dependencies: ["DisputeDaemon", "ControlProtocol", "DisputeStore", "NoticeSpool", .product(name: "NIOEmbedded", package: "swift-nio"),
+            dependencies: ["DisputeDaemon", "ControlProtocol", "DisputeStore", "DisputeWorkflow", "BusinessCalendar", "NoticeSpool", .product(name: "NIOEmbedded", package: "swift-nio"),
                            .product(name: "NIOCore", package: "swift-nio"), .product(name: "GRDB", package: "GRDB.swift"),
                            .product(name: "Logging", package: "swift-log")]
         ),

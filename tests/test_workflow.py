@@ -120,6 +120,30 @@ def test_a_deadline_whose_calendar_is_gone_waits_for_it_while_the_others_fire(wo
         d.kill()
 
 
+def test_an_unreadable_timer_row_is_named_and_holds_back_no_other_deadline(sim, workdir):
+    open_dispute(sim, "D-1")
+    open_dispute(sim, "D-2")
+    store = workdir / "lib" / "disputed.sqlite"
+    # A deadline row damaged by hand: a kind this version does not know.
+    with sqlite3.connect(store) as db:
+        db.execute("UPDATE timers SET kind = 'fromTheFuture' WHERE dispute_id = 'D-1' AND kind = 'responseDeadline'")
+        (timer_id,) = db.execute("SELECT id FROM timers WHERE kind = 'fromTheFuture'").fetchone()
+    sim.ctl("clock", "advance", "19d")
+    assert show(sim, "D-2")["state"] == "closed"
+    states = {x["id"]: x["state"] for x in sim.ctl("list").json["disputes"]}
+    assert states == {"D-1": "awaitingMerchant", "D-2": "closed"}
+    shown = sim.ctl("show", "D-1", check=False)
+    assert shown.returncode != 0 and "unknown timer kind 'fromTheFuture'" in shown.stdout, shown.stdout
+    assert f"timers row '{timer_id}' cannot be read: unknown timer kind 'fromTheFuture'" in sim.log_text()
+    # Repaired: the next retry fires it, once.
+    with sqlite3.connect(store) as db:
+        db.execute("UPDATE timers SET kind = 'responseDeadline' WHERE id = ?", (timer_id,))
+    sim.ctl("clock", "advance", "1m")
+    d = show(sim, "D-1")
+    assert (d["state"], d["outcome"]) == ("closed", "customerFavour")
+    assert notices(sim, "D-1") == ["disputeOpened", "responseReminder", "responseReminder", "chargebackIssued"]
+
+
 def test_resolved_by_agreement_with_partial_refund(sim):
     open_dispute(sim, "D-1")
     sim.ctl("respond", "D-1")

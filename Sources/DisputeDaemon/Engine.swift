@@ -101,7 +101,8 @@ public actor Engine {
     /// - the store failed (a full disk, a lock held by another process): it is
     ///   due at once and the error is thrown; the next tick tries it first;
     /// - its dispute cannot be worked on (no calendar for its market since a
-    ///   reload): it is logged and set aside with the others of its kind, in due
+    ///   reload, a row this version cannot read): it is logged and set aside with
+    ///   the others of its kind, in due
     ///   order, and tried again ``retryDelay`` seconds later (before anything
     ///   the wheel hands out), while the other due timers go on firing.
     @discardableResult
@@ -134,9 +135,9 @@ public actor Engine {
             do {
                 if try fire(timer: id) { fired += 1 }
             } catch let error as ControlError {
-                logger.error("timer cannot fire yet; it stays pending and is tried again", metadata: [
-                    "timer": "\(id)", "error": "\(error.message)", "retryInSeconds": "\(Self.retryDelay)"])
-                deferred.append(expired)
+                setAsideFailed(expired, because: error.message, into: &deferred)
+            } catch let error as UnreadableRow {
+                setAsideFailed(expired, because: "\(error)", into: &deferred)
             } catch {
                 if wasSetAside {
                     retry.insert(expired, at: retry.startIndex)
@@ -151,6 +152,12 @@ public actor Engine {
 
     /// Seconds before a timer whose dispute could not be worked on is tried again.
     static let retryDelay: Int64 = 60
+
+    private func setAsideFailed(_ timer: ExpiredTimer, because reason: String, into deferred: inout [ExpiredTimer]) {
+        logger.error("timer cannot fire yet; it stays pending and is tried again", metadata: [
+            "timer": "\(timer.payload)", "error": "\(reason)", "retryInSeconds": "\(Self.retryDelay)"])
+        deferred.append(timer)
+    }
 
     /// Keeps timers that could not fire, in due order, to be tried from `retryAt` on.
     private func setAside(_ timers: [ExpiredTimer], retryAt: Int64) {

@@ -91,8 +91,9 @@ public actor Spooler: Service {
     /// writer to the engine's group commits.
     nonisolated static func writePending(store: DisputeStore, dispatcher: NoticeDispatcher, logger: Logger) -> String? {
         let pending: [StoredNotice]
+        let unreadable: [UnreadableRow]
         do {
-            pending = try store.pendingNotices()
+            (pending, unreadable) = try store.pendingNotices()
         } catch {
             return "reading the outbox: \(error)"
         }
@@ -140,7 +141,12 @@ public actor Spooler: Service {
                 return failure ?? "\(notice.id): \(error)"
             }
         }
-        return settle() ? nil : failure
+        guard settle() else { return failure }
+        // The readable notices went out; the unreadable ones stay pending, named.
+        if let first = unreadable.first {
+            return "\(first)" + (unreadable.count > 1 ? " (and \(unreadable.count - 1) more outbox rows)" : "")
+        }
+        return nil
     }
 
     func record(_ message: String) {

@@ -12,6 +12,15 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
     public var description: String { "store \(path): \(message)" }
 }
 
+/// A stored row this version cannot read (a value it does not know, written by
+/// hand or by a bug): named, and never read as something else.
+public struct UnreadableRow: Error, Sendable, CustomStringConvertible {
+    public let table: String
+    public let id: String
+    public let problem: String
+    public var description: String { "\(table) row '\(id)' cannot be read: \(problem)" }
+}
+
 /// The store was migrated by a newer disputed than this one: its schema has
 /// migrations this version does not know, so neither reading nor writing it can
 /// be trusted. Nothing is changed; the daemon refuses to start (exit 78) until

@@ -261,20 +261,48 @@ extension DisputeStore {
         }
     }
 
-    public func pendingNotices() throws -> [StoredNotice] {
-        try pool.read { db in try Row.fetchAll(db, sql: "SELECT * FROM outbox WHERE state = 'pending' ORDER BY created_at, id").map(Self.notice) }
+    /// The notices not spooled yet, oldest first; rows this
+    /// version cannot read are returned apart, each with what is wrong with it,
+    /// so that one damaged row does not hold back every other merchant's notice.
+    public func pendingNotices() throws -> (notices: [StoredNotice], unreadable: [UnreadableRow]) {
+        try pool.read { db in
+            var notices: [StoredNotice] = []
+            var unreadable: [UnreadableRow] = []
+            for row in try Row.fetchAll(db, sql: "SELECT * FROM outbox WHERE state = 'pending' ORDER BY created_at, id") {
+                do { notices.append(try Self.notice(row)) } catch let error as UnreadableRow { unreadable.append(error) }
+            }
+            return (notices, unreadable)
+        }
     }
 
-    static func notice(_ row: Row) -> StoredNotice {
-        StoredNotice(id: row["id"], disputeID: row["dispute_id"], kind: NoticeKind(rawValue: row["kind"]) ?? .disputeOpened,
-                     channel: NoticeChannel(rawValue: row["channel"]) ?? .email, state: row["state"],
-                     createdAt: row["created_at"], doneAt: row["done_at"],
-                     context: (try? decode([String: String].self, row["context"] ?? "{}")) ?? [:])
+    /// A stored notice; a kind, channel or context this version does not know is
+    /// an error naming the row, never read as some other notice.
+    static func notice(_ row: Row) throws -> StoredNotice {
+        let id: String = row["id"]
+        func unreadable(_ problem: String) -> UnreadableRow { UnreadableRow(table: "outbox", id: id, problem: problem) }
+        let kindText: String = row["kind"]
+        guard let kind = NoticeKind(rawValue: kindText) else { throw unreadable("unknown notice kind '\(kindText)'") }
+        let channelText: String = row["channel"]
+        guard let channel = NoticeChannel(rawValue: channelText) else { throw unreadable("unknown channel '\(channelText)'") }
+        let context: [String: String]
+        do {
+            context = try decode([String: String].self, row["context"] ?? "{}")
+        } catch {
+            throw unreadable("its context is not a JSON object of strings")
+        }
+        return StoredNotice(id: id, disputeID: row["dispute_id"], kind: kind, channel: channel, state: row["state"],
+                            createdAt: row["created_at"], doneAt: row["done_at"], context: context)
     }
 
-    static func timer(_ row: Row) -> StoredTimer {
-        StoredTimer(id: row["id"], disputeID: row["dispute_id"], kind: TimerKind(rawValue: row["kind"]) ?? .reviewAlert,
-                    dueAt: row["due_at"], state: row["state"], firedAt: row["fired_at"])
+    /// A stored timer; a kind this version does not know is an error naming the
+    /// row, never fired as some other timer.
+    static func timer(_ row: Row) throws -> StoredTimer {
+        let kindText: String = row["kind"]
+        guard let kind = TimerKind(rawValue: kindText) else {
+            throw UnreadableRow(table: "timers", id: "\(row["id"] as Int64)", problem: "unknown timer kind '\(kindText)'")
+        }
+        return StoredTimer(id: row["id"], disputeID: row["dispute_id"], kind: kind, dueAt: row["due_at"], state: row["state"],
+                           firedAt: row["fired_at"])
     }
 
     /// Marks notices whose files are durable in the spool, in one transaction.

@@ -109,3 +109,35 @@ import Testing
         } == 0)
     }
 }
+
+/// Rows holding a value this version does not know are errors naming the row,
+/// never read as some other notice or timer.
+@Suite struct UnreadableRowTests {
+    @Test func anUnknownNoticeKindIsReportedApartAndTheOtherNoticesAreStillRead() async throws {
+        let store = try DisputeStore(path: DisputeStoreTests.temporaryPath())
+        let a = try DisputeSequenceTests.opened("D-a"), b = try DisputeSequenceTests.opened("D-b")
+        _ = try await store.commit(group: [DisputeSequenceTests.batch(a, now: 100, event: "opened", withMerchant: true),
+                                           DisputeSequenceTests.batch(b, now: 100, event: "opened")])
+        try await store.pool.write { db in
+            try db.execute(sql: "UPDATE outbox SET kind = 'fromTheFuture' WHERE id = 'D-a.1.disputeOpened'")
+        }
+        let (notices, unreadable) = try store.pendingNotices()
+        #expect(notices.map(\.id) == ["D-b.1.disputeOpened"])
+        #expect(unreadable.map(\.description) == ["outbox row 'D-a.1.disputeOpened' cannot be read: unknown notice kind 'fromTheFuture'"])
+        // Showing the dispute names the row instead of showing some other notice.
+        #expect(throws: UnreadableRow.self) { try store.notices(of: "D-a") }
+    }
+
+    @Test func anUnknownTimerKindIsAnErrorNamingTheRow() async throws {
+        let store = try DisputeStore(path: DisputeStoreTests.temporaryPath())
+        let a = try DisputeSequenceTests.opened("D-a")
+        _ = try await store.commit(group: [DisputeSequenceTests.batch(a, now: 100, event: "opened", withMerchant: true)])
+        let id = try #require(try store.timers(of: "D-a").first?.id)
+        try await store.pool.write { db in try db.execute(sql: "UPDATE timers SET kind = 'fromTheFuture' WHERE id = ?", arguments: [id]) }
+        #expect {
+            _ = try store.timer(id)
+        } throws: { error in
+            "\(error)" == "timers row '\(id)' cannot be read: unknown timer kind 'fromTheFuture'"
+        }
+    }
+}
