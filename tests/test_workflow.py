@@ -64,7 +64,7 @@ def test_a_deadline_that_could_not_commit_fires_once_the_store_takes_writes_agai
     open_dispute(sim, "D-1")
     # Another process (an operator's sqlite3) holds the store's write lock while
     # the deadlines fall due: firing them cannot commit.
-    lock = sqlite3.connect(workdir / "lib" / "disputed.sqlite", isolation_level=None, timeout=0)
+    lock = sqlite3.connect(workdir / "lib" / "disputed.sqlite", isolation_level=None, timeout=10)
     lock.execute("BEGIN IMMEDIATE")
     try:
         advanced = sim.request("clock.advance", {"seconds": 19 * 86400}, request_id="advance")
