@@ -39,7 +39,7 @@ struct ReferenceTimers {
 
 extension TimerWheel {
     /// Elements held in slots, the overflow list and the unpopped ready list.
-    var elementCount: Int { lists.reduce(0) { $0 + $1.count } + ready.count - readyCursor }
+    var elementCount: Int { lists.reduce(0) { $0 + $1.count } + ready.count - readyCursor + queuedPlacements }
 }
 
 @Suite struct TimerWheelTests {
@@ -324,6 +324,42 @@ extension TimerWheel {
         #expect(wheel.stale == TimerWheel.cancelBatchSize)
         #expect(wheel.advance(to: start + 1000).isEmpty)
         #expect(wheel.stale == 0)
+    }
+
+    /// Newly scheduled timers wait in the placement queue until 32 have come:
+    /// queries, pops, cancels and compactions must see them all the same.
+    @Test func queuedPlacementsAreScheduledForEveryQueryPopAndCompaction() {
+        var wheel = TimerWheel(now: start)
+        let late = wheel.schedule(at: start + 50, payload: 1)
+        let due = wheel.schedule(at: start - 5, payload: 2)     // already due when scheduled
+        let soon = wheel.schedule(at: start + 10, payload: 3)
+        let moved = wheel.schedule(at: start + 30, payload: 4)
+        #expect(wheel.queuedPlacements == 4)
+        #expect(wheel.count == 4 && wheel.isPending(late) && wheel.deadline(of: soon) == start + 10)
+        #expect(wheel.nextExpirationBound() == start - 5)
+        let first = wheel.popExpired(notAfter: start)
+        #expect(first?.handle == due)
+        #expect(wheel.queuedPlacements == 0)
+        let again = wheel.schedule(at: start + 20, payload: 5)
+        let rescheduled = wheel.reschedule(moved, to: start + 40)   // places the queue first
+        #expect(rescheduled)
+        wheel.cancelBatched(again)
+        let last = wheel.schedule(at: start + 45, payload: 6)
+        #expect(wheel.queuedPlacements == 1)
+        wheel.compact()                                     // with a timer still queued
+        #expect(wheel.queuedPlacements == 0 && wheel.elementCount == wheel.appliedCount + wheel.stale)
+        #expect(wheel.advance(to: start + 100).map(\.payload) == [3, 4, 6, 1])
+        #expect(!wheel.isPending(last) && wheel.count == 0)
+    }
+
+    @Test func aFullBatchOfPlacementsIsPlacedWithoutAPop() {
+        var wheel = TimerWheel(now: start)
+        for k in 0..<TimerWheel.placementBatchSize - 1 { wheel.schedule(at: start + 100 + Int64(k), payload: UInt64(k)) }
+        #expect(wheel.queuedPlacements == TimerWheel.placementBatchSize - 1)
+        wheel.schedule(at: start + 99, payload: 99)
+        #expect(wheel.queuedPlacements == 0 && wheel.elementCount == TimerWheel.placementBatchSize)
+        let fired = wheel.advance(to: start + 1000)
+        #expect(fired.first?.payload == 99)
     }
 
     /// Compaction rebuilds the slots from the slab while the slab is short, and
