@@ -47,7 +47,8 @@
 /// operation allocates.
 ///
 /// Slots are arrays rather than linked lists: emptying a slot walks an array,
-/// so the processor fetches many elements at once instead of chasing pointers.
+/// so the processor fetches many elements at once instead of chasing pointers
+/// (``SlotLists``: one table of buffers, copied on write like an array).
 ///
 /// Six levels of 64 slots span 2^36 seconds (about 2,177 years); a timer beyond
 /// that waits in an overflow list and enters the wheel when time comes near it.
@@ -87,15 +88,13 @@ public struct TimerWheel {
     var entries: [Entry] = []
     var freeHead: UInt32 = none
     /// The elements of each slot, level-major, then the overflow list.
-    var lists: [[Slotted]] = Array(repeating: [], count: levels * slotsPerLevel + 1)
+    var lists = SlotLists(listCount: levels * slotsPerLevel + 1)
     /// One occupancy bit per slot, one word per level (an occupied slot may hold only stale elements).
     var occupied: [UInt64] = Array(repeating: 0, count: levels)
     var overflowMinimum: Int64 = .max
     /// Elements that are due and wait to be popped, in due order from `readyCursor` on.
     var ready: [Slotted] = []
     var readyCursor = 0
-    /// Reused buffer for the slot being emptied.
-    var scratch: [Slotted] = []
     /// Stale elements still held in slots or the ready list.
     var stale = 0
     /// Stamp changes since the last compaction. Kept below 2^31 (by compacting),
@@ -203,6 +202,7 @@ public struct TimerWheel {
 
     /// Puts the queued elements of newly scheduled timers into their slots.
     mutating func applyQueuedPlacements() {
+        uniqueLists()
         let n = queuedPlacements
         queuedPlacements = 0
         for k in 0..<n { place(placementQueue[k]) }
@@ -319,11 +319,19 @@ public struct TimerWheel {
             best = min(best, placementQueue[k].deadline)
         }
         if let next = nextSlot() { best = min(best, next.start) }
-        if !lists[Self.overflowList].isEmpty { best = min(best, overflowEntryTime) }
+        if lists.count(Self.overflowList) > 0 { best = min(best, overflowEntryTime) }
         return best == .max ? nil : best
     }
 
     // MARK: - Internals
+
+    /// Copies the slot lists first if another wheel value shares them (a copy
+    /// of this wheel), so that changing one value never changes the other.
+    /// Every path that changes the lists passes here once before it starts.
+    @inline(__always)
+    mutating func uniqueLists() {
+        if !isKnownUniquelyReferenced(&lists) { lists = lists.copy() }
+    }
 
     @inline(__always)
     func isLive(_ item: Slotted) -> Bool {
@@ -375,7 +383,7 @@ public struct TimerWheel {
                 earliestSlotKnown = false
             }
         }
-        lists[list].append(item)
+        lists.append(item, to: list)
     }
 
     func dueOrder(_ item: Slotted) -> (Int64, UInt64) {
@@ -406,7 +414,7 @@ public struct TimerWheel {
     /// nothing for the free entries of a slab that once held many more timers.
     /// Either way a compaction costs O(elements held).
     mutating func compact() {
-        applyQueuedPlacements()
+        applyQueuedPlacements()  // also makes the lists this value's own
         let entries = self.entries
         ready.removeSubrange(0..<readyCursor)
         readyCursor = 0
@@ -415,9 +423,9 @@ public struct TimerWheel {
             rebuildSlots()
             compactions.rebuilds += 1
         } else {
-            for list in lists.indices where !lists[list].isEmpty {
-                lists[list].removeAll { entries[Int($0.index)].stamp != $0.stamp }
-                if lists[list].isEmpty && list != Self.overflowList {
+            for list in 0..<lists.listCount where lists.count(list) > 0 {
+                lists.filter(list) { entries[Int($0.index)].stamp == $0.stamp }
+                if lists.count(list) == 0 && list != Self.overflowList {
                     occupied[list / Self.slotsPerLevel] &= ~(1 << UInt64(list % Self.slotsPerLevel))
                     earliestSlotKnown = false
                 }
@@ -433,7 +441,7 @@ public struct TimerWheel {
     /// list is kept); every other one has its element in a slot or the overflow
     /// list, so it is placed once more, with its current stamp.
     mutating func rebuildSlots() {
-        for list in lists.indices { lists[list].removeAll(keepingCapacity: true) }
+        for list in 0..<lists.listCount { lists.removeAll(list) }
         for level in occupied.indices { occupied[level] = 0 }
         earliestSlotKnown = false
         overflowMinimum = .max
@@ -488,9 +496,10 @@ public struct TimerWheel {
     /// Processes the earliest slots up to `target` until at least one timer is
     /// ready; returns false when nothing more is due by `target`.
     mutating func collectNextBatch(notAfter target: Int64) -> Bool {
+        uniqueLists()
         while true {
             let slot = earliestSlot()
-            let overflowAt = lists[Self.overflowList].isEmpty ? Int64.max : max(overflowEntryTime, now)
+            let overflowAt = lists.count(Self.overflowList) == 0 ? Int64.max : max(overflowEntryTime, now)
             if overflowAt <= target, slot == nil || overflowAt < slot!.start {
                 now = max(now, overflowAt)
                 overflowMinimum = .max
@@ -518,20 +527,22 @@ public struct TimerWheel {
     /// Empties one list: stale elements are dropped, due ones become ready, the
     /// rest move to finer levels.
     mutating func empty(list: Int) {
-        swap(&scratch, &lists[list])
+        let taken = lists.take(list)
         // With nothing stale anywhere (no cancel since the last compaction or
         // since every stale element was dropped), no element needs its entry read.
         let mayBeStale = stale > 0
-        for item in scratch {
-            if mayBeStale && !isLive(item) {
-                stale -= 1
-            } else if item.deadline <= now {
-                ready.append(item)
-            } else {
-                place(item)
+        if let base = taken.base {
+            for item in UnsafeBufferPointer(start: base, count: taken.count) {
+                if mayBeStale && !isLive(item) {
+                    stale -= 1
+                } else if item.deadline <= now {
+                    ready.append(item)
+                } else {
+                    place(item)
+                }
             }
         }
-        scratch.removeAll(keepingCapacity: true)
+        lists.giveBack(taken)
     }
 
     /// Sorts `ready[from...]` by (deadline, payload) unless already in order.

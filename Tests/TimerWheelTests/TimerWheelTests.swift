@@ -39,7 +39,7 @@ struct ReferenceTimers {
 
 extension TimerWheel {
     /// Elements held in slots, the overflow list and the unpopped ready list.
-    var elementCount: Int { lists.reduce(0) { $0 + $1.count } + ready.count - readyCursor + queuedPlacements }
+    var elementCount: Int { lists.totalCount + ready.count - readyCursor + queuedPlacements }
 }
 
 @Suite struct TimerWheelTests {
@@ -350,6 +350,24 @@ extension TimerWheel {
         #expect(wheel.queuedPlacements == 0 && wheel.elementCount == wheel.appliedCount + wheel.stale)
         #expect(wheel.advance(to: start + 100).map(\.payload) == [3, 4, 6, 1])
         #expect(!wheel.isPending(last) && wheel.count == 0)
+    }
+
+    /// The wheel is a value: a copy changes on its own (its slot lists are
+    /// shared storage until one side changes them).
+    @Test func aCopyOfTheWheelChangesOnItsOwn() {
+        var original = TimerWheel(now: start)
+        for k in 0..<100 { original.schedule(at: start + 10 + Int64(k % 7) * 100, payload: UInt64(k)) }
+        let before = original.advance(to: start)   // places the queue: the lists now hold all 100
+        #expect(before.isEmpty)
+        var copy = original
+        copy.schedule(at: start + 5, payload: 1000)
+        let copyFired = copy.advance(to: start + 2000)
+        #expect(copyFired.count == 101 && copyFired.first?.payload == 1000)
+        var again = original
+        let originalFired = original.advance(to: start + 2000)
+        #expect(originalFired.map(\.payload) == copyFired.dropFirst().map(\.payload))
+        // The second copy, taken before the original fired, still holds all 100.
+        #expect(again.count == 100 && again.advance(to: start + 2000).count == 100)
     }
 
     @Test func aFullBatchOfPlacementsIsPlacedWithoutAPop() {
