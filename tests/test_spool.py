@@ -5,6 +5,7 @@ import email.policy
 import json
 import os
 import re
+import signal
 import socket
 import threading
 import time
@@ -170,6 +171,50 @@ def test_a_concurrent_reader_never_sees_a_partial_file(sim):
     assert not bad
     assert len(seen) == count
     assert len(set(seen)) == count
+
+
+def open_one(d, id, merchant="M-SE"):
+    name, country, tz, locale, currency = MERCHANTS[merchant]
+    d.ctl("open", "--merchant", merchant, "--order", f"O-{id}", "--amount", "10.00", "--currency", currency,
+          "--reason", "faulty", "--id", id)
+
+
+def wait_for(predicate, seconds=10):
+    until = time.monotonic() + seconds
+    while not predicate() and time.monotonic() < until:
+        time.sleep(0.05)
+    return predicate()
+
+
+def reload(d):
+    """SIGHUP, then wait until the daemon has taken or rejected the configuration."""
+    def outcomes():
+        log = d.log_text()
+        return log.count("configuration reloaded") + log.count("configuration rejected")
+    before = outcomes()
+    d.signal(signal.SIGHUP)
+    assert wait_for(lambda: outcomes() > before)
+
+
+def test_a_reload_that_moves_the_spool_creates_it_or_is_rejected(sim, workdir):
+    open_one(sim, "D-1")
+    assert wait_for(lambda: len(spool_files(workdir)) == 1)
+    # Moved to a directory that does not exist yet: made at the reload, used at once.
+    moved = workdir / "relay" / "outgoing"
+    sim.config.write_text(config_text(workdir, spool=str(moved)))
+    reload(sim)
+    open_one(sim, "D-2")
+    assert wait_for(lambda: [p.name for p in (moved / "new").glob("*.eml")] == ["D-2.1.disputeOpened.eml"])
+    assert sim.ctl("status").json.get("lastSpoolError") is None
+    # Moved under a regular file: cannot be made, the reload is rejected and the spool stays.
+    blocker = workdir / "not-a-directory"
+    blocker.write_text("")
+    sim.config.write_text(config_text(workdir, spool=str(blocker / "outgoing")))
+    reload(sim)
+    assert "configuration rejected" in sim.log_text() and "cannot be used" in sim.log_text()
+    open_one(sim, "D-3")
+    assert wait_for(lambda: sorted(p.name for p in (moved / "new").glob("*.eml")) == ["D-2.1.disputeOpened.eml", "D-3.1.disputeOpened.eml"])
+    assert sim.ctl("status").json.get("lastSpoolError") is None
 
 
 def test_full_disk_keeps_notices_pending_and_delivers_them_when_space_returns(workdir):

@@ -73,8 +73,23 @@ public final class DaemonState: Sendable {
                 fresh.daemon.stateDirectory = old.daemon.stateDirectory
             }
             let dispatcher = try NoticeDispatcher.make(fresh)
+            let spoolMoved = fresh.spool.directory != old.spool.directory
+            if spoolMoved {
+                // A new spool must exist (tmp/, new/, cur/) before it is used; one that
+                // cannot be made rejects the whole reload and the old spool stays.
+                do {
+                    try dispatcher.writer.prepare()
+                } catch {
+                    throw DaemonError.spool(message: "spool.directory '\(fresh.spool.directory)' cannot be used: \(error)")
+                }
+            }
             await engine.reconfigure(calendars: calendars, policy: fresh.policy.disputePolicy)
             await spooler.reconfigure(dispatcher)
+            if spoolMoved {
+                logger.notice("spool moved; notices from now on go to the new directory",
+                              metadata: ["from": "\(old.spool.directory)", "to": "\(fresh.spool.directory)"])
+                spooler.wake()
+            }
             let now = Date()
             current.withLock { $0 = (fresh, now, calendars.mapValues(\.version)) }
             logger.info("configuration reloaded", metadata: ["config": "\(configPath)"])
