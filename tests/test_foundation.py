@@ -163,6 +163,44 @@ def test_sighup_reload_rejects_bad_config_and_keeps_the_old_one(daemon):
     assert daemon.ctl("status").json["configLoadedAt"] != before
 
 
+def test_a_reload_applies_the_log_level_and_the_connection_limits(workdir):
+    quiet = config_text(workdir).replace('log_level = "debug"', 'log_level = "warning"')
+    d = Daemon(workdir, config=quiet)
+    d.start()
+    try:
+        d.ctl("merchant", "upsert", "--id", "M-SE", "--name", "Åsa", "--email", "a@shop.example", "--country", "SE",
+              "--timezone", "Europe/Stockholm")
+        open_args = ["--merchant", "M-SE", "--amount", "1.00", "--currency", "SEK", "--reason", "faulty"]
+        d.ctl("open", "--order", "O-1", "--id", "D-1", *open_args)
+        assert "dispute opened" not in d.log_text()      # info, below warning
+
+        def reload():
+            before = d.ctl("status").json["configLoadedAt"]
+            time.sleep(1.1)  # configLoadedAt has whole seconds
+            d.signal(signal.SIGHUP)
+            deadline = time.monotonic() + 5
+            while d.ctl("status").json["configLoadedAt"] == before and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert d.ctl("status").json["configLoadedAt"] != before
+
+        d.config.write_text(quiet.replace('log_level = "warning"', 'log_level = "info"')
+                            .replace('reader_group = ""', 'reader_group = ""\nmax_connections = 1'))
+        reload()
+        d.ctl("open", "--order", "O-2", "--id", "D-2", *open_args)
+        assert "dispute=D-2" in d.log_text() and "dispute opened" in d.log_text()
+        # One connection open: a second is refused under the new limit.
+        with socket.socket(socket.AF_UNIX) as first:
+            first.connect(str(d.socket))
+            first.sendall(b'{"v":1,"id":"a","op":"status"}\n')
+            assert json.loads(read_line(first))["ok"] is True
+            with socket.socket(socket.AF_UNIX) as second:
+                second.connect(str(d.socket))
+                refused = json.loads(read_line(second))
+                assert refused["error"]["code"] == "unavailable" and "limit 1" in refused["error"]["message"], refused
+    finally:
+        d.kill()
+
+
 def test_malformed_lines_get_bad_request_and_the_connection_stays_usable(daemon):
     daemon.start()
     with socket.socket(socket.AF_UNIX) as s:

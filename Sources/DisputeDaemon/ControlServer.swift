@@ -31,12 +31,21 @@ public enum ControlListener: Sendable, Equatable {
 /// hostile client affects only its own connection. On graceful shutdown the
 /// listener stops accepting, open connections are closed, and a socket file the
 /// server created itself is removed.
+/// How long a silent control connection stays open and how many may be open.
+public struct ControlLimits: Sendable {
+    public var idleTimeoutSeconds: Int
+    public var maxConnections: Int
+    public init(idleTimeoutSeconds: Int, maxConnections: Int) {
+        self.idleTimeoutSeconds = idleTimeoutSeconds
+        self.maxConnections = maxConnections
+    }
+}
+
 public final class ControlServer: Service, Sendable {
     let listener: ControlListener
     let handler: ControlRequestHandler
     let authorizer: @Sendable () -> Authorizer
-    let idleTimeout: TimeAmount
-    let maxConnections: Int
+    let limits: @Sendable () -> ControlLimits
     let logger: Logger
     let group: MultiThreadedEventLoopGroup
     private let connections = Mutex<[ObjectIdentifier: Channel]>([:])
@@ -44,17 +53,17 @@ public final class ControlServer: Service, Sendable {
 
     /// - Parameters:
     ///   - authorizer: read for every connection, so a reload of the group names applies at once.
+    ///   - limits: read for every connection too, for the same reason.
     ///   - ready: called once the socket accepts connections.
     public init(listener: ControlListener, handler: ControlRequestHandler,
                 authorizer: @escaping @Sendable () -> Authorizer,
-                idleTimeoutSeconds: Int, maxConnections: Int, logger: Logger,
+                limits: @escaping @Sendable () -> ControlLimits, logger: Logger,
                 group: MultiThreadedEventLoopGroup = .singleton,
                 ready: @escaping @Sendable () async -> Void = {}) {
         self.listener = listener
         self.handler = handler
         self.authorizer = authorizer
-        self.idleTimeout = .seconds(Int64(idleTimeoutSeconds))
-        self.maxConnections = maxConnections
+        self.limits = limits
         self.logger = logger
         self.group = group
         self.ready = ready
@@ -106,9 +115,10 @@ public final class ControlServer: Service, Sendable {
     private func bind() async throws -> NIOAsyncChannel<Connection, Never> {
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
-        let idle = idleTimeout
+        let limits = self.limits
         let initializer: @Sendable (Channel) -> EventLoopFuture<Connection> = { channel in
             Self.peerCredentials(of: channel).flatMapThrowing { peer in
+                let idle = TimeAmount.seconds(Int64(limits().idleTimeoutSeconds))
                 try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idle))
                 try channel.pipeline.syncOperations.addHandler(IdleCloseHandler())
                 try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineFrameDecoder()))
@@ -183,6 +193,7 @@ public final class ControlServer: Service, Sendable {
         }
         defer { _ = connections.withLock { $0.removeValue(forKey: key) } }
         do {
+            let maxConnections = limits().maxConnections
             try await asyncChannel.executeThenClose { inbound, outbound in
                 if count > maxConnections {
                     logger.warning("control connection refused: too many connections", metadata: ["peer": "\(peer)"])

@@ -53,7 +53,8 @@ public struct Daemon {
     /// Runs the daemon; returns the process exit code.
     public func run() async -> Int32 {
         // Structured entries in the journal under systemd, plain lines on stderr otherwise.
-        LoggingSystem.bootstrap { label in JournalLogHandler(label: label) }
+        let sharedLevel = SharedLogLevel(.info)
+        LoggingSystem.bootstrap { label in JournalLogHandler(label: label, level: sharedLevel) }
         let notifier = SystemdNotifier()
         notifier.status("Loading configuration \(configPath)")
         let configuration: Configuration
@@ -104,7 +105,8 @@ public struct Daemon {
             await spooler.recover()
             logger.notice("recovery done", metadata: ["timersLoaded": "\(recovery.timers)", "timersFired": "\(recovery.fired)"])
             let state = DaemonState(configPath: configPath, configuration: configuration, calendars: calendars, store: store,
-                                    clock: clock, engine: engine, spooler: spooler, logger: logger, notifier: notifier)
+                                    clock: clock, engine: engine, spooler: spooler, logger: logger, notifier: notifier,
+                                    logLevel: logLevelOverride == nil ? sharedLevel : nil)
             let listener: ControlListener
             if let fd = ListenFDs.named("control") {
                 listener = .activated(fd: fd, path: configuration.control.socketPath)
@@ -120,8 +122,10 @@ public struct Daemon {
                     let c = state.configuration.control
                     return Authorizer(adminGroup: c.adminGroup, readerGroup: c.readerGroup)
                 },
-                idleTimeoutSeconds: configuration.control.idleTimeoutSeconds,
-                maxConnections: configuration.control.maxConnections,
+                limits: { [state] in
+                    let c = state.configuration.control
+                    return ControlLimits(idleTimeoutSeconds: c.idleTimeoutSeconds, maxConnections: c.maxConnections)
+                },
                 logger: logger,
                 ready: { [state] in
                     let summary = await state.summary()

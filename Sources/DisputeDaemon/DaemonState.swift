@@ -18,10 +18,15 @@ public final class DaemonState: Sendable {
     public let startedAt: Date
     let logger: Logger
     let notifier: SystemdNotifier
+    /// The level every logger of the daemon shares, which a reload sets from
+    /// `daemon.log_level`; nil when `--log-level` fixed it for the whole run.
+    let logLevel: SharedLogLevel?
     private let current: Mutex<(configuration: Configuration, loadedAt: Date, calendars: [String: String])>
 
     init(configPath: String, configuration: Configuration, calendars: [String: BusinessCalendar], store: DisputeStore,
-         clock: DaemonClock, engine: Engine, spooler: Spooler, logger: Logger, notifier: SystemdNotifier) {
+         clock: DaemonClock, engine: Engine, spooler: Spooler, logger: Logger, notifier: SystemdNotifier,
+         logLevel: SharedLogLevel? = nil) {
+        self.logLevel = logLevel
         self.spooler = spooler
         self.configPath = configPath
         self.store = store
@@ -57,7 +62,8 @@ public final class DaemonState: Sendable {
 
     /// Re-reads the configuration and the calendars. Anything with a problem is
     /// rejected as a whole and what is in force stays; settings that cannot change
-    /// while running (the socket, the state directory) keep their old value.
+    /// while running (the socket and its group, the state directory) keep their
+    /// old value. The log level applies at once (unless `--log-level` fixed it).
     /// Deadlines already set never move: disputes keep their pinned calendar version.
     func reload(trigger: String) async -> Result<String, TOMLDiagnosticsError> {
         notifier.reloading()
@@ -67,9 +73,11 @@ public final class DaemonState: Sendable {
             var fresh = try Configuration.load(path: configPath)
             let calendars = try CalendarLoader.loadDirectory(fresh.calendars.directory)
             let old = configuration
-            if fresh.control.socketPath != old.control.socketPath || fresh.daemon.stateDirectory != old.daemon.stateDirectory {
-                logger.warning("control.socket and daemon.state_directory change only on restart; keeping the running values")
+            if fresh.control.socketPath != old.control.socketPath || fresh.daemon.stateDirectory != old.daemon.stateDirectory
+                || fresh.control.socketGroup != old.control.socketGroup {
+                logger.warning("control.socket, control.socket_group and daemon.state_directory change only on restart; keeping the running values")
                 fresh.control.socketPath = old.control.socketPath
+                fresh.control.socketGroup = old.control.socketGroup
                 fresh.daemon.stateDirectory = old.daemon.stateDirectory
             }
             let dispatcher = try NoticeDispatcher.make(fresh)
@@ -89,6 +97,10 @@ public final class DaemonState: Sendable {
                 logger.notice("spool moved; notices from now on go to the new directory",
                               metadata: ["from": "\(old.spool.directory)", "to": "\(fresh.spool.directory)"])
                 spooler.wake()
+            }
+            if let logLevel, logLevel.level != fresh.daemon.logLevel {
+                logger.notice("log level changed", metadata: ["from": "\(logLevel.level)", "to": "\(fresh.daemon.logLevel)"])
+                logLevel.level = fresh.daemon.logLevel
             }
             let now = Date()
             current.withLock { $0 = (fresh, now, calendars.mapValues(\.version)) }

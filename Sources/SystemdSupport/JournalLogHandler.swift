@@ -2,6 +2,18 @@ import CSystemd
 import Foundation
 import Glibc
 import Logging
+import Synchronization
+
+/// One log level shared by every logger made from it, so a reload that changes
+/// `daemon.log_level` changes it for every part of the daemon at once.
+public final class SharedLogLevel: Sendable {
+    private let current: Mutex<Logger.Level>
+    public init(_ level: Logger.Level) { current = Mutex(level) }
+    public var level: Logger.Level {
+        get { current.withLock { $0 } }
+        set { current.withLock { $0 = newValue } }
+    }
+}
 
 /// A swift-log handler that writes structured entries to the systemd journal
 /// with `sd_journal_sendv`, and to stderr when there is no journal.
@@ -13,7 +25,16 @@ import Logging
 /// `MESSAGE_ID` for the events ops search for (see ``messageIDs``).
 public struct JournalLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
-    public var logLevel: Logger.Level = .info
+    /// The shared level when the handler was made with one (setting it sets it
+    /// for every logger sharing it), else this handler's own.
+    public var logLevel: Logger.Level {
+        get { sharedLevel?.level ?? ownLevel }
+        set {
+            if let sharedLevel { sharedLevel.level = newValue } else { ownLevel = newValue }
+        }
+    }
+    var ownLevel: Logger.Level = .info
+    let sharedLevel: SharedLogLevel?
     let label: String
     let useJournal: Bool
 
@@ -27,9 +48,12 @@ public struct JournalLogHandler: LogHandler {
         "recovery done": "5d1c0f5a8a8e4c4f9b6d1e2f3a4b5c65",
     ]
 
-    /// - Parameter useJournal: nil decides by `JOURNAL_STREAM` (set by systemd when stderr is the journal).
-    public init(label: String, useJournal: Bool? = nil) {
+    /// - Parameters:
+    ///   - useJournal: nil decides by `JOURNAL_STREAM` (set by systemd when stderr is the journal).
+    ///   - level: a level shared with other handlers; nil gives this handler its own.
+    public init(label: String, useJournal: Bool? = nil, level: SharedLogLevel? = nil) {
         self.label = label
+        self.sharedLevel = level
         self.useJournal = useJournal ?? (ProcessInfo.processInfo.environment["JOURNAL_STREAM"] != nil)
     }
 
