@@ -118,6 +118,15 @@ def test_malformed_requests_get_a_named_error(sim, payload, code, words):
     assert words in reply["error"]["message"]
 
 
+def test_disputectl_passes_a_negative_amount_on_to_be_refused_by_name(sim):
+    sim.ctl("merchant", "upsert", "--id", "M-SE", "--name", "Åsa", "--email", "a@shop.example", "--country", "SE",
+            "--timezone", "Europe/Stockholm")
+    r = sim.ctl("open", "--merchant", "M-SE", "--order", "O-1", "--amount", "-5", "--currency", "SEK",
+                "--reason", "faulty", json_output=False, check=False)
+    assert r.returncode == 1, r.stderr
+    assert "'amount' is \"-5\"; write a non-negative amount" in r.stderr, r.stderr
+
+
 def test_a_client_that_stalls_mid_line_is_disconnected_after_the_idle_timeout(sim):
     with socket.socket(socket.AF_UNIX) as s:
         s.connect(str(sim.socket))

@@ -50,7 +50,7 @@ struct MerchantList: ParsableCommand {
 struct MerchantShow: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "show", abstract: "Show a merchant and its disputes.")
     @OptionGroup var connection: ConnectionOptions
-    @Argument var id: String
+    @Argument(help: "Merchant id.") var id: String
 
     func run() throws {
         let m = try connection.call(.merchantShow, ["id": .string(id)])
@@ -71,10 +71,12 @@ struct Open: ParsableCommand {
     @OptionGroup var connection: ConnectionOptions
     @Option var merchant: String
     @Option var order: String
-    @Option(help: "Disputed amount, e.g. 499.00.") var amount: String
+    // .unconditional: a value such as "-5" is the amount (which the daemon then
+    // refuses by name), not a missing value followed by an unknown option.
+    @Option(parsing: .unconditional, help: "Disputed amount, e.g. 499.00.") var amount: String
     @Option var currency: String
     @Option(help: "notReceived, faulty, returned, notAsDescribed, incorrectInvoice, unauthorized, other.") var reason: String
-    @Option(name: .customLong("order-amount"), help: "Order amount (default: the disputed amount).") var orderAmount: String?
+    @Option(name: .customLong("order-amount"), parsing: .unconditional, help: "Order amount (default: the disputed amount).") var orderAmount: String?
     @Option var customer: String?
     @Option(help: "Dispute id (default: generated).") var id: String?
     @Option(name: .customLong("invoice-due"), help: "Invoice due date YYYY-MM-DD.") var invoiceDue: String?
@@ -116,7 +118,7 @@ struct List: ParsableCommand {
 struct Show: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show a dispute: state, explained deadlines, timeline, notices.")
     @OptionGroup var connection: ConnectionOptions
-    @Argument var id: String
+    @Argument(help: "Dispute id.") var id: String
 
     func run() throws {
         let d = try connection.call(.disputeShow, ["id": .string(id)])
@@ -179,7 +181,7 @@ struct Respond: ParsableCommand {
 struct Resolve: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Close by agreement between merchant and customer.")
     @OptionGroup var action: DisputeAction
-    @Option(help: "Amount refunded to the customer.") var refund: String?
+    @Option(parsing: .unconditional, help: "Amount refunded to the customer.") var refund: String?
     func run() throws { try action.send(.disputeResolve, refund.map { ["refund": .string($0)] } ?? [:], done: "resolved by agreement") }
 }
 
