@@ -2,6 +2,7 @@
 the unit files and make install — against the real binary, with a fake
 NOTIFY_SOCKET (an AF_UNIX datagram socket) where systemd itself is not PID 1."""
 
+import json
 import os
 import re
 import shutil
@@ -50,6 +51,36 @@ def notify(workdir):
     n = FakeNotify(workdir / "notify.sock")
     yield n
     n.close()
+
+
+def test_a_long_catch_up_at_start_shows_progress_and_asks_for_time(workdir, notify):
+    d = Daemon(workdir, args=["--simulated-clock", "2027-01-11T09:00:00Z", "--log-level", "warning"])
+    d.start()
+    d.ctl("merchant", "upsert", "--id", "M-SE", "--name", "Åsa", "--email", "a@shop.example", "--country", "SE",
+          "--timezone", "Europe/Stockholm", "--portal")
+    count = 1500
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(str(d.socket))
+        stream = s.makefile("rwb")
+        for i in range(count):
+            stream.write((json.dumps({"v": 1, "id": f"r{i}", "op": "dispute.open", "args": {
+                "merchant": "M-SE", "order": f"O-{i}", "amount": "10.00", "currency": "SEK", "reason": "faulty",
+                "id": f"D-{i}"}}) + "\n").encode())
+        stream.flush()
+        assert all(json.loads(stream.readline())["ok"] for _ in range(count))
+    d.stop(timeout=30)
+    # Seven weeks later: every reminder and deadline (3 per dispute) is overdue at start.
+    d.args = ["--simulated-clock", "2027-03-01T09:00:00Z", "--log-level", "warning"]
+    d.env["NOTIFY_SOCKET"] = notify.path
+    d.start(wait=False)
+    ready = notify.drain(until="READY=1", timeout=120)
+    before_ready = [m for _, m in notify.messages if m is not ready]
+    progress = [f for m in before_ready for f in m.split("\n") if f.startswith("STATUS=Recovering: ") and "overdue timers handled" in f]
+    assert progress, before_ready
+    assert all(re.fullmatch(r"STATUS=Recovering: \d+ of 4500 overdue timers handled", f) for f in progress), progress
+    assert any("EXTEND_TIMEOUT_USEC=60000000" in m for m in before_ready), before_ready
+    assert d.ctl("status").json["recovery"] == {"timersLoaded": 4500, "timersFired": 4500}
+    d.stop(timeout=30)
 
 
 def test_notify_sequence_across_start_reload_and_stop(workdir, notify):

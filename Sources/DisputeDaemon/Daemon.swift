@@ -100,7 +100,12 @@ public struct Daemon {
             notifier.status("Recovering: loading pending timers")
             // A store with millions of timers may take longer than TimeoutStartSec.
             notifier.extendTimeout(microseconds: 120_000_000)
-            let recovery = try await engine.recover()
+            let recovery = try await engine.recover { done, overdue in
+                // Making progress: ask for time again, so a long catch-up after an
+                // outage is not killed by the start timeout half-way (and restarted).
+                notifier.status("Recovering: \(done) of \(overdue) overdue timers handled")
+                notifier.extendTimeout(microseconds: 60_000_000)
+            }
             notifier.status("Recovering: re-checking the spool backlog")
             await spooler.recover()
             logger.notice("recovery done", metadata: ["timersLoaded": "\(recovery.timers)", "timersFired": "\(recovery.fired)"])

@@ -66,13 +66,20 @@ public actor Engine {
 
     /// Loads every pending timer into the wheel and fires those that fell due
     /// while the daemon was down, once each, in due order.
+    ///
+    /// After a long outage that can be many (each in its own transaction): after
+    /// the first 64 and then about once a second, `progress` is told how many of
+    /// the overdue ones have been handled, so the daemon can show it and ask
+    /// systemd for more time.
     @discardableResult
-    public func recover() throws -> (timers: Int, fired: Int) {
+    public func recover(progress: @escaping (_ done: Int, _ overdue: Int) -> Void = { _, _ in }) throws -> (timers: Int, fired: Int) {
         let pending = try store.pendingTimerInstants()
         wheel.reserveCapacity(pending.count + 1024)
         handles.reserveCapacity(pending.count + 1024)
         for t in pending { handles[t.id] = wheel.schedule(at: t.dueAt, payload: UInt64(t.id)) }
-        let fired = try fireDue(upTo: now)
+        let target = now
+        let overdue = pending.reduce(0) { $0 + ($1.dueAt <= target ? 1 : 0) }
+        let fired = try fireDue(upTo: target, progress: { progress($0, overdue) })
         lastRecovery = (pending.count, fired)
         return lastRecovery
     }
@@ -106,8 +113,10 @@ public actor Engine {
     ///   order, and tried again ``retryDelay`` seconds later (before anything
     ///   the wheel hands out), while the other due timers go on firing.
     @discardableResult
-    func fireDue(upTo target: Int64) throws -> Int {
+    func fireDue(upTo target: Int64, progress: ((_ handled: Int) -> Void)? = nil) throws -> Int {
         var fired = 0
+        var handled = 0
+        var lastReport = ContinuousClock.now
         var retry: ArraySlice<ExpiredTimer> = []
         if target >= retryDeferredAt {
             retry = deferredTimers[...]
@@ -132,6 +141,12 @@ public actor Engine {
                 break
             }
             let id = Int64(expired.payload)
+            handled += 1
+            // Reported once early (a catch-up has begun) and then about once a second.
+            if let progress, handled % 64 == 0, handled == 64 || ContinuousClock.now - lastReport >= .seconds(1) {
+                lastReport = ContinuousClock.now
+                progress(handled)
+            }
             do {
                 if try fire(timer: id) { fired += 1 }
             } catch let error as ControlError {
