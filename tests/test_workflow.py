@@ -332,3 +332,31 @@ def test_clock_jumping_back_hours_and_forward_days_fires_nothing_twice_or_early(
     db = sqlite3.connect(workdir / "lib" / "disputed.sqlite")
     assert db.execute("SELECT COUNT(*) FROM timers WHERE state = 'fired' AND fired_at < due_at").fetchone()[0] == 0
     assert db.execute("SELECT COUNT(*) FROM timeline WHERE dispute_id = 'D-1' AND event = 'deadlineLapsed'").fetchone()[0] == 1
+
+
+def test_one_jump_over_a_chain_of_deadlines_fires_each_once_in_due_order(workdir):
+    """Due timers fire in groups (one transaction for many): a timer later in a
+    group sees what the earlier ones did, and one that a group schedules already
+    due fires in its turn, before the timers due after it."""
+    d = start_with_two_disputes(workdir)
+    d.ctl("clock", "advance", "10d")
+    for i in range(3, 40):                       # deadlines just after D-2's statement deadline
+        open_dispute(d, f"D-{i}")
+    fired = d.ctl("clock", "advance", "60d").json["timersFired"]
+    assert show(d, "D-1")["outcome"] == "customerFavour"
+    # D-2: the response deadline escalates it, and the statement deadline that
+    # sets falls inside the same jump and decides for the merchant.
+    assert show(d, "D-2")["outcome"] == "merchantFavour"
+    d.stop()
+    db = sqlite3.connect(workdir / "lib" / "disputed.sqlite")
+    assert db.execute("SELECT COUNT(*) FROM timers WHERE state = 'fired'").fetchone()[0] == fired
+    assert db.execute("SELECT COUNT(*) FROM timers WHERE state = 'pending'").fetchone()[0] == 0
+    assert db.execute("SELECT COUNT(*) FROM timers WHERE state = 'fired' AND fired_at < due_at").fetchone()[0] == 0
+    # Everything happened in due order, across disputes too.
+    instants = [at for (at,) in db.execute("SELECT at FROM timeline ORDER BY id")]
+    assert instants == sorted(instants)
+    created = [at for (at,) in db.execute("SELECT created_at FROM outbox ORDER BY rowid")]
+    assert created == sorted(created)
+    for (dispute,) in db.execute("SELECT id FROM disputes"):
+        assert db.execute("SELECT COUNT(*) FROM outbox WHERE dispute_id = ? AND kind IN ('chargebackIssued', 'decisionMerchantFavour')",
+                          (dispute,)).fetchone()[0] == 1, dispute

@@ -98,20 +98,28 @@ public actor Engine {
         return try fireDue(upTo: now)
     }
 
-    /// Fires every timer due at or before `target`, each in its own transaction,
-    /// applied at its due instant so that a chain of deadlines unfolds as it would
-    /// have in real time. Returns how many fired.
+    /// Fires every timer due at or before `target`, in due order, each applied
+    /// at its due instant so that a chain of deadlines unfolds as it would have
+    /// in real time. Returns how many fired.
+    ///
+    /// Timers that fall due together (every dispute opened on one day has its
+    /// deadline at the same local midnight; an outage leaves many overdue) are
+    /// committed together, up to ``firingGroupLimit`` per transaction: each is
+    /// applied on top of the ones before it in the group, as if they had been
+    /// committed one by one. A group ends early when a timer schedules another
+    /// that is due already, so that one fires in its turn.
     ///
     /// A timer that fails to fire stays pending (the transaction that would have
     /// marked it fired did not commit) and is kept, so that it fires once the
     /// cause is gone, without waiting for a restart:
-    /// - the store failed (a full disk, a lock held by another process): it is
-    ///   due at once and the error is thrown; the next tick tries it first;
+    /// - the store failed (a full disk, a lock held by another process): it and
+    ///   the rest of its group are due at once and the error is thrown; the next
+    ///   tick tries them first;
     /// - its dispute cannot be worked on (no calendar for its market since a
     ///   reload, a row this version cannot read): it is logged and set aside with
-    ///   the others of its kind, in due
-    ///   order, and tried again ``retryDelay`` seconds later (before anything
-    ///   the wheel hands out), while the other due timers go on firing.
+    ///   the others of its kind, in due order, and tried again ``retryDelay``
+    ///   seconds later (before anything the wheel hands out), while the other
+    ///   due timers go on firing.
     @discardableResult
     func fireDue(upTo target: Int64, progress: ((_ handled: Int) -> Void)? = nil) throws -> Int {
         var fired = 0
@@ -124,10 +132,42 @@ public actor Engine {
             retryDeferredAt = .max
         }
         var deferred: [ExpiredTimer] = []
+        var group = FiringGroup()
         defer {
             // Retries a store failure kept from being tried go first at the next tick.
             setAside(Array(retry), retryAt: target)
             setAside(deferred, retryAt: target + Self.retryDelay)
+        }
+        /// Nothing of the group was stored: its timers go back where they came from.
+        func putBack(_ timers: [(timer: ExpiredTimer, wasSetAside: Bool)]) {
+            for (timer, wasSetAside) in timers.reversed() {
+                if wasSetAside {
+                    retry.insert(timer, at: retry.startIndex)
+                } else {
+                    handles[Int64(timer.payload)] = wheel.schedule(at: timer.deadline, payload: timer.payload)
+                }
+            }
+        }
+        func commitGroup() throws {
+            let current = group
+            group = FiringGroup()
+            guard !current.batches.isEmpty else { return }
+            let results: [CommitResult]
+            do {
+                results = try store.commit(batches: current.batches)
+            } catch {
+                putBack(current.timers)
+                throw error
+            }
+            for (batch, result) in zip(current.batches, results) {
+                for m in batch.merchants { merchantCache[m.id] = m }
+                afterCommit(result)
+            }
+            fired += current.batches.count
+            for (dispute, kind) in current.lapsed {
+                logger.notice("deadline lapsed", metadata: ["dispute": "\(dispute.id)", "merchant": "\(dispute.merchantID)",
+                                                            "kind": "\(kind.rawValue)", "state": "\(dispute.stage.rawValue)"])
+            }
         }
         while true {
             let expired: ExpiredTimer
@@ -140,7 +180,6 @@ public actor Engine {
             } else {
                 break
             }
-            let id = Int64(expired.payload)
             handled += 1
             // Reported once early (a catch-up has begun) and then about once a second.
             if let progress, handled % 64 == 0, handled == 64 || ContinuousClock.now - lastReport >= .seconds(1) {
@@ -148,21 +187,35 @@ public actor Engine {
                 progress(handled)
             }
             do {
-                if try fire(timer: id) { fired += 1 }
+                try add(timer: Int64(expired.payload), upTo: target, to: &group)
+                group.timers.append((expired, wasSetAside))
             } catch let error as ControlError {
                 setAsideFailed(expired, because: error.message, into: &deferred)
             } catch let error as UnreadableRow {
                 setAsideFailed(expired, because: "\(error)", into: &deferred)
             } catch {
-                if wasSetAside {
-                    retry.insert(expired, at: retry.startIndex)
-                } else {
-                    handles[id] = wheel.schedule(at: expired.deadline, payload: expired.payload)
-                }
+                putBack(group.timers + [(expired, wasSetAside)])
                 throw error
             }
+            if group.endsHere || group.batches.count >= Self.firingGroupLimit { try commitGroup() }
         }
+        try commitGroup()
         return fired
+    }
+
+    /// Timers committed together at most.
+    static let firingGroupLimit = 256
+
+    /// Due timers being fired together: their batches in due order, and what
+    /// they changed, which the later timers of the group must see.
+    struct FiringGroup {
+        var timers: [(timer: ExpiredTimer, wasSetAside: Bool)] = []
+        var batches: [CommitBatch] = []
+        var disputes: [String: Dispute] = [:]
+        var cancelledKinds: [String: Set<TimerKind>] = [:]
+        var lapsed: [(Dispute, TimerKind)] = []
+        /// A timer of the group scheduled one that is due already.
+        var endsHere = false
     }
 
     /// Seconds before a timer whose dispute could not be worked on is tried again.
@@ -182,13 +235,16 @@ public actor Engine {
         retryDeferredAt = min(retryDeferredAt, retryAt)
     }
 
-    /// Applies one timer popped from the wheel in its own transaction; false if
-    /// there was nothing to apply (no longer pending, or its dispute is gone).
-    private func fire(timer id: Int64) throws -> Bool {
-        guard let row = try store.timer(id), row.state == "pending" else { return false }
-        guard var dispute = try store.dispute(row.disputeID), let merchant = try store.merchant(dispute.merchantID) else {
+    /// Adds what one timer popped from the wheel does to the group, on top of
+    /// what the group did before it; nothing if it is no longer pending
+    /// (fired, cancelled, or cancelled by an earlier timer of the group) or its
+    /// dispute is gone.
+    private func add(timer id: Int64, upTo target: Int64, to group: inout FiringGroup) throws {
+        guard let (row, stored) = try store.timerWithDispute(id, known: { group.disputes[$0] != nil }), row.state == "pending",
+              group.cancelledKinds[row.disputeID]?.contains(row.kind) != true else { return }
+        guard var dispute = group.disputes[row.disputeID] ?? stored, let merchant = try cachedMerchant(dispute.merchantID) else {
             logger.error("timer refers to a missing dispute", metadata: ["timer": "\(id)", "dispute": "\(row.disputeID)"])
-            return false
+            return
         }
         let calendar = try calendar(for: dispute)
         var batch = CommitBatch()
@@ -203,12 +259,21 @@ public actor Engine {
             logger.error("timer could not be applied", metadata: ["dispute": "\(dispute.id)", "error": "\(error)"])
         }
         try Self.encodeBodies(&batch)
-        try apply(batch)
+        group.disputes[dispute.id] = dispute
+        for (disputeID, kinds) in batch.cancelTimers { group.cancelledKinds[disputeID, default: []].formUnion(kinds) }
+        if batch.newTimers.contains(where: { $0.request.instant <= target }) { group.endsHere = true }
         if row.kind == .responseDeadline || row.kind == .evidenceDeadline || row.kind == .statementDeadline {
-            logger.notice("deadline lapsed", metadata: ["dispute": "\(dispute.id)", "merchant": "\(dispute.merchantID)",
-                                                        "kind": "\(row.kind.rawValue)", "state": "\(dispute.stage.rawValue)"])
+            group.lapsed.append((dispute, row.kind))
         }
-        return true
+        group.batches.append(batch)
+    }
+
+    /// A merchant from the cache the engine keeps in line with its commits, or read.
+    func cachedMerchant(_ id: String) throws -> Merchant? {
+        if let known = merchantCache[id] { return known }
+        let stored = try store.merchant(id)
+        if let stored { merchantCache[id] = stored }
+        return stored
     }
 
     func calendar(for dispute: Dispute) throws -> BusinessCalendar {

@@ -131,9 +131,8 @@ extension Engine {
     }
 
     func merchantNamed(_ id: String) throws -> Merchant {
-        if let m = unconfirmed(\.merchants, id) ?? merchantCache[id] { return m }
-        guard let m = try store.merchant(id) else { throw ControlError(.notFound, "no merchant \(id)") }
-        merchantCache[id] = m
+        if let m = unconfirmed(\.merchants, id) { return m }
+        guard let m = try cachedMerchant(id) else { throw ControlError(.notFound, "no merchant \(id)") }
         return m
     }
 

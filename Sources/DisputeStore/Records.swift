@@ -96,6 +96,13 @@ extension DisputeStore {
         return try pool.write { db in try Self.write(batch, into: db) }
     }
 
+    /// Several batches in order, in one transaction, waiting for it (the engine
+    /// fires due timers this way). Either all of them are stored or none.
+    public func commit(batches: [CommitBatch]) throws -> [CommitResult] {
+        defer { checkpointer.committed() }
+        return try pool.write { db in try batches.map { try Self.write($0, into: db) } }
+    }
+
     /// Group commit: the batches apply in order, in one transaction (one fsync).
     /// Either all of them are stored or none.
     public func commit(group batches: [CommitBatch]) async throws -> [CommitResult] {
@@ -329,6 +336,19 @@ extension DisputeStore {
         try pool.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM timers WHERE dispute_seq = (SELECT seq FROM disputes WHERE id = ?) ORDER BY id",
                              arguments: [disputeID]).map(Self.timer)
+        }
+    }
+
+    /// A timer and, unless `known` says its dispute is already at hand, that
+    /// dispute, in one read transaction (the engine asks this for each timer it
+    /// fires).
+    public func timerWithDispute(_ id: Int64, known: (String) -> Bool) throws -> (timer: StoredTimer, dispute: Dispute?)? {
+        try pool.read { db in
+            guard let timer = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM timers WHERE id = ?"), arguments: [id])
+                .map(Self.timer) else { return nil }
+            if known(timer.disputeID) { return (timer, nil) }
+            let body = try String.fetchOne(db.cachedStatement(sql: "SELECT body FROM disputes WHERE id = ?"), arguments: [timer.disputeID])
+            return (timer, try body.map { try Self.decode(Dispute.self, $0) })
         }
     }
 
