@@ -102,6 +102,21 @@ class Daemon:
     def signal(self, sig):
         self.proc.send_signal(sig)
 
+    def reload(self, timeout=10.0):
+        """SIGHUP, then waits until the configuration is taken (True) or rejected (False)."""
+        before = self.ctl("status").json["configLoadedAt"]
+        rejected = self.log_text().count("configuration rejected")
+        time.sleep(1.1)  # configLoadedAt has whole seconds
+        self.signal(signal.SIGHUP)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.log_text().count("configuration rejected") > rejected:
+                return False
+            if self.ctl("status").json["configLoadedAt"] != before:
+                return True
+            time.sleep(0.05)
+        raise AssertionError(f"no reload within {timeout}s:\n{self.log_text()[-2000:]}")
+
     def stop(self, timeout=5.0):
         """SIGTERM and wait; returns the exit status."""
         if self.proc is None or self.proc.poll() is not None:
