@@ -91,16 +91,24 @@ public actor Engine {
         for c in calendars.values { calendarsByVersion[c.version] = c }
     }
 
-    /// One turn of the tick loop: fire what is due by now.
+    /// One turn of the tick loop: fire what is due by now, at most
+    /// ``timersPerTurn`` of them; the next turn goes on with the rest.
     public func tick() throws -> Int {
         ticks &+= 1
         if batchInFlight { return 0 }  // the next tick fires them, after the commit
-        return try fireDue(upTo: now)
+        return try fireDue(upTo: now, limit: timersPerTurn)
     }
 
-    /// Fires every timer due at or before `target`, in due order, each applied
-    /// at its due instant so that a chain of deadlines unfolds as it would have
-    /// in real time. Returns how many fired.
+    /// Due timers handled per turn of the tick loop (and between two group
+    /// commits) at most: a deadline storm (every dispute opened on one day
+    /// lapses at the same midnight) or a host resumed after a day asleep is
+    /// worked off over several turns, about 2 s each here, so the watchdog
+    /// sees the loop turn and requests get in between. Tests lower it.
+    var timersPerTurn = 4096
+
+    /// Fires every timer due at or before `target` (or the first `limit` of
+    /// them), in due order, each applied at its due instant so that a chain of
+    /// deadlines unfolds as it would have in real time. Returns how many fired.
     ///
     /// Timers that fall due together (every dispute opened on one day has its
     /// deadline at the same local midnight; an outage leaves many overdue) are
@@ -121,7 +129,7 @@ public actor Engine {
     ///   seconds later (before anything the wheel hands out), while the other
     ///   due timers go on firing.
     @discardableResult
-    func fireDue(upTo target: Int64, progress: ((_ handled: Int) -> Void)? = nil) throws -> Int {
+    func fireDue(upTo target: Int64, limit: Int = .max, progress: ((_ handled: Int) -> Void)? = nil) throws -> Int {
         var fired = 0
         var handled = 0
         var lastReport = ContinuousClock.now
@@ -169,7 +177,7 @@ public actor Engine {
                                                             "kind": "\(kind.rawValue)", "state": "\(dispute.stage.rawValue)"])
             }
         }
-        while true {
+        while handled < limit {
             let expired: ExpiredTimer
             let wasSetAside = !retry.isEmpty
             if let first = retry.popFirst() {

@@ -109,7 +109,7 @@ extension Engine {
                 // Timers must not starve under a steady stream of writes: they
                 // apply between groups, once nothing is in flight.
                 _ = await land(&inFlight)
-                do { try fireDue(upTo: now) } catch {
+                do { try fireDue(upTo: now, limit: timersPerTurn) } catch {
                     logger.error("firing due timers failed; the tick loop retries", metadata: ["error": "\(error)"])
                 }
             }

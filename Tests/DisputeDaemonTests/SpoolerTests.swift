@@ -9,19 +9,7 @@ import Testing
 @testable import DisputeStore
 
 @Suite struct SpoolerTests {
-    /// A store and a dispatcher in a fresh directory, the real templates of the repository.
-    private func fixture() throws -> (DisputeStore, NoticeDispatcher, String) {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("spooler-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let store = try DisputeStore(path: directory + "/disputed.sqlite")
-        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let dispatcher = NoticeDispatcher(
-            writer: SpoolWriter(directory: directory + "/spool"),
-            templates: try NoticeTemplates.load(directory: repository.appendingPathComponent("Notifications").path, overrideDirectory: nil),
-            from: try MailAddress(parsing: "Disputes <disputes@test.invalid>", field: "spool.from"), domain: "test.invalid")
-        try dispatcher.writer.prepare()
-        return (store, dispatcher, directory)
-    }
+    private func fixture() throws -> (DisputeStore, NoticeDispatcher, String) { try storeAndDispatcher() }
 
     @Test func anEmptyOutboxIsNoFailure() async throws {
         let (store, dispatcher, directory) = try fixture()
@@ -40,7 +28,7 @@ import Testing
             var batch = CommitBatch()
             batch.now = 1_799_658_000
             batch.merchants = [merchant]
-            batch.disputes = [try Self.dispute(id, merchant: merchant)]
+            batch.disputes = [try openedDispute(id, merchant: merchant)]
             batch.notices = [(id, .disputeOpened, .email, ["disputeId": id])]
             group.append(batch)
         }
@@ -54,17 +42,6 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory + "/spool/new") == ["D-b.1.disputeOpened.eml"])
         #expect(await spooler.lastError == "outbox row 'D-a.1.disputeOpened' cannot be read: unknown notice kind 'fromTheFuture'")
         #expect(try store.pendingNotices().unreadable.map(\.id) == ["D-a.1.disputeOpened"])
-    }
-
-    static func dispute(_ id: String, merchant: Merchant) throws -> Dispute {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let path = root.appendingPathComponent("config/calendars/SE.toml").path
-        let sweden = BusinessCalendar(try CalendarLoader.parse(text: try String(contentsOfFile: path, encoding: .utf8), file: path))
-        let sek = Currency(code: "SEK")!
-        return try DisputeWorkflow.open(
-            OpenRequest(id: id, orderReference: "O-\(id)", orderAmount: Money(decimal: "899.00", currency: sek)!,
-                        disputedAmount: Money(decimal: "499.00", currency: sek)!, reason: .faulty),
-            merchant: merchant, now: 1_799_658_000, policy: DisputePolicy(), calendar: sweden).dispute
     }
 
     @Test func anOutboxThatCannotBeReadIsAFailureForStatusNotAnEmptyOutbox() async throws {
