@@ -125,6 +125,11 @@ def test_disputectl_passes_a_negative_amount_on_to_be_refused_by_name(sim):
                 "--reason", "faulty", json_output=False, check=False)
     assert r.returncode == 1, r.stderr
     assert "'amount' is \"-5\"; write a non-negative amount" in r.stderr, r.stderr
+    # The example follows the currency's decimals.
+    r = sim.ctl("open", "--merchant", "M-SE", "--order", "O-1", "--amount", "1.5", "--currency", "JPY",
+                "--reason", "faulty", json_output=False, check=False)
+    assert "at most 15 digits before the point and 0 after it in JPY, such as 499" in r.stderr, r.stderr
+    assert "such as 499." not in r.stderr, r.stderr
 
 
 def test_a_client_that_stalls_mid_line_is_disconnected_after_the_idle_timeout(sim):

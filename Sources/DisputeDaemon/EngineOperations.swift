@@ -184,7 +184,9 @@ extension Engine {
     func money(_ args: Arguments, _ key: String, _ currency: Currency) throws -> Money? {
         guard let raw = try args.string(key) else { return nil }
         guard let m = Money(decimal: raw, currency: currency) else {
-            throw ControlError(.badRequest, "'\(key)' is \"\(raw)\"; write a non-negative amount with at most \(currency.minorDigits) decimals, such as 499.00")
+            let example = Money(decimal: "499", currency: currency)?.decimal ?? "499"
+            throw ControlError(.badRequest, "'\(key)' is \"\(raw)\"; write a non-negative amount of at most 15 digits before the point "
+                + "and \(currency.minorDigits) after it in \(currency.code), such as \(example)")
         }
         return m
     }
