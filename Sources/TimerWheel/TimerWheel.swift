@@ -58,35 +58,46 @@ public struct TimerWheel {
     static let slotBits = 6
     static let slotsPerLevel = 64
     static let levels = 6
-    static let none: UInt32 = .max
+    @usableFromInline static let none: UInt32 = .max
     /// The overflow list is the list after the last slot.
     static let overflowList = levels * slotsPerLevel
 
-    struct Entry {
-        var deadline: Int64
+    @usableFromInline struct Entry {
+        @usableFromInline var deadline: Int64
         /// The caller's payload; the next free entry while free.
-        var payload: UInt64
+        @usableFromInline var payload: UInt64
         /// Odd while pending; moves on when the timer fires or is cancelled, so
         /// handles of earlier timers in this entry never match again.
-        var generation: UInt32
+        @usableFromInline var generation: UInt32
         /// Moves on whenever the entry's slot element goes stale (fire, cancel,
         /// reschedule); an element is live only while its stamp equals this.
-        var stamp: UInt32
+        @usableFromInline var stamp: UInt32
+        @inlinable init(deadline: Int64, payload: UInt64, generation: UInt32, stamp: UInt32) {
+            self.deadline = deadline
+            self.payload = payload
+            self.generation = generation
+            self.stamp = stamp
+        }
     }
 
     /// A slot element: the deadline next to the index, so emptying a slot reads
     /// deadlines sequentially, and the stamp that tells whether it is still live.
-    struct Slotted {
-        var deadline: Int64
-        var index: UInt32
-        var stamp: UInt32
+    @usableFromInline struct Slotted {
+        @usableFromInline var deadline: Int64
+        @usableFromInline var index: UInt32
+        @usableFromInline var stamp: UInt32
+        @inlinable init(deadline: Int64, index: UInt32, stamp: UInt32) {
+            self.deadline = deadline
+            self.index = index
+            self.stamp = stamp
+        }
     }
 
     /// The cost of one pending timer (slab entry plus its slot element), in bytes.
     public static var bytesPerTimer: Int { MemoryLayout<Entry>.stride + MemoryLayout<Slotted>.stride }
 
-    var entries: [Entry] = []
-    var freeHead: UInt32 = none
+    @usableFromInline var entries: [Entry] = []
+    @usableFromInline var freeHead: UInt32 = none
     /// The elements of each slot, level-major, then the overflow list.
     var lists = SlotLists(listCount: levels * slotsPerLevel + 1)
     /// One occupancy bit per slot, one word per level (an occupied slot may hold only stale elements).
@@ -109,22 +120,22 @@ public struct TimerWheel {
 
     /// Handles given to ``cancelBatched(_:)`` and not applied yet: the first
     /// `queuedCancels` of this fixed-size buffer.
-    var cancelQueue = [TimerHandle](repeating: TimerHandle(index: none, generation: 0), count: cancelBatchSize)
-    var queuedCancels = 0
+    @usableFromInline var cancelQueue = [TimerHandle](repeating: TimerHandle(index: none, generation: 0), count: cancelBatchSize)
+    @usableFromInline var queuedCancels = 0
     /// How many batched cancels are applied together.
-    static let cancelBatchSize = 32
+    @usableFromInline static let cancelBatchSize = 32
 
     /// Elements of timers just scheduled, not yet put into their slots: the
     /// first `queuedPlacements` of this fixed-size buffer (see "Batched
     /// placement" above). Every pop, query, cancel and compaction places them first.
-    var placementQueue = [Slotted](repeating: Slotted(deadline: 0, index: 0, stamp: 0), count: placementBatchSize)
-    var queuedPlacements = 0
-    static let placementBatchSize = 32
+    @usableFromInline var placementQueue = [Slotted](repeating: Slotted(deadline: 0, index: 0, stamp: 0), count: placementBatchSize)
+    @usableFromInline var queuedPlacements = 0
+    @usableFromInline static let placementBatchSize = 32
 
     /// The instant up to which every due timer has been handed out.
     public private(set) var now: Int64
     /// Timers scheduled and neither fired nor cancelled, counting queued cancels as not yet applied.
-    var appliedCount = 0
+    @usableFromInline var appliedCount = 0
 
     /// Timers scheduled and neither fired nor cancelled.
     public var count: Int {
@@ -151,7 +162,7 @@ public struct TimerWheel {
 
     /// Schedules a timer for `deadline`. A deadline at or before ``now`` is due at
     /// once: the next pop hands it out.
-    @discardableResult
+    @discardableResult @inlinable
     public mutating func schedule(at deadline: Int64, payload: UInt64) -> TimerHandle {
         let index: UInt32
         var entry: Entry
@@ -194,6 +205,7 @@ public struct TimerWheel {
     /// same as ``cancel(_:)``'s: from this call on the timer never fires (every
     /// pop, query and other change applies the queue first), and a handle that
     /// is no longer pending is ignored.
+    @inlinable
     public mutating func cancelBatched(_ handle: TimerHandle) {
         cancelQueue[queuedCancels] = handle
         queuedCancels += 1
@@ -201,6 +213,7 @@ public struct TimerWheel {
     }
 
     /// Puts the queued elements of newly scheduled timers into their slots.
+    @usableFromInline
     mutating func applyQueuedPlacements() {
         uniqueLists()
         let n = queuedPlacements
@@ -212,6 +225,7 @@ public struct TimerWheel {
     /// that only loads the entries (independent loads, so the processor has
     /// them all in flight together), then a pass that releases the pending
     /// ones, now in cache.
+    @usableFromInline
     mutating func applyQueuedChanges() {
         applyQueuedPlacements()
         let n = queuedCancels
