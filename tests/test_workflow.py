@@ -207,6 +207,25 @@ def test_withdrawn_refunded_and_cancelled_end_the_dispute(sim):
     assert cancelled["invoice"] == "cancelled"
 
 
+def test_an_order_reference_two_merchants_share_needs_the_merchant_named(sim):
+    # Order references are the shops' own: both have an order "1001".
+    open_dispute(sim, "D-SE", "M-SE", "1001", "10.00", "SEK")
+    open_dispute(sim, "D-DE", "M-DE", "1001", "10.00", "EUR")
+    r = sim.ctl("refunded", "1001", check=False)
+    assert r.returncode == 1 and r.json["code"] == "conflict", r.json
+    assert "merchants M-DE, M-SE" in r.json["message"] and "--merchant" in r.json["message"]
+    assert show(sim, "D-SE")["state"] == show(sim, "D-DE")["state"] == "awaitingMerchant"
+    refunded = sim.ctl("refunded", "1001", "--merchant", "M-SE").json["disputes"]
+    assert [d["id"] for d in refunded] == ["D-SE"]
+    assert show(sim, "D-SE")["outcome"] == "refunded" and show(sim, "D-DE")["state"] == "awaitingMerchant"
+    # Now unambiguous again: only M-DE has an open dispute on 1001.
+    assert [d["id"] for d in sim.ctl("refunded", "1001").json["disputes"]] == ["D-DE"]
+    r = sim.ctl("refunded", "1001", "--merchant", "M-SE", check=False)
+    assert r.json["code"] == "not_found" and "of merchant M-SE" in r.json["message"]
+    text = sim.ctl("cancelled", "O-X", check=False, json_output=False)
+    assert "no open dispute on order O-X" in text.stderr
+
+
 def test_captured_order_cannot_be_cancelled(sim):
     open_dispute(sim, "D-1")
     r = sim.ctl("cancelled", "O-D-1", check=False)

@@ -256,10 +256,21 @@ extension Engine {
 
     /// A refunded or cancelled order ends every open dispute on it.
     func orderEnded(_ op: ControlOperation, _ args: Arguments, _ batch: inout CommitBatch) throws -> JSONValue {
-        try args.allow(["order"])
+        try args.allow(["order", "merchant"])
         let order = try args.required("order")
-        let open = try store.disputes(orderReference: order).filter { $0.stage != .closed }
-        guard !open.isEmpty else { throw ControlError(.notFound, "no open dispute on order \(order)") }
+        var open = try store.disputes(orderReference: order).filter { $0.stage != .closed }
+        if let merchant = try args.string("merchant") {
+            open = open.filter { $0.merchantID == merchant }
+            guard !open.isEmpty else { throw ControlError(.notFound, "no open dispute on order \(order) of merchant \(merchant)") }
+        } else {
+            guard !open.isEmpty else { throw ControlError(.notFound, "no open dispute on order \(order)") }
+            // Order references are the merchants' own: two shops may both have an order 1001.
+            let merchants = Set(open.map(\.merchantID)).sorted()
+            guard merchants.count == 1 else {
+                throw ControlError(.conflict, "order \(order) has open disputes of merchants \(merchants.joined(separator: ", ")); "
+                    + "name the merchant ('merchant', disputectl --merchant)")
+            }
+        }
         var views: [JSONValue] = []
         for d in open {
             let merchant = try merchantNamed(d.merchantID)

@@ -216,12 +216,19 @@ struct Decide: ParsableCommand {
 struct OrderAction: ParsableArguments {
     @OptionGroup var connection: ConnectionOptions
     @Argument(help: "Order reference.") var order: String
+    @Option(help: "The merchant whose order it is (needed when another merchant has an open dispute on an order of the same reference).")
+    var merchant: String?
     @Option(name: .customLong("request-id"), help: "Idempotency key (default: random).") var requestID: String?
 
     func send(_ op: ControlOperation, done: String) throws {
-        let result = try connection.call(op, ["order": .string(order)], requestID: requestID)
+        var args: [String: JSONValue] = ["order": .string(order)]
+        if let merchant { args["merchant"] = .string(merchant) }
+        let result = try connection.call(op, args, requestID: requestID)
         if connection.json { printJSON(result); return }
-        for d in result["disputes"]?.arrayValue ?? [] { print("\(d["id"]?.stringValue ?? ""): \(done); closed (refunded).") }
+        for d in result["disputes"]?.arrayValue ?? [] {
+            print("\(d["id"]?.stringValue ?? ""): \(done); now \(d["state"]?.stringValue ?? "")"
+                + (d["outcome"]?.stringValue.map { " (\($0))" } ?? "") + ".")
+        }
     }
 }
 
