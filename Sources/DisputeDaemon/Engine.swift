@@ -67,10 +67,10 @@ public actor Engine {
     /// Loads every pending timer into the wheel and fires those that fell due
     /// while the daemon was down, once each, in due order.
     ///
-    /// After a long outage that can be many (each in its own transaction): after
-    /// the first 64 and then about once a second, `progress` is told how many of
-    /// the overdue ones have been handled, so the daemon can show it and ask
-    /// systemd for more time.
+    /// After a long outage that can be many (hundreds of thousands, minutes of
+    /// work): after the first 64 and then about once a second, `progress` is
+    /// told how many of the overdue ones have been handled, so the daemon can
+    /// show it and ask systemd for more time.
     @discardableResult
     public func recover(progress: @escaping (_ done: Int, _ overdue: Int) -> Void = { _, _ in }) throws -> (timers: Int, fired: Int) {
         let pending = try store.pendingTimerInstants()

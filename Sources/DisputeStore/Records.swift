@@ -352,9 +352,6 @@ extension DisputeStore {
         }
     }
 
-    public func timer(_ id: Int64) throws -> StoredTimer? {
-        try pool.read { db in try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM timers WHERE id = ?"), arguments: [id]).map(Self.timer) }
-    }
 
     /// The stored answers among `requestIDs` and which of `disputeIDs` exist, in
     /// one read transaction: the engine asks this once per group commit instead

@@ -135,7 +135,7 @@ import Testing
         let id = try #require(try store.timers(of: "D-a").first?.id)
         try await store.pool.write { db in try db.execute(sql: "UPDATE timers SET kind = 'fromTheFuture' WHERE id = ?", arguments: [id]) }
         #expect {
-            _ = try store.timer(id)
+            _ = try store.timerWithDispute(id, known: { _ in false })
         } throws: { error in
             "\(error)" == "timers row '\(id)' cannot be read: unknown timer kind 'fromTheFuture'"
         }
