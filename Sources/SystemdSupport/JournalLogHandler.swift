@@ -46,6 +46,7 @@ public struct JournalLogHandler: LogHandler {
         "notice spooled": "5d1c0f5a8a8e4c4f9b6d1e2f3a4b5c63",
         "spool write failed; the notice stays in the outbox and is retried": "5d1c0f5a8a8e4c4f9b6d1e2f3a4b5c64",
         "recovery done": "5d1c0f5a8a8e4c4f9b6d1e2f3a4b5c65",
+        "timer cannot fire yet; it stays pending and is tried again": "5d1c0f5a8a8e4c4f9b6d1e2f3a4b5c66",
     ]
 
     /// - Parameters:

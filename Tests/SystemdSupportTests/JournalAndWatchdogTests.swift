@@ -30,7 +30,7 @@ import Testing
         let ids = Array(JournalLogHandler.messageIDs.values)
         #expect(Set(ids).count == ids.count)
         #expect(ids.allSatisfy { $0.count == 32 && $0.allSatisfy(\.isHexDigit) })
-        #expect(JournalLogHandler.messageIDs.count == 6)
+        #expect(JournalLogHandler.messageIDs.count == 7)
     }
 
     @Test func prioritiesFollowSyslog() {
