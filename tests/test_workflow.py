@@ -373,3 +373,11 @@ def test_one_jump_over_a_chain_of_deadlines_fires_each_once_in_due_order(workdir
     for (dispute,) in db.execute("SELECT id FROM disputes"):
         assert db.execute("SELECT COUNT(*) FROM outbox WHERE dispute_id = ? AND kind IN ('chargebackIssued', 'decisionMerchantFavour')",
                           (dispute,)).fetchone()[0] == 1, dispute
+
+
+def test_deadlines_lists_each_upcoming_deadline_with_its_kind(sim):
+    open_dispute(sim, "D-1")
+    out = sim.ctl("deadlines", "--within", "30d", json_output=False).stdout.splitlines()
+    assert out[0].split() == ["DISPUTE", "MERCHANT", "KIND", "DEADLINE", "ENDS", "(LOCAL)", "LEFT"]
+    assert out[1].split()[:4] == ["D-1", "M-SE", "responseDeadline", "2027-01-29T23:00:00Z"]
+    assert sim.ctl("deadlines", "--within", "1d", json_output=False).stdout.strip() == "(none)"

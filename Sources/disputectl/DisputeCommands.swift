@@ -256,7 +256,7 @@ struct Deadlines: ParsableCommand {
     func run() throws {
         let result = try connection.call(.deadlinesUpcoming, ["withinSeconds": .int(parseDuration(within)!)])
         if connection.json { printJSON(result); return }
-        printTable(["DISPUTE", "MERCHANT", "STATE", "DEADLINE", "ENDS (LOCAL)", "LEFT"], (result["deadlines"]?.arrayValue ?? []).map {
+        printTable(["DISPUTE", "MERCHANT", "KIND", "DEADLINE", "ENDS (LOCAL)", "LEFT"], (result["deadlines"]?.arrayValue ?? []).map {
             [$0["id"]?.stringValue ?? "", $0["merchant"]?.stringValue ?? "", $0["kind"]?.stringValue ?? "",
              $0["deadline"]?.stringValue ?? "", $0["deadlineLocal"]?.stringValue ?? "",
              "\($0["businessDaysLeft"]?.intValue ?? 0) business days"]
