@@ -154,17 +154,13 @@ public struct Daemon {
             try await group.run()
             logger.info("disputed stopped")
             return DaemonExit.success
-        } catch let error as StoreTooNew {
-            // Restarting cannot help: a problem at start, exit 78 (no restart loop under systemd).
-            logger.critical("disputed cannot run", metadata: ["error": "\(error)"])
-            printError("disputed: \(error)")
-            notifier.failed(status: "Store too new: \(error.unknownMigrations.joined(separator: ", "))", errno: EPROTO)
-            return DaemonExit.config
         } catch {
             logger.critical("disputed cannot run", metadata: ["error": "\(error)"])
             printError("disputed: \(error)")
-            notifier.failed(status: "Failed: \(error)", errno: EIO)
-            return DaemonExit.failure
+            notifier.failed(status: "Failed: \(error)", errno: error is StoreTooNew ? EPROTO : EIO)
+            // A store from a newer version is a problem at start that restarting cannot
+            // help: exit 78, which the unit does not restart on.
+            return error is StoreTooNew ? DaemonExit.config : DaemonExit.failure
         }
     }
 

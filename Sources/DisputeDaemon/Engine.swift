@@ -76,9 +76,12 @@ public actor Engine {
         let pending = try store.pendingTimerInstants()
         wheel.reserveCapacity(pending.count + 1024)
         handles.reserveCapacity(pending.count + 1024)
-        for t in pending { handles[t.id] = wheel.schedule(at: t.dueAt, payload: UInt64(t.id)) }
         let target = now
-        let overdue = pending.reduce(0) { $0 + ($1.dueAt <= target ? 1 : 0) }
+        var overdue = 0
+        for t in pending {
+            handles[t.id] = wheel.schedule(at: t.dueAt, payload: UInt64(t.id))
+            if t.dueAt <= target { overdue += 1 }
+        }
         let fired = try fireDue(upTo: target, progress: { progress($0, overdue) })
         lastRecovery = (pending.count, fired)
         return lastRecovery
@@ -195,7 +198,7 @@ public actor Engine {
                 progress(handled)
             }
             do {
-                try add(timer: Int64(expired.payload), upTo: target, to: &group)
+                try addFiring(timer: Int64(expired.payload), upTo: target, to: &group)
                 group.timers.append((expired, wasSetAside))
             } catch let error as ControlError {
                 setAsideFailed(expired, because: error.message, into: &deferred)
@@ -247,7 +250,7 @@ public actor Engine {
     /// what the group did before it; nothing if it is no longer pending
     /// (fired, cancelled, or cancelled by an earlier timer of the group) or its
     /// dispute is gone.
-    private func add(timer id: Int64, upTo target: Int64, to group: inout FiringGroup) throws {
+    private func addFiring(timer id: Int64, upTo target: Int64, to group: inout FiringGroup) throws {
         guard let (row, stored) = try store.timerWithDispute(id, known: { group.disputes[$0] != nil }), row.state == "pending",
               group.cancelledKinds[row.disputeID]?.contains(row.kind) != true else { return }
         guard var dispute = group.disputes[row.disputeID] ?? stored, let merchant = try cachedMerchant(dispute.merchantID) else {
