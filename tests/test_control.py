@@ -37,7 +37,6 @@ def accounts():
 
 @pytest.fixture
 def roles_daemon(workdir, accounts):
-    extra = ""
     cfg = config_text(workdir).replace('admin_group = ""', f'admin_group = "{GROUPS["admin"]}"') \
         .replace('reader_group = ""', f'reader_group = "{GROUPS["read"]}"\nsocket_group = "{GROUPS["sock"]}"')
     d = Daemon(workdir, args=["--simulated-clock", "2027-01-11T09:00:00Z"], config=cfg)

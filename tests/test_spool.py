@@ -4,11 +4,9 @@ import email
 import email.policy
 import json
 import os
-import re
 import socket
 import threading
 import time
-from email.header import decode_header, make_header
 
 import pytest
 

@@ -1,7 +1,6 @@
 """Every path of the dispute state diagram, end to end: the real daemon on a
 simulated clock, driven by the real disputectl."""
 
-import json
 import shutil
 import sqlite3
 import time
