@@ -131,6 +131,23 @@ def test_disputectl_passes_a_negative_amount_on_to_be_refused_by_name(sim):
     assert "such as 499." not in r.stderr, r.stderr
 
 
+def test_a_locale_that_is_no_language_is_refused_and_a_tag_is_stored_in_canonical_form(sim):
+    base = ["merchant", "upsert", "--id", "M-L", "--name", "Åsa", "--email", "a@shop.example", "--country", "SE",
+            "--timezone", "Europe/Stockholm"]
+    sim.ctl(*base, "--locale", "sv")
+    for bad in ("xx", "sv-XX", "de-AT-1901", "s", "sv SE", "qq_QQ"):
+        r = sim.ctl(*base, "--locale", bad, json_output=False, check=False)
+        assert r.returncode == 1, (bad, r.stderr)
+        assert "is not a language tag: write an ISO 639 language" in r.stderr, (bad, r.stderr)
+        # The refused upsert changed nothing.
+        assert sim.ctl("merchant", "show", "M-L").json["locale"] == "sv"
+    # A real language without templates of its own is accepted (its notices fall
+    # back to English); case and separator are normalised.
+    for written, stored in (("DE_at", "de-AT"), ("fi", "fi"), ("fil", "fil"), ("EN-gb", "en-GB")):
+        sim.ctl(*base, "--locale", written)
+        assert sim.ctl("merchant", "show", "M-L").json["locale"] == stored
+
+
 def test_a_client_that_stalls_mid_line_is_disconnected_after_the_idle_timeout(sim):
     with socket.socket(socket.AF_UNIX) as s:
         s.connect(str(sim.socket))

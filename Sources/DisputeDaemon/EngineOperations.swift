@@ -150,6 +150,27 @@ extension Engine {
         } && s.first != "."
     }
 
+    /// A merchant's locale in its canonical form (`de_at` → `de-AT`), or nil
+    /// unless it is an ISO 639 language, optionally followed by an ISO 3166
+    /// region. Notices use the templates of the tag, else of its language,
+    /// else English; dates and amounts follow the tag (completed with the
+    /// merchant's country). A language no one speaks (`xx`) would silently
+    /// get English notices, so it is refused instead.
+    static func canonicalLocale(_ tag: String) -> String? {
+        let parts = tag.split(separator: "-", omittingEmptySubsequences: false).flatMap {
+            $0.split(separator: "_", omittingEmptySubsequences: false)
+        }
+        guard (1...2).contains(parts.count), parts.allSatisfy({ part in part.utf8.allSatisfy { c in
+            (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) } }) else { return nil }
+        let language = parts[0].lowercased()
+        guard (2...3).contains(language.utf8.count),
+              Locale.LanguageCode.isoLanguageCodes.contains(Locale.LanguageCode(language)) else { return nil }
+        guard parts.count == 2 else { return language }
+        let region = parts[1].uppercased()
+        guard region.utf8.count == 2, Locale.Region.isoRegions.contains(Locale.Region(region)) else { return nil }
+        return language + "-" + region
+    }
+
     func upsertMerchant(_ args: Arguments, _ batch: inout CommitBatch) throws -> JSONValue {
         try args.allow(["id", "name", "email", "country", "timezone", "locale", "portal", "emailOnDispute"])
         let id = try args.required("id")
@@ -170,9 +191,10 @@ extension Engine {
         }
         let zone = try args.required("timezone")
         guard TimeZone(identifier: zone) != nil else { throw ControlError(.badRequest, "'timezone' \"\(zone)\" is not an IANA time zone") }
-        let locale = try args.string("locale") ?? "en"
-        guard (2...5).contains(locale.count), locale.allSatisfy({ $0.isASCII && ($0.isLetter || $0 == "-" || $0 == "_") }) else {
-            throw ControlError(.badRequest, "'locale' \"\(locale)\" must look like en, sv or de-AT")
+        let written = try args.string("locale") ?? "en"
+        guard let locale = Self.canonicalLocale(written) else {
+            throw ControlError(.badRequest, "'locale' \"\(written.prefix(40))\" is not a language tag: write an ISO 639 language "
+                + "such as en, sv or de, optionally with an ISO 3166 region such as de-AT")
         }
         let merchant = Merchant(id: id, legalName: name, email: email, country: country, timeZone: zone, locale: locale,
                                 portalActivated: try args.bool("portal", default: false),
