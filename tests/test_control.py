@@ -117,6 +117,35 @@ def test_malformed_requests_get_a_named_error(sim, payload, code, words):
     assert words in reply["error"]["message"]
 
 
+def test_numbers_out_of_range_are_refused_by_name_and_the_daemon_keeps_serving(sim):
+    # Each of these once trapped on an arithmetic overflow and killed the daemon
+    # (deadlines.upcoming and calendar.holidays are read operations: any reader could).
+    big = 2 ** 63 - 1
+    cases = [
+        ("deadlines.upcoming", {"withinSeconds": big}, "the window must be from 0 seconds to 20 years"),
+        ("deadlines.upcoming", {"withinSeconds": -1}, "the window must be from 0 seconds to 20 years"),
+        ("calendar.holidays", {"calendar": "SE", "year": big}, f"the year {big} is outside it"),
+        ("calendar.holidays", {"calendar": "SE", "year": -big}, f"the year {-big} is outside it"),
+        ("calendar.holidays", {"calendar": "SE", "year": 2 ** 40}, f"the year {2 ** 40} is outside it"),
+        ("clock.advance", {"seconds": big}, "an integer from 0 to 20 years"),
+        ("dispute.list", {"limit": -big}, "'limit' is"),
+        ("dispute.list", {"limit": 0}, "it must be from 1 to 100000"),
+    ]
+    for op, args, words in cases:
+        line = json.dumps({"v": 1, "id": "n", "op": op, "args": args}).encode() + b"\n"
+        reply = raw(sim, line)
+        assert reply["ok"] is False and reply["error"]["code"] == "bad_request", (op, args, reply)
+        assert words in reply["error"]["message"], (op, args, reply)
+    assert sim.ctl("status").json["pid"] == sim.proc.pid
+    # disputectl refuses durations beyond 64 bits as durations instead of trapping.
+    for argv in (["clock", "advance", "999999999999999w"], ["deadlines", "--within", "99999999999999999d"]):
+        r = sim.ctl(*argv, json_output=False, check=False)
+        assert r.returncode == 64, (argv, r.returncode, r.stderr)
+        assert "is not a duration such as 90s" in r.stderr, r.stderr
+    r = sim.ctl("calendar", "holidays", "--calendar", "SE", "--year", "99999999999999", json_output=False, check=False)
+    assert r.returncode != 0 and "the year 99999999999999 is outside it" in r.stderr, (r.returncode, r.stderr)
+
+
 def test_disputectl_passes_a_negative_amount_on_to_be_refused_by_name(sim):
     sim.ctl("merchant", "upsert", "--id", "M-SE", "--name", "Åsa", "--email", "a@shop.example", "--country", "SE",
             "--timezone", "Europe/Stockholm")

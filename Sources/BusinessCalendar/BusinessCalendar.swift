@@ -2,11 +2,24 @@
 /// has to extend the file.
 public struct CalendarError: Error, Sendable, Equatable, CustomStringConvertible {
     public let market: String
-    public let date: CivilDate
+    /// The date or year asked about, as written in the message.
+    public let outside: String
     public let validYears: ClosedRange<Int>
 
+    public init(market: String, date: CivilDate, validYears: ClosedRange<Int>) {
+        self.market = market
+        self.outside = date.description
+        self.validYears = validYears
+    }
+
+    public init(market: String, year: Int, validYears: ClosedRange<Int>) {
+        self.market = market
+        self.outside = "the year \(year)"
+        self.validYears = validYears
+    }
+
     public var description: String {
-        "calendar \(market) covers \(validYears.lowerBound)–\(validYears.upperBound); \(date) is outside it"
+        "calendar \(market) covers \(validYears.lowerBound)–\(validYears.upperBound); \(outside) is outside it"
     }
 }
 
@@ -174,7 +187,7 @@ public struct BusinessCalendar: Sendable {
     /// `disputectl calendar holidays` lists.
     public func holidays(in year: Int) throws(CalendarError) -> [(date: CivilDate, name: String)] {
         guard validYears.contains(year) else {
-            throw CalendarError(market: market, date: CivilDate(year: year, month: 1, day: 1)!, validYears: validYears)
+            throw CalendarError(market: market, year: year, validYears: validYears)
         }
         var out: [(CivilDate, String)] = []
         var day = CivilDate(year: year, month: 1, day: 1)!

@@ -9,10 +9,16 @@ public struct CivilDate: Hashable, Comparable, Sendable, Codable, CustomStringCo
     public init(dayNumber: Int32) { self.dayNumber = dayNumber }
 
     /// A date from its parts; nil when the day does not exist (2027-02-29).
+    /// Nil unless the date exists; years beyond ±1,000,000 are refused too (a
+    /// day number is 32 bits, and no calendar question needs them).
     public init?(year: Int, month: Int, day: Int) {
-        guard (1...12).contains(month), day >= 1, day <= CivilDate.daysIn(month: month, year: year) else { return nil }
+        guard CivilDate.years.contains(year), (1...12).contains(month), day >= 1,
+              day <= CivilDate.daysIn(month: month, year: year) else { return nil }
         dayNumber = Int32(CivilDate.days(year: year, month: month, day: day))
     }
+
+    /// The years a date may have.
+    public static let years = -1_000_000...1_000_000
 
     /// Howard Hinnant's days_from_civil.
     static func days(year: Int, month: Int, day: Int) -> Int {

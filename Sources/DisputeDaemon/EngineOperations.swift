@@ -45,8 +45,9 @@ extension Engine {
                     guard let d = Instant.parse(raw) else { throw ControlError(.badRequest, "'dueBefore' is not an ISO 8601 instant") }
                     return Self.seconds(d)
                 }
-                let limit = Int(try args.int("limit") ?? 1000)
-                result = .object(["disputes": .array(try store.disputes(stage: stage, merchantID: try args.string("merchant"), dueBefore: due, limit: max(1, min(limit, 100_000))).map(View.dispute))])
+                let limit = try args.int("limit") ?? 1000
+                guard (1...100_000).contains(limit) else { throw ControlError(.badRequest, "'limit' is \(limit); it must be from 1 to 100000") }
+                result = .object(["disputes": .array(try store.disputes(stage: stage, merchantID: try args.string("merchant"), dueBefore: due, limit: Int(limit)).map(View.dispute))])
             case .disputeShow:
                 try args.allow(["id"])
                 let d = try disputeNamed(try args.required("id"))
@@ -54,6 +55,9 @@ extension Engine {
             case .deadlinesUpcoming:
                 try args.allow(["withinSeconds"])
                 let within = try args.int("withinSeconds") ?? 7 * 86400
+                guard (0...Self.longestSpan).contains(within) else {
+                    throw ControlError(.badRequest, "'withinSeconds' is \(within); the window must be from 0 seconds to 20 years")
+                }
                 let open = try store.disputes(dueBefore: now + within, limit: 100_000).filter { $0.stage != .closed }
                 let rows: [JSONValue] = open.compactMap { d in
                     guard let last = d.deadlines.last else { return nil }
@@ -65,7 +69,7 @@ extension Engine {
                 result = .object(["now": View.instant(now), "deadlines": .array(rows)])
             case .clockAdvance:
                 try args.allow(["seconds"])
-                guard let seconds = try args.int("seconds"), seconds >= 0, seconds <= 20 * 366 * 86400 else {
+                guard let seconds = try args.int("seconds"), (0...Self.longestSpan).contains(seconds) else {
                     throw ControlError(.badRequest, "clock.advance needs 'seconds', an integer from 0 to 20 years")
                 }
                 let (newNow, fired) = try advanceClock(by: seconds)
@@ -143,6 +147,10 @@ extension Engine {
         }
         return d
     }
+
+    /// The longest span a request may name (a clock advance, a window of
+    /// deadlines): 20 years, in seconds.
+    static let longestSpan: Int64 = 20 * 366 * 86400
 
     static func validIdentifier(_ s: String) -> Bool {
         (1...64).contains(s.utf8.count) && s.utf8.allSatisfy { c in

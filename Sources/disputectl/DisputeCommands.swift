@@ -333,7 +333,12 @@ func parseDuration(_ text: String) -> Int64? {
     for c in text {
         if c.isASCII && c.isNumber { number.append(c); continue }
         guard let n = Int64(number), let unit = ["s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800][String(c)] else { return nil }
-        total += n * Int64(unit)
+        // Overflow is no duration either (999999999999999w): refused, not a crash.
+        let (seconds, overflow) = n.multipliedReportingOverflow(by: Int64(unit))
+        guard !overflow else { return nil }
+        let (sum, overflowed) = total.addingReportingOverflow(seconds)
+        guard !overflowed else { return nil }
+        total = sum
         number = ""
         sawUnit = true
     }

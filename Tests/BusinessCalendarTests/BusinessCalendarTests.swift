@@ -36,6 +36,12 @@ func instant(_ s: String) -> Int64 {
         #expect(CivilDate("2026-13-01") == nil)
     }
 
+    @Test func refusesYearsBeyondItsDayNumbersInsteadOfTrapping() {
+        #expect(CivilDate(year: Int.max, month: 1, day: 1) == nil)
+        #expect(CivilDate(year: -3_000_000, month: 1, day: 1) == nil)
+        #expect(CivilDate(year: 1_000_000, month: 12, day: 31)?.description.hasPrefix("1000000-12-31") == true)
+    }
+
     @Test func computesGregorianEaster() {
         #expect(CivilDate.easterSunday(year: 2024) == date("2024-03-31"))
         #expect(CivilDate.easterSunday(year: 2027) == date("2027-03-28"))
@@ -107,6 +113,12 @@ func instant(_ s: String) -> Int64 {
         let se = try shipped("SE")
         #expect(try se.addBusinessDays(1, to: date("2026-12-23")) == date("2026-12-28"))
         #expect(try se.closureReason(date("2026-12-24")) == "Julafton")
+    }
+
+    @Test func holidaysOfAYearOutsideTheFileNameTheYear() throws {
+        let se = try shipped("SE")
+        #expect(throws: CalendarError(market: "SE", year: Int.max, validYears: se.validYears)) { try se.holidays(in: Int.max) }
+        #expect("\(CalendarError(market: "SE", year: 3000, validYears: 1990...2060))" == "calendar SE covers 1990–2060; the year 3000 is outside it")
     }
 
     @Test func deadlineSkipsMidsummerEveInSweden() throws {
