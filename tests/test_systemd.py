@@ -119,6 +119,24 @@ def test_notify_sequence_across_start_reload_and_stop(workdir, notify):
     assert before[-1].startswith("READY=1")
 
 
+def test_the_status_line_follows_the_disputes_while_the_daemon_runs(workdir, notify):
+    d = Daemon(workdir, args=["--simulated-clock", "2027-01-11T09:00:00Z"], env={"NOTIFY_SOCKET": notify.path})
+    d.start(wait=False)
+    assert "STATUS=Ready: 0 open disputes, 0 timers, no pending deadlines" in notify.drain(until="READY=1")
+    d.ctl("merchant", "upsert", "--id", "M-SE", "--name", "Shop", "--email", "x@shop.example", "--country", "SE",
+          "--timezone", "Europe/Stockholm")
+    d.ctl("open", "--merchant", "M-SE", "--order", "O-1", "--amount", "10.00", "--currency", "SEK",
+          "--reason", "faulty", "--id", "D-1")
+    # Refreshed within the refresh interval (30 s), without any request asking for it.
+    line = notify.drain(until="STATUS=Ready: 1 open disputes", timeout=40)
+    assert "3 timers, next deadline 2027-01-22T08:00:00Z" in line, line
+    # A clock advance that fires deadlines updates it at once.
+    d.ctl("clock", "advance", "19d")
+    line = notify.drain(until="STATUS=Ready: 0 open disputes", timeout=5)
+    assert "0 timers, no pending deadlines" in line, line
+    d.stop(timeout=30)
+
+
 def test_broken_config_sends_status_and_errno_and_never_ready(workdir, notify):
     d = Daemon(workdir, env={"NOTIFY_SOCKET": notify.path}, config=config_text(workdir) + "\nbogus = 1\n")
     d.start(wait=False)

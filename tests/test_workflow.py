@@ -102,6 +102,11 @@ def test_a_deadline_whose_calendar_is_gone_waits_for_it_while_the_others_fire(wo
         assert show(d, "D-DE")["state"] == "closed"
         assert show(d, "D-SE")["state"] == "awaitingMerchant"
         assert "timer cannot fire yet" in d.log_text() and "no calendar for market SE" in d.log_text()
+        # Ops see the held deadlines in status, with the reason.
+        status = d.ctl("status").json
+        assert status["heldTimers"] == 3 and "no calendar for market SE" in status["heldTimersReason"], status
+        human = d.ctl("status", json_output=False).stdout
+        assert "3 overdue held back, retried every minute: " in human and "no calendar for market SE" in human, human
         # The calendar back and reloaded: they fire within the retry delay, once each.
         (workdir / "SE.toml").rename(calendars / "SE.toml")
         assert d.reload() is True
@@ -109,6 +114,8 @@ def test_a_deadline_whose_calendar_is_gone_waits_for_it_while_the_others_fire(wo
         se = show(d, "D-SE")
         assert (se["state"], se["outcome"]) == ("closed", "customerFavour")
         assert notices(d, "D-SE") == ["disputeOpened", "responseReminder", "responseReminder", "chargebackIssued"]
+        status = d.ctl("status").json
+        assert (status["heldTimers"], status.get("heldTimersReason")) == (0, None), status
     finally:
         d.kill()
 

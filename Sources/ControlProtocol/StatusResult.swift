@@ -37,11 +37,18 @@ public struct StatusResult: Sendable, Codable, Equatable {
     public var recovery: [String: Int]
     /// The last failed spool write, while the spool is failing.
     public var lastSpoolError: String?
+    /// Due timers held back because their dispute cannot be worked on (no
+    /// calendar for its market, a row this version cannot read); retried every
+    /// minute. Nil from a daemon that predates the field.
+    public var heldTimers: Int?
+    /// Why the last held timer could not fire, while any is held.
+    public var heldTimersReason: String?
 
     public init(version: String, pid: Int32, startedAt: String, uptimeSeconds: Int64, clock: String,
                 now: String, configPath: String, configLoadedAt: String, store: Store,
                 disputes: [String: Int], pendingTimers: Int, nextTimerDue: String?, outboxPending: Int,
-                calendars: [String: String], recovery: [String: Int], lastSpoolError: String?) {
+                calendars: [String: String], recovery: [String: Int], lastSpoolError: String?,
+                heldTimers: Int? = nil, heldTimersReason: String? = nil) {
         self.version = version
         self.pid = pid
         self.startedAt = startedAt
@@ -58,5 +65,7 @@ public struct StatusResult: Sendable, Codable, Equatable {
         self.calendars = calendars
         self.recovery = recovery
         self.lastSpoolError = lastSpoolError
+        self.heldTimers = heldTimers
+        self.heldTimersReason = heldTimersReason
     }
 }

@@ -133,7 +133,7 @@ public struct Daemon {
                 },
                 logger: logger,
                 ready: { [state] in
-                    let summary = await state.summary()
+                    let summary = await state.readySummary()
                     notifier.ready(status: summary)
                     logger.info("disputed ready", metadata: ["version": "\(disputedVersion)", "clock": "\(clock.mode.rawValue)"])
                 })
@@ -148,6 +148,7 @@ public struct Daemon {
                                                 period: min(.seconds(1), (notifier.watchdogPingInterval() ?? .seconds(2)) / 2))),
                         .init(service: Watchdog(engine: engine, notifier: notifier, logger: logger)),
                         .init(service: StoppingAnnouncer(notifier: notifier)),
+                        .init(service: StatusRefresher(state: state)),
                     ],
                     gracefulShutdownSignals: [.sigterm, .sigint],
                     logger: logger))
@@ -237,6 +238,20 @@ struct Watchdog: Service {
                     logger.warning("engine tick loop made no progress; withholding the watchdog ping")
                 }
                 try await Task.sleep(for: interval)
+            }
+        }
+    }
+}
+
+/// Keeps the unit's `STATUS=` summary current while the daemon runs.
+struct StatusRefresher: Service {
+    let state: DaemonState
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try await Task.sleep(for: DaemonState.statusRefreshInterval)
+                await state.refreshStatus()
             }
         }
     }

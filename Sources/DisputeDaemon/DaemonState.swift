@@ -22,6 +22,8 @@ public final class DaemonState: Sendable {
     /// `daemon.log_level`; nil when `--log-level` fixed it for the whole run.
     let logLevel: SharedLogLevel?
     private let current: Mutex<(configuration: Configuration, loadedAt: Date, calendars: [String: String])>
+    /// The summary last sent as `STATUS=`.
+    private let lastSummary = Mutex<String?>(nil)
 
     init(configPath: String, configuration: Configuration, calendars: [String: BusinessCalendar], store: DisputeStore,
          clock: DaemonClock, engine: Engine, spooler: Spooler, logger: Logger, notifier: SystemdNotifier,
@@ -44,6 +46,7 @@ public final class DaemonState: Sendable {
         let (_, loadedAt, calendars) = current.withLock { $0 }
         let counts = try store.counts()
         let recovery = await engine.lastRecovery
+        let held = await engine.heldTimers
         return StatusResult(
             version: disputedVersion,
             pid: getpid(),
@@ -57,7 +60,7 @@ public final class DaemonState: Sendable {
             disputes: counts.stages, pendingTimers: counts.pendingTimers,
             nextTimerDue: counts.nextTimer.map { ZonedTime.isoUTC($0) }, outboxPending: counts.pendingNotices,
             calendars: calendars, recovery: ["timersLoaded": recovery.timers, "timersFired": recovery.fired],
-            lastSpoolError: await spooler.lastError)
+            lastSpoolError: await spooler.lastError, heldTimers: held.count, heldTimersReason: held.reason)
     }
 
     /// Re-reads the configuration and the calendars. Anything with a problem is
@@ -110,7 +113,9 @@ public final class DaemonState: Sendable {
             logger.error("configuration rejected, keeping the previous one", metadata: ["config": "\(configPath)", "error": "\(error)"])
             outcome = .failure(TOMLDiagnosticsError(description: "\(error)"))
         }
-        notifier.send(["READY=1", "STATUS=\(await summary())"])
+        let summary = await summary()
+        lastSummary.withLock { $0 = summary }
+        notifier.send(["READY=1", "STATUS=\(summary)"])
         return outcome
     }
 
@@ -119,8 +124,33 @@ public final class DaemonState: Sendable {
         guard let counts = try? store.counts() else { return "Ready" }
         let open = counts.stages.filter { $0.key != "closed" }.values.reduce(0, +)
         let next = counts.nextTimer.map { "next deadline \(ZonedTime.isoUTC($0))" } ?? "no pending deadlines"
+        let held = await engine.heldTimers.count
         return "Ready: \(open) open disputes, \(counts.pendingTimers) timers, \(next); clock \(clock.mode.rawValue)"
+            + (held > 0 ? "; \(held) overdue deadlines held back (see disputectl status)" : "")
     }
+
+    /// The summary sent with `READY=1`, remembered as sent.
+    func readySummary() async -> String {
+        let summary = await summary()
+        lastSummary.withLock { $0 = summary }
+        return summary
+    }
+
+    /// Sends the summary as `STATUS=` if it changed since it was last sent, so
+    /// that `systemctl status` does not show the counts of the moment the
+    /// daemon became ready for the rest of its life.
+    func refreshStatus() async {
+        let summary = await summary()
+        let changed = lastSummary.withLock { last in
+            defer { last = summary }
+            return last != summary
+        }
+        if changed { notifier.status(summary) }
+    }
+
+    /// Seconds between two refreshes of the summary (a count over the store:
+    /// about 0.2 s with a million disputes).
+    static let statusRefreshInterval: Duration = .seconds(30)
 }
 
 /// A rejected configuration, as text for the log and the client.

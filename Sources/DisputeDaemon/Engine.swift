@@ -27,6 +27,8 @@ public actor Engine {
     /// Due timers that could not fire (see ``fireDue(upTo:)``), in due order,
     /// and when they are tried again.
     var deferredTimers: [ExpiredTimer] = []
+    /// Why the last timer set aside could not fire.
+    var lastHoldReason: String?
     var retryDeferredAt: Int64 = .max
     /// Advanced by every tick: the watchdog pings only while this moves.
     public private(set) var ticks: UInt64 = 0
@@ -235,6 +237,7 @@ public actor Engine {
     private func setAsideFailed(_ timer: ExpiredTimer, because reason: String, into deferred: inout [ExpiredTimer]) {
         logger.error("timer cannot fire yet; it stays pending and is tried again", metadata: [
             "timer": "\(timer.payload)", "error": "\(reason)", "retryInSeconds": "\(Self.retryDelay)"])
+        lastHoldReason = reason
         deferred.append(timer)
     }
 
@@ -354,4 +357,10 @@ public actor Engine {
     }
 
     var pendingTimerCount: Int { wheel.count + deferredTimers.count }
+
+    /// Due timers set aside because their dispute cannot be worked on yet, and
+    /// why the last of them could not fire (what `status` shows ops).
+    var heldTimers: (count: Int, reason: String?) {
+        deferredTimers.isEmpty ? (0, nil) : (deferredTimers.count, lastHoldReason)
+    }
 }

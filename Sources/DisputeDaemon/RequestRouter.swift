@@ -27,6 +27,11 @@ final class RequestRouter: ControlRequestHandler {
             case let .failure(error):
                 return .failure(id: request.id, ControlError(.conflict, "new configuration rejected, the old one stays in force:\n\(error)"))
             }
+        case .clockAdvance:
+            // Deadlines fired: the unit's status line says so at once, not a refresh later.
+            let response = await state.engine.submit(request, operation)
+            await state.refreshStatus()
+            return response
         default:
             if operation.isWrite { return await state.engine.submit(request, operation) }
             return await state.engine.handle(request, operation)

@@ -22,7 +22,9 @@ struct Status: ParsableCommand {
             ("Config", "\(status.configPath) (loaded \(status.configLoadedAt))"),
             ("Store", "\(status.store.path), \(formatBytes(status.store.sizeBytes)), schema \(status.store.schemaVersion)"),
             ("Disputes", status.disputes.isEmpty ? "none" : status.disputes.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")),
-            ("Timers", "\(status.pendingTimers) pending" + (status.nextTimerDue.map { ", next due \($0)" } ?? "")),
+            ("Timers", "\(status.pendingTimers) pending" + (status.nextTimerDue.map { ", next due \($0)" } ?? "")
+                + ((status.heldTimers ?? 0) > 0
+                    ? "; \(status.heldTimers!) overdue held back, retried every minute: \(status.heldTimersReason ?? "see the journal")" : "")),
             ("Outbox", "\(status.outboxPending) e-mail notices not yet spooled" + (status.lastSpoolError.map { "; last spool error: \($0)" } ?? "")),
             ("Calendars", status.calendars.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")),
             ("Recovery", "\(status.recovery["timersLoaded"] ?? 0) timers loaded, \(status.recovery["timersFired"] ?? 0) fired at start"),
