@@ -387,3 +387,24 @@ def test_deadlines_lists_each_upcoming_deadline_with_its_kind(sim):
     assert out[0].split() == ["DISPUTE", "MERCHANT", "KIND", "DEADLINE", "ENDS", "(LOCAL)", "LEFT"]
     assert out[1].split()[:4] == ["D-1", "M-SE", "responseDeadline", "2027-01-29T23:00:00Z"]
     assert sim.ctl("deadlines", "--within", "1d", json_output=False).stdout.strip() == "(none)"
+
+
+def test_listings_stop_at_their_limit_say_so_and_list_deadlines_soonest_first(sim):
+    open_dispute(sim, "D-1", reason="notReceived")   # 21 business days
+    open_dispute(sim, "D-2")                         # 14: due first, opened second
+    open_dispute(sim, "D-3", reason="returned")      # 21
+    out = sim.ctl("deadlines", "--within", "60d", json_output=False)
+    assert [line.split()[0] for line in out.stdout.splitlines()[1:]] == ["D-2", "D-1", "D-3"]
+    assert out.stderr == ""
+    out = sim.ctl("deadlines", "--within", "60d", "--limit", "1", json_output=False)
+    assert [line.split()[0] for line in out.stdout.splitlines()[1:]] == ["D-2"]
+    assert "the first 1 shown; more match (raise --limit or narrow the filters)" in out.stderr
+    out = sim.ctl("list", "--limit", "2", json_output=False)
+    assert [line.split()[0] for line in out.stdout.splitlines()[1:]] == ["D-1", "D-2"]
+    assert "the first 2 shown; more match" in out.stderr
+    assert sim.ctl("list", "--limit", "2").json["more"] is True
+    full = sim.ctl("list", "--limit", "3")
+    assert full.json["more"] is False and [d["id"] for d in full.json["disputes"]] == ["D-1", "D-2", "D-3"]
+    assert sim.ctl("list", "--limit", "3", json_output=False).stderr == ""
+    r = sim.ctl("list", "--limit", "0", json_output=False, check=False)
+    assert r.returncode == 1 and "'limit' is 0; it must be from 1 to 100000" in r.stderr

@@ -45,28 +45,31 @@ extension Engine {
                     guard let d = Instant.parse(raw) else { throw ControlError(.badRequest, "'dueBefore' is not an ISO 8601 instant") }
                     return Self.seconds(d)
                 }
-                let limit = try args.int("limit") ?? 1000
-                guard (1...100_000).contains(limit) else { throw ControlError(.badRequest, "'limit' is \(limit); it must be from 1 to 100000") }
-                result = .object(["disputes": .array(try store.disputes(stage: stage, merchantID: try args.string("merchant"), dueBefore: due, limit: Int(limit)).map(View.dispute))])
+                let limit = try Self.limit(args)
+                // One more than asked, to tell the client that more match.
+                let found = try store.disputes(stage: stage, merchantID: try args.string("merchant"), dueBefore: due, limit: limit + 1)
+                result = .object(["disputes": .array(found.prefix(limit).map(View.dispute)), "more": .bool(found.count > limit)])
             case .disputeShow:
                 try args.allow(["id"])
                 let d = try disputeNamed(try args.required("id"))
                 result = View.detailed(d, timeline: try store.timeline(of: d.id), notices: try store.notices(of: d.id), timers: try store.timers(of: d.id))
             case .deadlinesUpcoming:
-                try args.allow(["withinSeconds"])
+                try args.allow(["withinSeconds", "limit"])
                 let within = try args.int("withinSeconds") ?? 7 * 86400
                 guard (0...Self.longestSpan).contains(within) else {
                     throw ControlError(.badRequest, "'withinSeconds' is \(within); the window must be from 0 seconds to 20 years")
                 }
-                let open = try store.disputes(dueBefore: now + within, limit: 100_000).filter { $0.stage != .closed }
-                let rows: [JSONValue] = open.compactMap { d in
+                let limit = try Self.limit(args)
+                // Soonest first (closed disputes have no next deadline); one more than asked, to tell that more match.
+                let found = try store.disputes(dueBefore: now + within, byDeadline: true, limit: limit + 1)
+                let rows: [JSONValue] = found.prefix(limit).compactMap { d in
                     guard let last = d.deadlines.last else { return nil }
                     return .object(["id": .string(d.id), "merchant": .string(d.merchantID), "state": .string(d.stage.rawValue),
                                     "kind": .string(last.kind.rawValue), "deadline": View.instant(last.instant),
                                     "deadlineLocal": .string(last.explanation.deadlineLocal), "lastDay": .string(last.explanation.lastDay),
                                     "businessDaysLeft": .int(Int64(businessDaysLeft(d, last)))])
                 }
-                result = .object(["now": View.instant(now), "deadlines": .array(rows)])
+                result = .object(["now": View.instant(now), "deadlines": .array(rows), "more": .bool(found.count > limit)])
             case .clockAdvance:
                 try args.allow(["seconds"])
                 guard let seconds = try args.int("seconds"), (0...Self.longestSpan).contains(seconds) else {
@@ -146,6 +149,13 @@ extension Engine {
             throw ControlError(.notFound, "no dispute \(id)" + (similar.isEmpty ? "" : "; did you mean \(similar.joined(separator: ", "))?"))
         }
         return d
+    }
+
+    /// How many rows a listing answers at most: `limit`, 1 to 100,000 (default 1,000).
+    static func limit(_ args: Arguments) throws -> Int {
+        let limit = try args.int("limit") ?? 1000
+        guard (1...100_000).contains(limit) else { throw ControlError(.badRequest, "'limit' is \(limit); it must be from 1 to 100000") }
+        return Int(limit)
     }
 
     /// The longest span a request may name (a clock advance, a window of

@@ -230,8 +230,10 @@ extension DisputeStore {
     }
 
     /// Disputes filtered by stage, merchant and deadline, oldest first.
+    /// Disputes matching every filter given, the first `limit` of them in the
+    /// order they were opened, or by their next deadline (soonest first).
     public func disputes(stage: DisputeStage? = nil, merchantID: String? = nil, dueBefore: Int64? = nil,
-                         orderReference: String? = nil, limit: Int = 1000) throws -> [Dispute] {
+                         orderReference: String? = nil, byDeadline: Bool = false, limit: Int = 1000) throws -> [Dispute] {
         var clauses: [String] = []
         var arguments: [any DatabaseValueConvertible] = []
         if let stage { clauses.append("stage = ?"); arguments.append(stage.rawValue) }
@@ -241,7 +243,7 @@ extension DisputeStore {
         let whereSQL = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
         arguments.append(limit)
         return try pool.read { db in
-            try String.fetchAll(db, sql: "SELECT body FROM disputes \(whereSQL) ORDER BY opened_at, id LIMIT ?",
+            try String.fetchAll(db, sql: "SELECT body FROM disputes \(whereSQL) ORDER BY \(byDeadline ? "next_deadline" : "opened_at"), id LIMIT ?",
                                 arguments: StatementArguments(arguments)).map { try Self.decode(Dispute.self, $0) }
         }
     }

@@ -103,15 +103,18 @@ struct List: ParsableCommand {
     @Option var state: String?
     @Option var merchant: String?
     @Option(name: .customLong("due-before"), help: "Only disputes whose next deadline is before this instant.") var dueBefore: String?
+    @Option(help: "Show at most this many (1-100000), oldest first.") var limit: Int = 1000
 
     func run() throws {
-        var args: [String: JSONValue] = [:]
+        var args: [String: JSONValue] = ["limit": .int(Int64(limit))]
         if let state { args["state"] = .string(state) }
         if let merchant { args["merchant"] = .string(merchant) }
         if let dueBefore { args["dueBefore"] = .string(dueBefore) }
         let result = try connection.call(.disputeList, args)
         if connection.json { printJSON(result); return }
-        printDisputes(result["disputes"]?.arrayValue ?? [])
+        let rows = result["disputes"]?.arrayValue ?? []
+        printDisputes(rows)
+        noteMore(result, shown: rows.count)
     }
 }
 
@@ -248,15 +251,18 @@ struct Deadlines: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Deadlines coming up.")
     @OptionGroup var connection: ConnectionOptions
     @Option(help: "Window, such as 7d or 36h.") var within: String = "7d"
+    @Option(help: "Show at most this many (1-100000), soonest first.") var limit: Int = 1000
 
     func validate() throws {
         guard parseDuration(within) != nil else { throw ValidationError("--within '\(within)' is not a duration such as 90s, 15m, 12h, 3d, 2w or 1d12h") }
     }
 
     func run() throws {
-        let result = try connection.call(.deadlinesUpcoming, ["withinSeconds": .int(parseDuration(within)!)])
+        let result = try connection.call(.deadlinesUpcoming, ["withinSeconds": .int(parseDuration(within)!), "limit": .int(Int64(limit))])
         if connection.json { printJSON(result); return }
-        printTable(["DISPUTE", "MERCHANT", "KIND", "DEADLINE", "ENDS (LOCAL)", "LEFT"], (result["deadlines"]?.arrayValue ?? []).map {
+        let deadlines = result["deadlines"]?.arrayValue ?? []
+        defer { noteMore(result, shown: deadlines.count) }
+        printTable(["DISPUTE", "MERCHANT", "KIND", "DEADLINE", "ENDS (LOCAL)", "LEFT"], deadlines.map {
             [$0["id"]?.stringValue ?? "", $0["merchant"]?.stringValue ?? "", $0["kind"]?.stringValue ?? "",
              $0["deadline"]?.stringValue ?? "", $0["deadlineLocal"]?.stringValue ?? "",
              "\($0["businessDaysLeft"]?.intValue ?? 0) business days"]
@@ -323,6 +329,14 @@ func printTable(_ header: [String], _ rows: [[String]]) {
     }
     print(line(header))
     for row in rows { print(line(row)) }
+}
+
+/// Says on stderr when the daemon had more rows than it was asked for, so a
+/// listing that stops at the limit is never taken for all there is.
+func noteMore(_ result: JSONValue, shown: Int) {
+    if result["more"]?.boolValue == true {
+        FileHandle.standardError.write(Data("disputectl: the first \(shown) shown; more match (raise --limit or narrow the filters)\n".utf8))
+    }
 }
 
 /// `90s`, `15m`, `12h`, `3d`, `2w`, or combined (`1d12h`), in seconds.
