@@ -42,6 +42,14 @@ def test_sigint_also_stops_with_exit_zero(daemon):
     assert not daemon.socket.exists()
 
 
+def test_a_simulated_clock_before_1970_is_a_usage_error_not_a_crash(workdir):
+    d = Daemon(workdir, args=["--simulated-clock", "1969-12-31T23:59:59Z"])
+    d.start(wait=False)
+    assert d.proc.wait(timeout=10) == 64
+    assert "--simulated-clock '1969-12-31T23:59:59Z' is before 1970-01-01T00:00:00Z" in d.log_text()
+    assert not (workdir / "lib").exists()   # refused before anything was created
+
+
 def test_broken_config_exits_78_and_names_file_line_and_key(workdir):
     d = Daemon(workdir, config=config_text(workdir) + "\n[policy]\nresponse_business_days = 99\n")
     d.start(wait=False)

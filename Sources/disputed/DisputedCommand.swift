@@ -28,8 +28,14 @@ struct DisputedCommand: AsyncParsableCommand {
     var logLevel: String?
 
     func validate() throws {
-        if let simulatedClock, Instant.parse(simulatedClock) == nil {
-            throw ValidationError("--simulated-clock '\(simulatedClock)' is not an ISO 8601 instant such as 2026-12-01T09:00:00Z")
+        if let simulatedClock {
+            guard let start = Instant.parse(simulatedClock) else {
+                throw ValidationError("--simulated-clock '\(simulatedClock)' is not an ISO 8601 instant such as 2026-12-01T09:00:00Z")
+            }
+            // Instants are seconds since the Unix epoch, never negative (the timer wheel's clock).
+            guard start.timeIntervalSince1970 >= 0 else {
+                throw ValidationError("--simulated-clock '\(simulatedClock)' is before 1970-01-01T00:00:00Z, where the daemon's clock begins")
+            }
         }
         if let logLevel, Logger.Level(rawValue: logLevel) == nil {
             throw ValidationError("--log-level '\(logLevel)' must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
