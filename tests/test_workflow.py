@@ -1,7 +1,9 @@
 """Every path of the dispute state diagram, end to end: the real daemon on a
 simulated clock, driven by the real disputectl."""
 
+import json
 import shutil
+import socket
 import sqlite3
 import time
 
@@ -408,3 +410,22 @@ def test_listings_stop_at_their_limit_say_so_and_list_deadlines_soonest_first(si
     assert sim.ctl("list", "--limit", "3", json_output=False).stderr == ""
     r = sim.ctl("list", "--limit", "0", json_output=False, check=False)
     assert r.returncode == 1 and "'limit' is 0; it must be from 1 to 100000" in r.stderr
+    shown = sim.ctl("merchant", "show", "M-SE")
+    assert [d["id"] for d in shown.json["disputes"]] == ["D-1", "D-2", "D-3"] and shown.json["more"] is False
+
+
+def test_merchant_show_says_when_the_merchant_has_more_disputes_than_it_lists(sim):
+    open_dispute(sim, "D-0")
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(str(sim.socket))
+        s.settimeout(60)
+        reader = s.makefile("rb")
+        for i in range(1, 1001):
+            s.sendall((json.dumps({"v": 1, "id": f"r{i}", "op": "dispute.open", "args": {
+                "merchant": "M-SE", "order": f"O-{i}", "amount": "1.00", "currency": "SEK", "reason": "faulty",
+                "id": f"D-{i:04}"}}) + "\n").encode())
+            assert json.loads(reader.readline())["ok"]
+    shown = sim.ctl("merchant", "show", "M-SE", json_output=False)
+    assert len(shown.stdout.splitlines()) > 1000
+    assert "the first 1000 disputes shown; more exist (disputectl list --merchant M-SE --limit N)" in shown.stderr
+    assert sim.ctl("merchant", "show", "M-SE").json["more"] is True

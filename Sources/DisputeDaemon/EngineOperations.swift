@@ -31,7 +31,10 @@ extension Engine {
                 try args.allow(["id"])
                 let m = try merchantNamed(try args.required("id"))
                 guard case var .object(fields) = View.merchant(m) else { return .failure(id: request.id, ControlError(.internal, "view")) }
-                fields["disputes"] = .array(try store.disputes(merchantID: m.id).map(View.dispute))
+                // The first 1,000, oldest first; `more` says that dispute.list has the rest.
+                let found = try store.disputes(merchantID: m.id, limit: 1001)
+                fields["disputes"] = .array(found.prefix(1000).map(View.dispute))
+                fields["more"] = .bool(found.count > 1000)
                 result = .object(fields)
             case .disputeList:
                 try args.allow(["state", "merchant", "dueBefore", "limit"])

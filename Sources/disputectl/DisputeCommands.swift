@@ -60,7 +60,11 @@ struct MerchantShow: ParsableCommand {
                       ("Market", "\(m["country"]?.stringValue ?? ""), \(m["timezone"]?.stringValue ?? ""), locale \(m["locale"]?.stringValue ?? "")"),
                       ("Notices", m["portal"]?.boolValue == true ? (m["emailOnDispute"]?.boolValue == true ? "portal and e-mail" : "portal") : "e-mail")])
         print()
-        printDisputes(m["disputes"]?.arrayValue ?? [])
+        let disputes = m["disputes"]?.arrayValue ?? []
+        printDisputes(disputes)
+        if m["more"]?.boolValue == true {
+            FileHandle.standardError.write(Data("disputectl: the first \(disputes.count) disputes shown; more exist (disputectl list --merchant \(id) --limit N)\n".utf8))
+        }
     }
 }
 
