@@ -89,23 +89,11 @@ public actor Spooler: Service {
     /// `new/` already, and the rename-without-replace finds them on the next pass
     /// (exactly one file per notice). Fewer transactions also leave the store's
     /// writer to the engine's group commits.
-    nonisolated static func writePending(store: DisputeStore, dispatcher: NoticeDispatcher, logger: Logger) -> String? {
-        let pending: [StoredNotice]
-        let unreadable: [UnreadableRow]
-        do {
-            (pending, unreadable) = try store.pendingNotices()
-        } catch {
-            return "reading the outbox: \(error)"
-        }
-        // Per dispute, read for the whole pass in one transaction.
-        let merchants: [String: Merchant]
-        do {
-            merchants = try store.merchants(ofDisputes: pending.lazy.filter { $0.channel == .email }.map(\.disputeID))
-        } catch {
-            return "reading the merchants of \(pending.count) pending notices: \(error)"
-        }
+    nonisolated static func writePending(store: DisputeStore, dispatcher: NoticeDispatcher, logger: Logger,
+                                         pageSize: Int = 1024) -> String? {
         var batch: [StoredNotice] = []
         var failure: String? = nil
+        var unreadable: [UnreadableRow] = []
 
         /// Makes the batch durable and records it; false (and `failure` set) if that fails.
         func settle() -> Bool {
@@ -124,21 +112,43 @@ public actor Spooler: Service {
             return true
         }
 
-        for notice in pending where notice.channel == .email {
+        // A page of the outbox at a time, oldest first; notices committed during
+        // the pass come in later pages.
+        var cursor: Int64? = 0
+        while let after = cursor {
+            let page: (notices: [StoredNotice], unreadable: [UnreadableRow], next: Int64?)
             do {
-                guard let merchant = merchants[notice.disputeID] else {
-                    throw DaemonError.spool(message: "notice \(notice.id) belongs to no dispute with a merchant")
-                }
-                let bytes = try dispatcher.message(notice, merchant: merchant)
-                if !(try dispatcher.writer.write(noticeID: notice.id, bytes: bytes, syncDirectory: false)) {
-                    logger.info("notice already in the spool; outbox row repaired", metadata: ["dispute": "\(notice.disputeID)", "notice": "\(notice.id)"])
-                }
-                batch.append(notice)
-                if batch.count >= batchSize, !settle() { return failure }
+                page = try store.pendingNotices(after: after, limit: pageSize)
             } catch {
-                // Whatever was written before the failure is still made durable and recorded.
                 _ = settle()
-                return failure ?? "\(notice.id): \(error)"
+                return failure ?? "reading the outbox: \(error)"
+            }
+            unreadable += page.unreadable
+            cursor = page.next
+            // The merchants of the page's disputes, read in one transaction.
+            let merchants: [String: Merchant]
+            do {
+                merchants = try store.merchants(ofDisputes: page.notices.lazy.filter { $0.channel == .email }.map(\.disputeID))
+            } catch {
+                _ = settle()
+                return failure ?? "reading the merchants of \(page.notices.count) pending notices: \(error)"
+            }
+            for notice in page.notices where notice.channel == .email {
+                do {
+                    guard let merchant = merchants[notice.disputeID] else {
+                        throw DaemonError.spool(message: "notice \(notice.id) belongs to no dispute with a merchant")
+                    }
+                    let bytes = try dispatcher.message(notice, merchant: merchant)
+                    if !(try dispatcher.writer.write(noticeID: notice.id, bytes: bytes, syncDirectory: false)) {
+                        logger.info("notice already in the spool; outbox row repaired", metadata: ["dispute": "\(notice.disputeID)", "notice": "\(notice.id)"])
+                    }
+                    batch.append(notice)
+                    if batch.count >= batchSize, !settle() { return failure }
+                } catch {
+                    // Whatever was written before the failure is still made durable and recorded.
+                    _ = settle()
+                    return failure ?? "\(notice.id): \(error)"
+                }
             }
         }
         guard settle() else { return failure }

@@ -273,14 +273,25 @@ extension DisputeStore {
     /// The notices not spooled yet, oldest first; rows this
     /// version cannot read are returned apart, each with what is wrong with it,
     /// so that one damaged row does not hold back every other merchant's notice.
-    public func pendingNotices() throws -> (notices: [StoredNotice], unreadable: [UnreadableRow]) {
+    /// Pending notices in the order they were committed, one page at a time:
+    /// at most `limit` of those after `cursor` (0 for the first page, then the
+    /// `next` of the page before; nil when this page was the last). Paged so
+    /// that a backlog of any size (a spool down for days) is read a page at a
+    /// time, not all into memory at once; by rowid, which the `outbox_pending`
+    /// index holds in order, so no page sorts the backlog.
+    public func pendingNotices(after cursor: Int64 = 0, limit: Int = 1024) throws
+        -> (notices: [StoredNotice], unreadable: [UnreadableRow], next: Int64?) {
         try pool.read { db in
             var notices: [StoredNotice] = []
             var unreadable: [UnreadableRow] = []
-            for row in try Row.fetchAll(db, sql: "SELECT * FROM outbox WHERE state = 'pending' ORDER BY created_at, id") {
+            var last: Int64 = cursor
+            let rows = try Row.fetchAll(db, sql: "SELECT rowid AS page_key, * FROM outbox WHERE state = 'pending' AND rowid > ? ORDER BY rowid LIMIT ?",
+                                        arguments: [cursor, limit])
+            for row in rows {
+                last = row["page_key"]
                 do { notices.append(try Self.notice(row)) } catch let error as UnreadableRow { unreadable.append(error) }
             }
-            return (notices, unreadable)
+            return (notices, unreadable, rows.count == limit ? last : nil)
         }
     }
 

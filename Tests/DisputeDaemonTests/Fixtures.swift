@@ -22,10 +22,9 @@ func storeAndDispatcher() throws -> (DisputeStore, NoticeDispatcher, String) {
     return (store, dispatcher, directory)
 }
 
-/// The calendars of the repository.
-func repositoryCalendars() throws -> [String: BusinessCalendar] {
-    try CalendarLoader.loadDirectory(repository.appendingPathComponent("config/calendars").path)
-}
+/// The calendars of the repository, compiled once for every test.
+func repositoryCalendars() throws -> [String: BusinessCalendar] { try compiledCalendars.get() }
+private let compiledCalendars = Result { try CalendarLoader.loadDirectory(repository.appendingPathComponent("config/calendars").path) }
 
 /// A dispute as `dispute.open` makes it for `merchant` on 2027-01-11.
 func openedDispute(_ id: String, merchant: Merchant) throws -> Dispute {

@@ -44,6 +44,39 @@ import Testing
         #expect(try store.pendingNotices().unreadable.map(\.id) == ["D-a.1.disputeOpened"])
     }
 
+    @Test func aBacklogOfManyPagesIsWrittenWholeAndOneUnreadableRowInAnEarlyPageHoldsBackNone() async throws {
+        let (store, dispatcher, directory) = try fixture()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let merchant = Merchant(id: "M1", legalName: "Åsa AB", email: "a@example.se", country: "SE", timeZone: "Europe/Stockholm", locale: "sv")
+        let ids = (0..<30).map { String(format: "D-%02d", $0) }
+        var group: [CommitBatch] = []
+        for id in ids {
+            var batch = CommitBatch()
+            batch.now = 1_799_658_000
+            batch.merchants = [merchant]
+            batch.disputes = [try openedDispute(id, merchant: merchant)]
+            batch.notices = [(id, .disputeOpened, .email, ["disputeId": id])]
+            group.append(batch)
+        }
+        _ = try await store.commit(group: group)
+        try await store.pool.write { db in
+            try db.execute(sql: "UPDATE outbox SET kind = 'fromTheFuture' WHERE id = 'D-03.1.disputeOpened'")
+        }
+        // Pages of 7: the store answers 7 at a time, in commit order, and says where the next page starts.
+        let first = try store.pendingNotices(limit: 7)
+        #expect(first.notices.map(\.disputeID) == ["D-00", "D-01", "D-02", "D-04", "D-05", "D-06"])
+        #expect(first.unreadable.map(\.id) == ["D-03.1.disputeOpened"])
+        let second = try store.pendingNotices(after: try #require(first.next), limit: 7)
+        #expect(second.notices.map(\.disputeID) == ["D-07", "D-08", "D-09", "D-10", "D-11", "D-12", "D-13"])
+
+        let failure = Spooler.writePending(store: store, dispatcher: dispatcher, logger: Logger(label: "test"), pageSize: 7)
+        #expect(failure == "outbox row 'D-03.1.disputeOpened' cannot be read: unknown notice kind 'fromTheFuture'")
+        let written = try FileManager.default.contentsOfDirectory(atPath: directory + "/spool/new").sorted()
+        #expect(written == ids.filter { $0 != "D-03" }.map { "\($0).1.disputeOpened.eml" })
+        let left = try store.pendingNotices()
+        #expect(left.notices.isEmpty && left.unreadable.map(\.id) == ["D-03.1.disputeOpened"] && left.next == nil)
+    }
+
     @Test func anOutboxThatCannotBeReadIsAFailureForStatusNotAnEmptyOutbox() async throws {
         let (store, dispatcher, directory) = try fixture()
         defer { try? FileManager.default.removeItem(atPath: directory) }

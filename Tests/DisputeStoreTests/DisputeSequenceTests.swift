@@ -121,7 +121,7 @@ import Testing
         try await store.pool.write { db in
             try db.execute(sql: "UPDATE outbox SET kind = 'fromTheFuture' WHERE id = 'D-a.1.disputeOpened'")
         }
-        let (notices, unreadable) = try store.pendingNotices()
+        let (notices, unreadable, _) = try store.pendingNotices()
         #expect(notices.map(\.id) == ["D-b.1.disputeOpened"])
         #expect(unreadable.map(\.description) == ["outbox row 'D-a.1.disputeOpened' cannot be read: unknown notice kind 'fromTheFuture'"])
         // Showing the dispute names the row instead of showing some other notice.
