@@ -429,3 +429,12 @@ def test_merchant_show_says_when_the_merchant_has_more_disputes_than_it_lists(si
     assert len(shown.stdout.splitlines()) > 1000
     assert "the first 1000 disputes shown; more exist (disputectl list --merchant M-SE --limit N)" in shown.stderr
     assert sim.ctl("merchant", "show", "M-SE").json["more"] is True
+
+
+def test_list_finds_the_disputes_of_an_order(sim):
+    open_dispute(sim, "D-1", order="1001")
+    open_dispute(sim, "D-2", order="1002")
+    open_dispute(sim, "D-3", order="1001", amount="10.00")
+    assert [d["id"] for d in sim.ctl("list", "--order", "1001").json["disputes"]] == ["D-1", "D-3"]
+    assert [d["id"] for d in sim.ctl("list", "--order", "1001", "--merchant", "M-SE").json["disputes"]] == ["D-1", "D-3"]
+    assert sim.ctl("list", "--order", "9999").json["disputes"] == []

@@ -37,7 +37,7 @@ extension Engine {
                 fields["more"] = .bool(found.count > 1000)
                 result = .object(fields)
             case .disputeList:
-                try args.allow(["state", "merchant", "dueBefore", "limit"])
+                try args.allow(["state", "merchant", "order", "dueBefore", "limit"])
                 let stage = try args.string("state").map { raw -> DisputeStage in
                     guard let s = DisputeStage(rawValue: raw) else {
                         throw ControlError(.badRequest, "'state' is \"\(raw)\"; states: \(DisputeStage.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -50,7 +50,8 @@ extension Engine {
                 }
                 let limit = try Self.limit(args)
                 // One more than asked, to tell the client that more match.
-                let found = try store.disputes(stage: stage, merchantID: try args.string("merchant"), dueBefore: due, limit: limit + 1)
+                let found = try store.disputes(stage: stage, merchantID: try args.string("merchant"), dueBefore: due,
+                                               orderReference: try args.string("order"), limit: limit + 1)
                 result = .object(["disputes": .array(found.prefix(limit).map(View.dispute)), "more": .bool(found.count > limit)])
             case .disputeShow:
                 try args.allow(["id"])

@@ -106,6 +106,7 @@ struct List: ParsableCommand {
     @OptionGroup var connection: ConnectionOptions
     @Option var state: String?
     @Option var merchant: String?
+    @Option(help: "Only disputes of this order reference (the merchant's own).") var order: String?
     @Option(name: .customLong("due-before"), help: "Only disputes whose next deadline is before this instant.") var dueBefore: String?
     @Option(help: "Show at most this many (1-100000), oldest first.") var limit: Int = 1000
 
@@ -113,6 +114,7 @@ struct List: ParsableCommand {
         var args: [String: JSONValue] = ["limit": .int(Int64(limit))]
         if let state { args["state"] = .string(state) }
         if let merchant { args["merchant"] = .string(merchant) }
+        if let order { args["order"] = .string(order) }
         if let dueBefore { args["dueBefore"] = .string(dueBefore) }
         let result = try connection.call(.disputeList, args)
         if connection.json { printJSON(result); return }
