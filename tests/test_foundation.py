@@ -137,12 +137,38 @@ def test_stale_socket_file_is_replaced_but_a_live_one_is_not(workdir):
     second = Daemon(workdir)
     second.start()
     assert second.ctl("status").json["pid"] == second.proc.pid
-    third = Daemon(workdir)
+    # Another store, the same socket path: the live socket is not taken over.
+    (workdir / "other").mkdir()
+    third = Daemon(workdir / "other", config=config_text(workdir, state_directory=str(workdir / "other" / "lib")))
     third.start(wait=False)
     assert third.proc.wait(timeout=10) == 1
     assert "another process is listening" in third.log_text()
     assert second.ctl("status").json["pid"] == second.proc.pid
     assert second.stop() == 0
+
+
+def test_a_second_daemon_on_the_same_store_is_refused_naming_the_first(workdir):
+    first = Daemon(workdir, args=["--simulated-clock", "2027-01-11T09:00:00Z"])
+    first.start()
+    # Same state directory, another socket: it would fire every deadline a second time.
+    (workdir / "second").mkdir()
+    second = Daemon(workdir / "second", args=["--simulated-clock", "2027-01-11T09:00:00Z"],
+                    config=config_text(workdir / "second", state_directory=str(workdir / "lib")))
+    try:
+        second.start(wait=False)
+        assert second.proc.wait(timeout=10) == 1
+        assert (f"the store in {workdir / 'lib'} is in use by another disputed (pid {first.proc.pid}); "
+                "one daemon per state directory: stop that one first") in second.log_text(), second.log_text()
+        assert not second.socket.exists()
+        assert first.ctl("status").json["pid"] == first.proc.pid
+        # The lock goes with the process, however it ends: after a SIGKILL the store is free.
+        first.kill()
+        second.start()
+        assert second.ctl("status").json["pid"] == second.proc.pid
+        assert second.stop() == 0
+    finally:
+        first.kill()
+        second.kill()
 
 
 def test_socket_file_is_mode_0660(daemon):

@@ -80,6 +80,7 @@ public struct Daemon {
         do {
             notifier.status("Opening store")
             try Self.makeDirectory(configuration.daemon.stateDirectory, mode: 0o750)
+            try StoreLock.acquire(stateDirectory: configuration.daemon.stateDirectory)
             let storePath = configuration.storePath
             let store = try DisputeStore(path: storePath, willMigrate: { pending in
                 // A schema change rewrites every row of a table: about 45 s for a store of

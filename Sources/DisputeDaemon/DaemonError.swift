@@ -3,12 +3,17 @@ public enum DaemonError: Error, Sendable, CustomStringConvertible {
     case socket(path: String, message: String)
     case directory(path: String, message: String)
     case spool(message: String)
+    /// Another process holds the state directory's lock.
+    case storeInUse(directory: String, pid: Int32?)
 
     public var description: String {
         switch self {
         case let .socket(path, message): return "control socket \(path): \(message)"
         case let .directory(path, message): return "directory \(path): \(message)"
         case let .spool(message): return "spool: \(message)"
+        case let .storeInUse(directory, pid):
+            return "the store in \(directory) is in use by another disputed" + (pid.map { " (pid \($0))" } ?? "")
+                + "; one daemon per state directory: stop that one first"
         }
     }
 }
