@@ -11,44 +11,10 @@ import Testing
 @Suite struct SpoolerTests {
     private func fixture() throws -> (DisputeStore, NoticeDispatcher, String) { try storeAndDispatcher() }
 
-    @Test func anEmptyOutboxIsNoFailure() async throws {
-        let (store, dispatcher, directory) = try fixture()
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let spooler = Spooler(store: store, dispatcher: dispatcher, logger: Logger(label: "test"))
-        await spooler.drain()
-        #expect(await spooler.lastError == nil)
-    }
-
-    @Test func anUnreadableOutboxRowIsNamedAndHoldsBackNoOtherNotice() async throws {
-        let (store, dispatcher, directory) = try fixture()
-        defer { try? FileManager.default.removeItem(atPath: directory) }
+    /// Commits the disputes `ids`, each with its opening e-mail notice, then
+    /// damages the notice of `unreadable` by hand (a kind this version does not know).
+    private func commitOpenedDisputes(_ ids: [String], unreadable: String, to store: DisputeStore) async throws {
         let merchant = Merchant(id: "M1", legalName: "Åsa AB", email: "a@example.se", country: "SE", timeZone: "Europe/Stockholm", locale: "sv")
-        var group: [CommitBatch] = []
-        for id in ["D-a", "D-b"] {
-            var batch = CommitBatch()
-            batch.now = 1_799_658_000
-            batch.merchants = [merchant]
-            batch.disputes = [try openedDispute(id, merchant: merchant)]
-            batch.notices = [(id, .disputeOpened, .email, ["disputeId": id])]
-            group.append(batch)
-        }
-        _ = try await store.commit(group: group)
-        try await store.pool.write { db in
-            try db.execute(sql: "UPDATE outbox SET kind = 'fromTheFuture' WHERE id = 'D-a.1.disputeOpened'")
-        }
-        let spooler = Spooler(store: store, dispatcher: dispatcher, logger: Logger(label: "test"))
-        await spooler.drain()
-        // D-b's notice went out; D-a's stays pending and is named in the failure.
-        #expect(try FileManager.default.contentsOfDirectory(atPath: directory + "/spool/new") == ["D-b.1.disputeOpened.eml"])
-        #expect(await spooler.lastError == "outbox row 'D-a.1.disputeOpened' cannot be read: unknown notice kind 'fromTheFuture'")
-        #expect(try store.pendingNotices().unreadable.map(\.id) == ["D-a.1.disputeOpened"])
-    }
-
-    @Test func aBacklogOfManyPagesIsWrittenWholeAndOneUnreadableRowInAnEarlyPageHoldsBackNone() async throws {
-        let (store, dispatcher, directory) = try fixture()
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let merchant = Merchant(id: "M1", legalName: "Åsa AB", email: "a@example.se", country: "SE", timeZone: "Europe/Stockholm", locale: "sv")
-        let ids = (0..<30).map { String(format: "D-%02d", $0) }
         var group: [CommitBatch] = []
         for id in ids {
             var batch = CommitBatch()
@@ -60,8 +26,35 @@ import Testing
         }
         _ = try await store.commit(group: group)
         try await store.pool.write { db in
-            try db.execute(sql: "UPDATE outbox SET kind = 'fromTheFuture' WHERE id = 'D-03.1.disputeOpened'")
+            try db.execute(sql: "UPDATE outbox SET kind = 'fromTheFuture' WHERE id = ?", arguments: ["\(unreadable).1.disputeOpened"])
         }
+    }
+
+    @Test func anEmptyOutboxIsNoFailure() async throws {
+        let (store, dispatcher, directory) = try fixture()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let spooler = Spooler(store: store, dispatcher: dispatcher, logger: Logger(label: "test"))
+        await spooler.drain()
+        #expect(await spooler.lastError == nil)
+    }
+
+    @Test func anUnreadableOutboxRowIsNamedAndHoldsBackNoOtherNotice() async throws {
+        let (store, dispatcher, directory) = try fixture()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try await commitOpenedDisputes(["D-a", "D-b"], unreadable: "D-a", to: store)
+        let spooler = Spooler(store: store, dispatcher: dispatcher, logger: Logger(label: "test"))
+        await spooler.drain()
+        // D-b's notice went out; D-a's stays pending and is named in the failure.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory + "/spool/new") == ["D-b.1.disputeOpened.eml"])
+        #expect(await spooler.lastError == "outbox row 'D-a.1.disputeOpened' cannot be read: unknown notice kind 'fromTheFuture'")
+        #expect(try store.pendingNotices().unreadable.map(\.id) == ["D-a.1.disputeOpened"])
+    }
+
+    @Test func aBacklogOfManyPagesIsWrittenWholeAndOneUnreadableRowInAnEarlyPageHoldsBackNone() async throws {
+        let (store, dispatcher, directory) = try fixture()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let ids = (0..<30).map { String(format: "D-%02d", $0) }
+        try await commitOpenedDisputes(ids, unreadable: "D-03", to: store)
         // Pages of 7: the store answers 7 at a time, in commit order, and says where the next page starts.
         let first = try store.pendingNotices(limit: 7)
         #expect(first.notices.map(\.disputeID) == ["D-00", "D-01", "D-02", "D-04", "D-05", "D-06"])
