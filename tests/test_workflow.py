@@ -438,3 +438,18 @@ def test_list_finds_the_disputes_of_an_order(sim):
     assert [d["id"] for d in sim.ctl("list", "--order", "1001").json["disputes"]] == ["D-1", "D-3"]
     assert [d["id"] for d in sim.ctl("list", "--order", "1001", "--merchant", "M-SE").json["disputes"]] == ["D-1", "D-3"]
     assert sim.ctl("list", "--order", "9999").json["disputes"] == []
+
+
+def test_show_says_where_each_deadline_stands(sim):
+    open_dispute(sim, "D-1")
+    open_dispute(sim, "D-2")
+    assert [(x["kind"], x["status"]) for x in show(sim, "D-1")["deadlines"]] == [("responseDeadline", "running")]
+    sim.ctl("refunded", "O-D-2")
+    sim.ctl("clock", "advance", "18d14h")       # exactly when the deadline ends
+    lapsed = show(sim, "D-1")["deadlines"][0]
+    assert (lapsed["status"], lapsed["lapsedAt"]) == ("lapsed", "2027-01-29T23:00:00Z")
+    assert show(sim, "D-2")["deadlines"][0]["status"] == "stopped"
+    human = sim.ctl("show", "D-1", json_output=False).stdout
+    assert "Deadline responseDeadline (lapsed, acted on at 2027-01-29T23:00:00Z): 14 business days" in human, human
+    human = sim.ctl("show", "D-2", json_output=False).stdout
+    assert "Deadline responseDeadline (stopped: the dispute moved on before it ended): 14 business days" in human, human

@@ -36,12 +36,27 @@ enum View {
         ])
     }
 
+    /// A deadline's status from its timer's state.
+    static func deadlineStatus(_ timerState: String) -> String {
+        switch timerState {
+        case "pending": return "running"
+        case "fired": return "lapsed"
+        default: return "stopped"
+        }
+    }
+
     static func detailed(_ d: Dispute, timeline: [TimelineEntry], notices: [StoredNotice], timers: [StoredTimer]) -> JSONValue {
         guard case var .object(fields) = dispute(d) else { return .null }
         fields["deadlines"] = .array(d.deadlines.map { deadline in
             (try? JSONValue.from(deadline.explanation)).map { explanation -> JSONValue in
                 guard case var .object(e) = explanation else { return explanation }
                 e["kind"] = .string(deadline.kind.rawValue)
+                // Where the deadline stands, from its timer: still running, lapsed
+                // (the daemon acted on it), or stopped when the dispute moved on.
+                if let timer = timers.last(where: { $0.kind == deadline.kind && $0.dueAt == deadline.instant }) {
+                    e["status"] = .string(deadlineStatus(timer.state))
+                    if let firedAt = timer.firedAt { e["lapsedAt"] = instant(firedAt) }
+                }
                 return .object(e)
             } ?? .null
         })

@@ -145,7 +145,14 @@ struct Show: ParsableCommand {
         printAligned(rows)
         for deadline in d["deadlines"]?.arrayValue ?? [] {
             print()
-            print("Deadline \(deadline["kind"]?.stringValue ?? ""): \(deadline["businessDays"]?.intValue ?? 0) business days, ends \(deadline["deadlineLocal"]?.stringValue ?? "") (\(deadline["deadline"]?.stringValue ?? ""))")
+            let status: String
+            switch deadline["status"]?.stringValue {
+            case "running"?: status = " (running)"
+            case "lapsed"?: status = " (lapsed" + (deadline["lapsedAt"]?.stringValue.map { ", acted on at \($0)" } ?? "") + ")"
+            case "stopped"?: status = " (stopped: the dispute moved on before it ended)"
+            default: status = ""
+            }
+            print("Deadline \(deadline["kind"]?.stringValue ?? "")\(status): \(deadline["businessDays"]?.intValue ?? 0) business days, ends \(deadline["deadlineLocal"]?.stringValue ?? "") (\(deadline["deadline"]?.stringValue ?? ""))")
             print("  counting from \(deadline["effectiveNotificationDay"]?.stringValue ?? "")" + (deadline["effectiveReason"]?.stringValue.map { " (\($0))" } ?? "") + ", last day \(deadline["lastDay"]?.stringValue ?? "")")
             for s in deadline["skipped"]?.arrayValue ?? [] {
                 print("  \(s["date"]?.stringValue ?? "") skipped: \(s["reason"]?.stringValue ?? "")")
