@@ -113,9 +113,7 @@ public final class DaemonState: Sendable {
             logger.error("configuration rejected, keeping the previous one", metadata: ["config": "\(configPath)", "error": "\(error)"])
             outcome = .failure(TOMLDiagnosticsError(description: "\(error)"))
         }
-        let summary = await summary()
-        lastSummary.withLock { $0 = summary }
-        notifier.send(["READY=1", "STATUS=\(summary)"])
+        notifier.send(["READY=1", "STATUS=\(await readySummary())"])
         return outcome
     }
 

@@ -31,10 +31,10 @@ extension Engine {
                 try args.allow(["id"])
                 let m = try merchantNamed(try args.required("id"))
                 guard case var .object(fields) = View.merchant(m) else { return .failure(id: request.id, ControlError(.internal, "view")) }
-                // The first 1,000, oldest first; `more` says that dispute.list has the rest.
-                let found = try store.disputes(merchantID: m.id, limit: 1001)
-                fields["disputes"] = .array(found.prefix(1000).map(View.dispute))
-                fields["more"] = .bool(found.count > 1000)
+                // The first ones, oldest first; `more` says that dispute.list has the rest.
+                let found = try store.disputes(merchantID: m.id, limit: Self.defaultLimit + 1)
+                fields["disputes"] = .array(found.prefix(Self.defaultLimit).map(View.dispute))
+                fields["more"] = .bool(found.count > Self.defaultLimit)
                 result = .object(fields)
             case .disputeList:
                 try args.allow(["state", "merchant", "order", "dueBefore", "limit"])
@@ -155,9 +155,12 @@ extension Engine {
         return d
     }
 
-    /// How many rows a listing answers at most: `limit`, 1 to 100,000 (default 1,000).
+    /// How many rows a listing answers when the request does not say.
+    static let defaultLimit = 1000
+
+    /// How many rows a listing answers at most: `limit`, 1 to 100,000 (default ``defaultLimit``).
     static func limit(_ args: Arguments) throws -> Int {
-        let limit = try args.int("limit") ?? 1000
+        let limit = try args.int("limit") ?? Int64(defaultLimit)
         guard (1...100_000).contains(limit) else { throw ControlError(.badRequest, "'limit' is \(limit); it must be from 1 to 100000") }
         return Int(limit)
     }
