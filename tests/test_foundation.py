@@ -77,6 +77,18 @@ def test_a_store_migrated_by_a_newer_version_is_refused_with_78_and_left_as_it_i
         assert ("9999-from-a-newer-version",) in db.execute("SELECT identifier FROM grdb_migrations").fetchall()
 
 
+def test_a_store_that_is_no_database_is_refused_with_78_and_left_as_it_is(daemon):
+    store = daemon.base / "lib" / "disputed.sqlite"
+    store.parent.mkdir(parents=True)
+    junk = b"not a database, whatever it once was\n" * 200
+    store.write_bytes(junk)
+    daemon.start(wait=False)
+    # Restarting cannot help, so no restart loop: 78, as for a broken configuration.
+    assert daemon.proc.wait(timeout=30) == 78, daemon.log_text()
+    assert f"store {store} cannot be used: file is not a database; restore a backup" in daemon.log_text(), daemon.log_text()
+    assert store.read_bytes() == junk
+
+
 def test_check_config_prints_every_problem_and_exits_78(workdir):
     cfg = workdir / "bad.toml"
     cfg.write_text(config_text(workdir).replace('log_level = "debug"', 'log_level = "loud"\ncolour = true'))

@@ -159,10 +159,12 @@ public struct Daemon {
         } catch {
             logger.critical("disputed cannot run", metadata: ["error": "\(error)"])
             printError("disputed: \(error)")
-            notifier.failed(status: "Failed: \(error)", errno: error is StoreTooNew ? EPROTO : EIO)
-            // A store from a newer version is a problem at start that restarting cannot
-            // help: exit 78, which the unit does not restart on.
-            return error is StoreTooNew ? DaemonExit.config : DaemonExit.failure
+            // A store from a newer version, or one that is damaged or no database at all,
+            // is a problem at start that restarting cannot help: exit 78, which the
+            // unit does not restart on.
+            let permanent = error is StoreTooNew || error is StoreDamaged
+            notifier.failed(status: "Failed: \(error)", errno: error is StoreTooNew ? EPROTO : permanent ? EBADMSG : EIO)
+            return permanent ? DaemonExit.config : DaemonExit.failure
         }
     }
 

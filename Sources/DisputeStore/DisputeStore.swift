@@ -35,6 +35,18 @@ public struct StoreTooNew: Error, Sendable, CustomStringConvertible {
     }
 }
 
+/// The store's file is not a database, or SQLite finds it damaged, when it is
+/// opened. Restarting cannot help: the daemon refuses to start (exit 78) until
+/// a backup is restored or the file is repaired by hand.
+public struct StoreDamaged: Error, Sendable, CustomStringConvertible {
+    public let path: String
+    public let message: String
+    public var description: String {
+        "store \(path) cannot be used: \(message); restore a backup (README: Backup and restore) "
+            + "or move the file away to start with an empty store"
+    }
+}
+
 /// The durable store: one SQLite database in WAL mode with `synchronous=FULL`.
 ///
 /// The database is the truth; every in-memory structure of the daemon is an index
@@ -89,6 +101,8 @@ public final class DisputeStore: Sendable {
             try Self.migrator.migrate(pool)
             checkpointer = try WALCheckpointer(writer: pool, configuration: configuration, writerFrames: checkpointWriterFrames,
                                                failed: checkpointFailed)
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_NOTADB || error.resultCode == .SQLITE_CORRUPT {
+            throw StoreDamaged(path: path, message: error.message ?? "\(error)")
         } catch let error as DatabaseError {
             throw StoreError(path: path, message: error.message ?? "\(error)")
         } catch let error as StoreTooNew {
