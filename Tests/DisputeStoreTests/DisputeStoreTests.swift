@@ -56,13 +56,14 @@ import Testing
         #expect(try contents() == before)
     }
 
-    @Test func aFileThatIsNotADatabaseIsRefusedWithItsPath() throws {
+    @Test func aFileThatIsNotADatabaseIsRefusedAsDamagedWithItsPath() throws {
         let path = Self.temporaryPath()
         try Data("this is not sqlite, just text that is long enough to have a header".utf8).write(to: URL(fileURLWithPath: path))
         #expect {
             _ = try DisputeStore(path: path)
         } throws: { error in
-            (error as? StoreError)?.path == path
+            guard let damaged = error as? StoreDamaged else { return false }
+            return damaged.path == path && damaged.message == "file is not a database"
         }
     }
 }
