@@ -285,6 +285,28 @@ def test_same_request_id_returns_the_first_result_and_different_content_is_refus
     assert r.returncode == 1 and r.json["code"] == "duplicate_mismatch"
 
 
+def test_a_request_id_is_remembered_for_the_retention_and_then_forgotten(workdir):
+    cfg = config_text(workdir).replace('log_level = "debug"', 'log_level = "debug"\nrequest_retention_days = 1')
+    d = Daemon(workdir, args=["--simulated-clock", START], config=cfg)
+    d.start()
+    try:
+        def upsert(name, request_id):
+            return d.ctl("merchant", "upsert", "--id", "M-SE", "--name", name, "--email", "x@shop.example", "--country", "SE",
+                         "--timezone", "Europe/Stockholm", "--request-id", request_id, check=False)
+        assert upsert("Shop A", "req-1").returncode == 0
+        assert upsert("Shop B", "req-1").json["code"] == "duplicate_mismatch"
+        d.ctl("clock", "advance", "2d")
+        # A later write forgets the records older than a day...
+        assert upsert("Shop C", "req-2").returncode == 0
+        # ... so the old id is a new request now, and no longer held against different content.
+        assert upsert("Shop B", "req-1").returncode == 0
+        assert d.ctl("merchant", "show", "M-SE").json["name"] == "Shop B"
+        with sqlite3.connect(workdir / "lib" / "disputed.sqlite") as db:
+            assert [r[0] for r in db.execute("SELECT id FROM requests ORDER BY rowid")] == ["req-2", "req-1"]
+    finally:
+        d.kill()
+
+
 def test_opening_a_dispute_id_already_stored_is_refused_and_nothing_changes(sim):
     open_dispute(sim, "D-1")
     before = show(sim, "D-1")

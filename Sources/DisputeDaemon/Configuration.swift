@@ -14,6 +14,9 @@ public struct Configuration: Sendable, Equatable {
         /// Where the SQLite store lives.
         public var stateDirectory: String
         public var logLevel: Logger.Level
+        /// Days a request id is remembered for idempotency (its answer replayed,
+        /// a different request under it refused); older records are pruned.
+        public var requestRetentionDays: Int
     }
 
     public struct Control: Sendable, Equatable {
@@ -112,6 +115,7 @@ extension Configuration {
                 daemonTable?.report("'daemon.log_level' is \"\(raw)\", must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))", key: "log_level")
             }
         }
+        let requestRetentionDays = daemonTable?.integer("request_retention_days", in: 1...3650, default: 90) ?? 90
         daemonTable?.finish()
 
         let controlTable = root.table("control")
@@ -159,7 +163,7 @@ extension Configuration {
         try reader.check()
         return Configuration(
             file: file,
-            daemon: Daemon(stateDirectory: stateDirectory, logLevel: logLevel),
+            daemon: Daemon(stateDirectory: stateDirectory, logLevel: logLevel, requestRetentionDays: requestRetentionDays),
             control: control, spool: spool, notices: notices, calendars: calendars, policy: policy)
     }
 

@@ -94,7 +94,8 @@ public final class DaemonState: Sendable {
                     throw DaemonError.spool(message: "spool.directory '\(fresh.spool.directory)' cannot be used: \(error)")
                 }
             }
-            await engine.reconfigure(calendars: calendars, policy: fresh.policy.disputePolicy)
+            await engine.reconfigure(calendars: calendars, policy: fresh.policy.disputePolicy,
+                                     requestRetentionDays: fresh.daemon.requestRetentionDays)
             await spooler.reconfigure(dispatcher)
             if spoolMoved {
                 logger.notice("spool moved; notices from now on go to the new directory",

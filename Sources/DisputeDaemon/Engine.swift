@@ -48,8 +48,12 @@ public actor Engine {
     nonisolated let writeWakeups: AsyncStream<Void>
     nonisolated let writeWakeup: AsyncStream<Void>.Continuation
 
+    /// Seconds a request record is kept for idempotency (`daemon.request_retention_days`).
+    var requestRetention: Int64
+
     init(store: DisputeStore, clock: DaemonClock, calendars: [String: BusinessCalendar], policy: DisputePolicy,
-         spooler: Spooler, logger: Logger) {
+         spooler: Spooler, logger: Logger, requestRetentionDays: Int = 90) {
+        self.requestRetention = Int64(requestRetentionDays) * 86400
         self.spooler = spooler
         (writeWakeups, writeWakeup) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         self.store = store
@@ -90,9 +94,10 @@ public actor Engine {
     }
 
     /// A new configuration: new policy for disputes opened from now on, new calendars.
-    func reconfigure(calendars: [String: BusinessCalendar], policy: DisputePolicy) {
+    func reconfigure(calendars: [String: BusinessCalendar], policy: DisputePolicy, requestRetentionDays: Int) {
         self.calendars = calendars
         self.policy = policy
+        self.requestRetention = Int64(requestRetentionDays) * 86400
         for c in calendars.values { calendarsByVersion[c.version] = c }
     }
 

@@ -120,6 +120,7 @@ extension Engine {
         let result = try body(&batch)
         let response = result.jsonText()
         batch.request = (request.id, op.rawValue, fingerprint, response)
+        batch.requestsExpireBefore = batch.now - requestRetention
         try Self.encodeBodies(&batch)
         if group != nil {
             // Part of a group commit: later requests of the group see these changes.

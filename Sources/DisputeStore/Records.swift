@@ -49,6 +49,10 @@ public struct CommitBatch: Sendable {
     public var firedTimer: (id: Int64, at: Int64)?
     public var notices: [(disputeID: String, kind: NoticeKind, channel: NoticeChannel, context: [String: String])] = []
     public var request: (id: String, op: String, fingerprint: String, response: String)?
+    /// Request records stored before this instant are forgotten: each batch that
+    /// stores one removes up to two of the oldest that are, so the table holds
+    /// about the retention window and no more, with no sweep of its own.
+    public var requestsExpireBefore: Int64?
     public var now: Int64 = 0
     /// The JSON text of each dispute and of each notice's context, made by
     /// ``encodeBodies()`` before the batch reaches the store, so that encoding
@@ -181,6 +185,13 @@ extension DisputeStore {
         }
         if let r = batch.request {
             try db.cachedStatement(sql: "INSERT INTO requests (id, op, fingerprint, response, at) VALUES (?, ?, ?, ?, ?)").execute(arguments: [r.id, r.op, r.fingerprint, r.response, batch.now])
+            if let expireBefore = batch.requestsExpireBefore {
+                // Only the two oldest rows are looked at (rowids grow with time), so
+                // this costs the same on a table of any size.
+                try db.cachedStatement(sql: """
+                    DELETE FROM requests WHERE rowid IN (SELECT rowid FROM requests ORDER BY rowid LIMIT 2) AND at < ?
+                    """).execute(arguments: [expireBefore])
+            }
         }
         return result
     }

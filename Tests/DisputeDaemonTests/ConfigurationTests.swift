@@ -34,6 +34,12 @@ import TOMLDocument
         #expect(c.policy.reminderBusinessDaysBefore == [5, 1])
         #expect(c.policy.cutoffMinutes == 960)
         #expect(c.storePath == "/var/lib/disputed/disputed.sqlite")
+        #expect(c.daemon.requestRetentionDays == 90)
+    }
+
+    @Test func aRequestRetentionOutsideItsRangeIsNamed() {
+        let found = problems(Self.minimal.replacingOccurrences(of: "[daemon]\n", with: "[daemon]\nrequest_retention_days = 0\n"))
+        #expect(found.count == 1 && found[0].contains("'daemon.request_retention_days' is 0, must be between 1 and 3650"), "\(found)")
     }
 
     @Test func shippedConfigurationsAreValid() throws {

@@ -66,4 +66,27 @@ import Testing
             return damaged.path == path && damaged.message == "file is not a database"
         }
     }
+
+    @Test func requestRecordsOlderThanTheRetentionAreForgottenTwoAtATime() async throws {
+        let store = try DisputeStore(path: Self.temporaryPath())
+        func save(_ id: String, at now: Int64, expireBefore: Int64?) async throws {
+            var batch = CommitBatch()
+            batch.now = now
+            batch.request = (id, "merchant.upsert", "fp-\(id)", "{}")
+            batch.requestsExpireBefore = expireBefore
+            _ = try await store.commit(group: [batch])
+        }
+        func kept() throws -> [String] {
+            try store.pool.read { db in try String.fetchAll(db, sql: "SELECT id FROM requests ORDER BY rowid") }
+        }
+        for (i, at) in [100, 200, 300].enumerated() { try await save("R\(i)", at: Int64(at), expireBefore: nil) }
+        // Each request stored removes at most the two oldest, and only those past the retention.
+        try await save("R3", at: 1000, expireBefore: 250)
+        #expect(try kept() == ["R2", "R3"])
+        try await save("R4", at: 1100, expireBefore: 250)
+        #expect(try kept() == ["R2", "R3", "R4"])
+        try await save("R5", at: 1200, expireBefore: 1050)
+        #expect(try kept() == ["R4", "R5"])
+        #expect(try store.request("R0") == nil && store.request("R4") != nil)
+    }
 }
