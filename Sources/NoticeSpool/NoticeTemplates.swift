@@ -12,8 +12,8 @@ public struct TemplateError: Error, Sendable, CustomStringConvertible {
 /// The notice templates: for every notice kind and locale a subject, a plain-text
 /// body and an HTML body (`<dir>/<kind>/<locale>/{subject,text,html}.mustache`).
 ///
-/// Templates in the override directory replace shipped ones of the same kind and
-/// locale. Every template may use only the variables in ``variables``; a missing
+/// A template in the override directory replaces the shipped one of the same
+/// kind, locale and part; the parts it does not override stay the shipped ones. Every template may use only the variables in ``variables``; a missing
 /// or misspelt one is an error when the templates are loaded, so a mail never
 /// goes out with an empty hole. English is required for every kind; a merchant
 /// whose locale has no template gets English.
@@ -41,20 +41,23 @@ public struct NoticeTemplates: Sendable {
         var locales: Set<String> = []
         let fm = FileManager.default
         for kind in NoticeKind.allCases {
-            var found: [String: String] = [:]  // locale -> folder
-            for root in [directory, overrideDirectory].compactMap({ $0 }).filter({ !$0.isEmpty }) {
+            // locale -> its folders, the override's first
+            var found: [String: [String]] = [:]
+            for root in [overrideDirectory, directory].compactMap({ $0 }).filter({ !$0.isEmpty }) {
                 let folder = root + "/" + kind.rawValue
                 for locale in ((try? fm.contentsOfDirectory(atPath: folder)) ?? []).sorted() where !locale.hasPrefix(".") {
-                    found[locale] = folder + "/" + locale
+                    found[locale, default: []].append(folder + "/" + locale)
                 }
             }
             if found["en"] == nil {
                 problems.append(TemplateError(file: directory + "/" + kind.rawValue + "/en", message: "missing: every notice kind needs English templates"))
             }
-            for (locale, folder) in found.sorted(by: { $0.key < $1.key }) {
+            for (locale, folders) in found.sorted(by: { $0.key < $1.key }) {
                 var compiled: [MustacheTemplate] = []
                 for part in parts {
-                    let file = folder + "/" + part + ".mustache"
+                    // File by file: an override of one part (a subject) keeps the shipped others.
+                    let candidates = folders.map { $0 + "/" + part + ".mustache" }
+                    let file = candidates.first(where: { fm.fileExists(atPath: $0) }) ?? candidates[0]
                     guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
                         problems.append(TemplateError(file: file, message: "missing or not UTF-8"))
                         continue

@@ -189,6 +189,27 @@ struct SeededGenerator: RandomNumberGenerator {
         #expect(t.render(.disputeOpened, locale: "en", context: ["disputeId": "D-9"]).subject == "Custom D-9")
     }
 
+    @Test func anOverrideOfOnePartKeepsTheShippedOthersAndANewLocaleNeedsAllThree() throws {
+        let over = "/tmp/tpl-over-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: over + "/disputeOpened/sv", withIntermediateDirectories: true)
+        try "Ny tvist {{{disputeId}}}".write(toFile: over + "/disputeOpened/sv/subject.mustache", atomically: true, encoding: .utf8)
+        let shipped = Self.root.appendingPathComponent("Notifications").path
+        let t = try NoticeTemplates.load(directory: shipped, overrideDirectory: over)
+        let context = ["merchantName": "Åsa", "disputeId": "D-9", "orderReference": "O-1", "amount": "1 kr", "reason": "x"]
+        let plain = try NoticeTemplates.load(directory: shipped, overrideDirectory: nil).render(.disputeOpened, locale: "sv", context: context)
+        let r = t.render(.disputeOpened, locale: "sv", context: context)
+        #expect(r.subject == "Ny tvist D-9")
+        #expect(r.text == plain.text && r.html == plain.html)
+        // A locale nothing ships must come whole: its missing parts are named, in the override.
+        try FileManager.default.createDirectory(atPath: over + "/disputeOpened/fi", withIntermediateDirectories: true)
+        try "Uusi riita {{{disputeId}}}".write(toFile: over + "/disputeOpened/fi/subject.mustache", atomically: true, encoding: .utf8)
+        #expect {
+            _ = try NoticeTemplates.load(directory: shipped, overrideDirectory: over)
+        } throws: { error in
+            "\(error)" == "\(over)/disputeOpened/fi/text.mustache: missing or not UTF-8\n\(over)/disputeOpened/fi/html.mustache: missing or not UTF-8"
+        }
+    }
+
     @Test func unknownLocaleFallsBackToEnglishAndHTMLIsEscaped() throws {
         let t = try NoticeTemplates.load(directory: Self.root.appendingPathComponent("Notifications").path, overrideDirectory: nil)
         let r = t.render(.disputeClosed, locale: "fi", context: ["merchantName": "<b>Shop</b>", "disputeId": "D-1", "orderReference": "O", "amount": "1 €", "reason": "x"])
