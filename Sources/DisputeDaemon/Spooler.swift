@@ -61,10 +61,23 @@ public actor Spooler: Service {
     }
 
     /// Writes every pending e-mail notice; stops at the first failure.
+    ///
+    /// A retry after a failure first makes the spool's directories again (as
+    /// at start): a `new/` or `tmp/` removed by hand, or a spool directory
+    /// recreated empty, then heals by itself instead of failing until a restart.
     func drain() async {
         let (store, dispatcher, logger) = (self.store, self.dispatcher, self.logger)
+        let retrying = lastError != nil
         let failure: String? = await withCheckedContinuation { continuation in
             queue.async {
+                if retrying {
+                    do {
+                        try dispatcher.writer.prepare()
+                    } catch {
+                        continuation.resume(returning: "\(error)")
+                        return
+                    }
+                }
                 continuation.resume(returning: Self.writePending(store: store, dispatcher: dispatcher, logger: logger))
             }
         }

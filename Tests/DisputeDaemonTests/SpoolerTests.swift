@@ -12,8 +12,8 @@ import Testing
     private func fixture() throws -> (DisputeStore, NoticeDispatcher, String) { try storeAndDispatcher() }
 
     /// Commits the disputes `ids`, each with its opening e-mail notice, then
-    /// damages the notice of `unreadable` by hand (a kind this version does not know).
-    private func commitOpenedDisputes(_ ids: [String], unreadable: String, to store: DisputeStore) async throws {
+    /// damages the notice of `unreadable`, if named, by hand (a kind this version does not know).
+    private func commitOpenedDisputes(_ ids: [String], unreadable: String? = nil, to store: DisputeStore) async throws {
         let merchant = Merchant(id: "M1", legalName: "Åsa AB", email: "a@example.se", country: "SE", timeZone: "Europe/Stockholm", locale: "sv")
         var group: [CommitBatch] = []
         for id in ids {
@@ -25,6 +25,7 @@ import Testing
             group.append(batch)
         }
         _ = try await store.commit(group: group)
+        guard let unreadable else { return }
         try await store.pool.write { db in
             try db.execute(sql: "UPDATE outbox SET kind = 'fromTheFuture' WHERE id = ?", arguments: ["\(unreadable).1.disputeOpened"])
         }
@@ -68,6 +69,21 @@ import Testing
         #expect(written == ids.filter { $0 != "D-03" }.map { "\($0).1.disputeOpened.eml" })
         let left = try store.pendingNotices()
         #expect(left.notices.isEmpty && left.unreadable.map(\.id) == ["D-03.1.disputeOpened"] && left.next == nil)
+    }
+
+    @Test func aSpoolDirectoryRemovedByHandIsMadeAgainAtTheRetry() async throws {
+        let (store, dispatcher, directory) = try fixture()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try await commitOpenedDisputes(["D-a", "D-b"], to: store)
+        try FileManager.default.removeItem(atPath: directory + "/spool/new")
+        let spooler = Spooler(store: store, dispatcher: dispatcher, logger: Logger(label: "test"))
+        await spooler.drain()
+        let error = try #require(await spooler.lastError)
+        #expect(error.contains("/spool/new/D-a.1.disputeOpened.eml: No such file or directory"), "\(error)")
+        await spooler.drain()
+        #expect(await spooler.lastError == nil)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory + "/spool/new").sorted()
+                == ["D-a.1.disputeOpened.eml", "D-b.1.disputeOpened.eml"])
     }
 
     @Test func anOutboxThatCannotBeReadIsAFailureForStatusNotAnEmptyOutbox() async throws {
