@@ -8,9 +8,9 @@ public struct CivilDate: Hashable, Comparable, Sendable, Codable, CustomStringCo
 
     public init(dayNumber: Int32) { self.dayNumber = dayNumber }
 
-    /// A date from its parts; nil when the day does not exist (2027-02-29).
-    /// Nil unless the date exists; years beyond ±1,000,000 are refused too (a
-    /// day number is 32 bits, and no calendar question needs them).
+    /// A date from its parts; nil when the day does not exist (2027-02-29) or
+    /// its year is beyond ±1,000,000 (a day number is 32 bits, and no calendar
+    /// question needs them).
     public init?(year: Int, month: Int, day: Int) {
         guard CivilDate.years.contains(year), (1...12).contains(month), day >= 1,
               day <= CivilDate.daysIn(month: month, year: year) else { return nil }

@@ -17,6 +17,7 @@ public struct Configuration: Sendable, Equatable {
         /// Days a request id is remembered for idempotency (its answer replayed,
         /// a different request under it refused); older records are pruned.
         public var requestRetentionDays: Int
+        public static let defaultRequestRetentionDays = 90
     }
 
     public struct Control: Sendable, Equatable {
@@ -115,7 +116,8 @@ extension Configuration {
                 daemonTable?.report("'daemon.log_level' is \"\(raw)\", must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))", key: "log_level")
             }
         }
-        let requestRetentionDays = daemonTable?.integer("request_retention_days", in: 1...3650, default: 90) ?? 90
+        let requestRetentionDays = daemonTable?.integer("request_retention_days", in: 1...3650, default: Daemon.defaultRequestRetentionDays)
+            ?? Daemon.defaultRequestRetentionDays
         daemonTable?.finish()
 
         let controlTable = root.table("control")

@@ -52,7 +52,7 @@ public actor Engine {
     var requestRetention: Int64
 
     init(store: DisputeStore, clock: DaemonClock, calendars: [String: BusinessCalendar], policy: DisputePolicy,
-         spooler: Spooler, logger: Logger, requestRetentionDays: Int = 90) {
+         spooler: Spooler, logger: Logger, requestRetentionDays: Int = Configuration.Daemon.defaultRequestRetentionDays) {
         self.requestRetention = Int64(requestRetentionDays) * 86400
         self.spooler = spooler
         (writeWakeups, writeWakeup) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))

@@ -240,7 +240,6 @@ extension DisputeStore {
         try pool.read { db in try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM disputes WHERE id = ?"), arguments: [id]) ?? false }
     }
 
-    /// Disputes filtered by stage, merchant and deadline, oldest first.
     /// Disputes matching every filter given, the first `limit` of them in the
     /// order they were opened, or by their next deadline (soonest first).
     public func disputes(stage: DisputeStage? = nil, merchantID: String? = nil, dueBefore: Int64? = nil,
@@ -281,15 +280,14 @@ extension DisputeStore {
         }
     }
 
-    /// The notices not spooled yet, oldest first; rows this
-    /// version cannot read are returned apart, each with what is wrong with it,
-    /// so that one damaged row does not hold back every other merchant's notice.
-    /// Pending notices in the order they were committed, one page at a time:
+    /// The notices not spooled yet, in the order they were committed, one page at a time:
     /// at most `limit` of those after `cursor` (0 for the first page, then the
     /// `next` of the page before; nil when this page was the last). Paged so
     /// that a backlog of any size (a spool down for days) is read a page at a
     /// time, not all into memory at once; by rowid, which the `outbox_pending`
-    /// index holds in order, so no page sorts the backlog.
+    /// index holds in order, so no page sorts the backlog. Rows this version
+    /// cannot read are returned apart, each with what is wrong with it, so
+    /// that one damaged row does not hold back every other merchant's notice.
     public func pendingNotices(after cursor: Int64 = 0, limit: Int = 1024) throws
         -> (notices: [StoredNotice], unreadable: [UnreadableRow], next: Int64?) {
         try pool.read { db in

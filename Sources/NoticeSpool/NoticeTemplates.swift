@@ -13,8 +13,9 @@ public struct TemplateError: Error, Sendable, CustomStringConvertible {
 /// body and an HTML body (`<dir>/<kind>/<locale>/{subject,text,html}.mustache`).
 ///
 /// A template in the override directory replaces the shipped one of the same
-/// kind, locale and part; the parts it does not override stay the shipped ones. Every template may use only the variables in ``variables``; a missing
-/// or misspelt one is an error when the templates are loaded, so a mail never
+/// kind, locale and part; the parts it does not override stay the shipped ones.
+/// Every template may use only the variables in ``variables``; a missing or
+/// misspelt one is an error when the templates are loaded, so a mail never
 /// goes out with an empty hole. English is required for every kind; a merchant
 /// whose locale has no template gets English.
 public struct NoticeTemplates: Sendable {
