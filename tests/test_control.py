@@ -146,6 +146,15 @@ def test_numbers_out_of_range_are_refused_by_name_and_the_daemon_keeps_serving(s
     assert r.returncode != 0 and "the year 99999999999999 is outside it" in r.stderr, (r.returncode, r.stderr)
 
 
+def test_calendar_holidays_refuses_a_backward_range_and_lists_nothing_of_one_that_runs_out(sim):
+    r = sim.ctl("calendar", "holidays", "--calendar", "SE", "--year", "2027", "--through", "2020", json_output=False, check=False)
+    assert r.returncode == 64 and "--through 2020 is before --year 2027" in r.stderr, (r.returncode, r.stderr)
+    r = sim.ctl("calendar", "holidays", "--calendar", "SE", "--year", "2059", "--through", "2070", json_output=False, check=False)
+    assert r.returncode == 1 and "the year 2070 is outside it" in r.stderr and r.stdout == "", (r.returncode, r.stdout, r.stderr)
+    two = sim.ctl("calendar", "holidays", "--calendar", "SE", "--year", "2059", "--through", "2060").json
+    assert {h["date"][:4] for h in two} == {"2059", "2060"}
+
+
 def test_disputectl_passes_a_negative_amount_on_to_be_refused_by_name(sim):
     sim.ctl("merchant", "upsert", "--id", "M-SE", "--name", "Åsa", "--email", "a@shop.example", "--country", "SE",
             "--timezone", "Europe/Stockholm")

@@ -117,11 +117,19 @@ struct CalendarHolidays: ParsableCommand {
     @Option(name: .long, help: "List every year from --year through this one.")
     var through: Int?
 
+    func validate() throws {
+        if let through, through < year {
+            throw ValidationError("--through \(through) is before --year \(year); give the first year with --year and the last with --through")
+        }
+    }
+
     func run() throws {
         let calendar = try options.load()
         var rows: [(date: CivilDate, name: String)] = []
         do {
-            for y in year...(max(year, through ?? year)) { rows += try calendar.holidays(in: y) }
+            // Checked first, so a range that runs out of the file lists nothing rather than part of it.
+            for y in [year, through ?? year] { _ = try calendar.holidays(in: y) }
+            for y in year...(through ?? year) { rows += try calendar.holidays(in: y) }
         } catch {
             printStderr("disputectl: \(error)")
             throw ExitCode(CtlExit.refused)
