@@ -3,6 +3,7 @@ import DisputeWorkflow
 import Foundation
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 /// Writes committed e-mail notices into the spool, apart from the engine, so
 /// that acknowledging a command waits for its commit only, never for mail files.
@@ -65,21 +66,31 @@ public actor Spooler: Service {
     /// A retry after a failure first makes the spool's directories again (as
     /// at start): a `new/` or `tmp/` removed by hand, or a spool directory
     /// recreated empty, then heals by itself instead of failing until a restart.
+    ///
+    /// Cancelled (the daemon is stopping), it stops at the next batch boundary:
+    /// what is written is recorded, the rest stays in the outbox for the drain
+    /// before the next READY, so a large backlog does not hold up a stop.
     func drain() async {
         let (store, dispatcher, logger) = (self.store, self.dispatcher, self.logger)
         let retrying = lastError != nil
-        let failure: String? = await withCheckedContinuation { continuation in
-            queue.async {
-                if retrying {
-                    do {
-                        try dispatcher.writer.prepare()
-                    } catch {
-                        continuation.resume(returning: "\(error)")
-                        return
+        let stop = StopFlag()
+        let failure: String? = await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                queue.async {
+                    if retrying {
+                        do {
+                            try dispatcher.writer.prepare()
+                        } catch {
+                            continuation.resume(returning: "\(error)")
+                            return
+                        }
                     }
+                    continuation.resume(returning: Self.writePending(store: store, dispatcher: dispatcher, logger: logger,
+                                                                     shouldStop: { stop.isSet }))
                 }
-                continuation.resume(returning: Self.writePending(store: store, dispatcher: dispatcher, logger: logger))
             }
+        } onCancel: {
+            stop.set()
         }
         if let failure {
             record(failure)
@@ -102,8 +113,10 @@ public actor Spooler: Service {
     /// `new/` already, and the rename-without-replace finds them on the next pass
     /// (exactly one file per notice). Fewer transactions also leave the store's
     /// writer to the engine's group commits.
+    /// `shouldStop` is asked after every batch made durable; true ends the pass
+    /// there, with no failure (the rest stays pending).
     nonisolated static func writePending(store: DisputeStore, dispatcher: NoticeDispatcher, logger: Logger,
-                                         pageSize: Int = 1024) -> String? {
+                                         pageSize: Int = 1024, shouldStop: () -> Bool = { false }) -> String? {
         var batch: [StoredNotice] = []
         var failure: String? = nil
         var unreadable: [UnreadableRow] = []
@@ -156,7 +169,10 @@ public actor Spooler: Service {
                         logger.info("notice already in the spool; outbox row repaired", metadata: ["dispute": "\(notice.disputeID)", "notice": "\(notice.id)"])
                     }
                     batch.append(notice)
-                    if batch.count >= batchSize, !settle() { return failure }
+                    if batch.count >= batchSize {
+                        guard settle() else { return failure }
+                        if shouldStop() { return nil }
+                    }
                 } catch {
                     // Whatever was written before the failure is still made durable and recorded.
                     _ = settle()
@@ -178,4 +194,11 @@ public actor Spooler: Service {
             "error": "\(message)", "retryInSeconds": "\(backoff.components.seconds)"])
         lastError = message
     }
+}
+
+/// Set once when a spool pass should end early; read from the spool's queue.
+final class StopFlag: Sendable {
+    private let flag = Atomic<Bool>(false)
+    var isSet: Bool { flag.load(ordering: .relaxed) }
+    func set() { flag.store(true, ordering: .relaxed) }
 }

@@ -86,6 +86,38 @@ import Testing
                 == ["D-a.1.disputeOpened.eml", "D-b.1.disputeOpened.eml"])
     }
 
+    @Test func aPassAskedToStopEndsAtTheNextBatchAndLeavesTheRestPending() async throws {
+        let (store, dispatcher, directory) = try fixture()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try await commitOpenedDisputes((0..<100).map { String(format: "D-%03d", $0) }, to: store)
+        let failure = Spooler.writePending(store: store, dispatcher: dispatcher, logger: Logger(label: "test"), shouldStop: { true })
+        #expect(failure == nil)
+        // One batch went out, durable and recorded; the other 36 wait in the outbox.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory + "/spool/new").count == Spooler.batchSize)
+        #expect(try store.counts().pendingNotices == 100 - Spooler.batchSize)
+        // The next pass writes them.
+        #expect(Spooler.writePending(store: store, dispatcher: dispatcher, logger: Logger(label: "test")) == nil)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory + "/spool/new").count == 100)
+    }
+
+    @Test func cancellingTheSpoolerStopsItsPassEarly() async throws {
+        let (store, dispatcher, directory) = try fixture()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try await commitOpenedDisputes((0..<600).map { String(format: "D-%03d", $0) }, to: store)
+        let spooler = Spooler(store: store, dispatcher: dispatcher, logger: Logger(label: "test"))
+        let pass = Task { await spooler.drain() }
+        // Cancelled once the first files are in new/ (the pass is under way).
+        while (try? FileManager.default.contentsOfDirectory(atPath: directory + "/spool/new").count) ?? 0 == 0 {
+            try await Task.sleep(for: .milliseconds(1))
+        }
+        pass.cancel()
+        await pass.value
+        #expect(await spooler.lastError == nil)
+        let pending = try store.counts().pendingNotices
+        #expect(pending > 0 && pending < 600, "the pass should stop part-way, at a batch boundary; \(pending) pending")
+        #expect((600 - pending) % Spooler.batchSize == 0)
+    }
+
     @Test func anOutboxThatCannotBeReadIsAFailureForStatusNotAnEmptyOutbox() async throws {
         let (store, dispatcher, directory) = try fixture()
         defer { try? FileManager.default.removeItem(atPath: directory) }
