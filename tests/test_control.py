@@ -155,6 +155,22 @@ def test_calendar_holidays_refuses_a_backward_range_and_lists_nothing_of_one_tha
     assert {h["date"][:4] for h in two} == {"2059", "2060"}
 
 
+def test_ids_that_a_command_line_would_take_for_options_or_hidden_files_are_refused(sim):
+    sim.ctl("merchant", "upsert", "--id", "M-SE", "--name", "Åsa", "--email", "a@shop.example", "--country", "SE",
+            "--timezone", "Europe/Stockholm")
+    base = {"merchant": "M-SE", "order": "O-1", "amount": "1.00", "currency": "SEK", "reason": "faulty"}
+    for bad in ("-1.00", "--help", ".hidden", "a b", "x" * 65):
+        reply = sim.request("dispute.open", dict(base, id=bad), request_id=f"open-{len(bad)}-{bad[:3]}")
+        assert reply["ok"] is False and reply["error"]["code"] == "bad_request", (bad, reply)
+        assert f"dispute id '{bad}' must be 1–64 letters, digits, '-', '_' or '.', and not start with '.' or '-'" in reply["error"]["message"]
+        reply = sim.request("merchant.upsert", {"id": bad, "name": "N", "email": "a@b.example", "country": "SE",
+                                                "timezone": "Europe/Stockholm"}, request_id=f"m-{len(bad)}-{bad[:3]}")
+        assert reply["ok"] is False and f"merchant id '{bad}' must be" in reply["error"]["message"], (bad, reply)
+    assert sim.ctl("list").json["disputes"] == []
+    # Inside an id a '-' or '.' is fine.
+    assert sim.request("dispute.open", dict(base, id="D-1.a_b"), request_id="fine")["ok"]
+
+
 def test_disputectl_passes_a_negative_amount_on_to_be_refused_by_name(sim):
     sim.ctl("merchant", "upsert", "--id", "M-SE", "--name", "Åsa", "--email", "a@shop.example", "--country", "SE",
             "--timezone", "Europe/Stockholm")

@@ -170,11 +170,16 @@ extension Engine {
     /// deadlines): 20 years, in seconds.
     static let longestSpan: Int64 = 20 * 366 * 86400
 
+    /// Merchant and dispute ids: 1–64 letters, digits, '-', '_' or '.', not
+    /// starting with '.' (a hidden spool file) or '-' (`disputectl show -1`
+    /// would read it as an option).
     static func validIdentifier(_ s: String) -> Bool {
         (1...64).contains(s.utf8.count) && s.utf8.allSatisfy { c in
             (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == 0x2D || c == 0x5F || c == 0x2E
-        } && s.first != "."
+        } && s.first != "." && s.first != "-"
     }
+
+    static let identifierRule = "must be 1–64 letters, digits, '-', '_' or '.', and not start with '.' or '-'"
 
     /// A merchant's locale in its canonical form (`de_at` → `de-AT`), or nil
     /// unless it is an ISO 639 language, optionally followed by an ISO 3166
@@ -200,7 +205,7 @@ extension Engine {
     func upsertMerchant(_ args: Arguments, _ batch: inout CommitBatch) throws -> JSONValue {
         try args.allow(["id", "name", "email", "country", "timezone", "locale", "portal", "emailOnDispute"])
         let id = try args.required("id")
-        guard Self.validIdentifier(id) else { throw ControlError(.badRequest, "merchant id '\(id)' must be 1–64 letters, digits, '-', '_' or '.'") }
+        guard Self.validIdentifier(id) else { throw ControlError(.badRequest, "merchant id '\(id)' \(Self.identifierRule)") }
         let name = try args.required("name")
         guard !name.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }), name.utf8.count <= 200 else {
             throw ControlError(.badRequest, "'name' must be at most 200 bytes without control characters (CR, LF, NUL, ...)")
@@ -255,7 +260,7 @@ extension Engine {
             throw ControlError(.badRequest, "'order' must be at most 100 bytes without control characters")
         }
         let id = try args.string("id") ?? "D-" + String(UInt32.random(in: 0x1000_0000...UInt32.max), radix: 16).uppercased()
-        guard Self.validIdentifier(id) else { throw ControlError(.badRequest, "dispute id '\(id)' must be 1–64 letters, digits, '-', '_' or '.'") }
+        guard Self.validIdentifier(id) else { throw ControlError(.badRequest, "dispute id '\(id)' \(Self.identifierRule)") }
         if try unconfirmed(\.disputes, id) != nil || storedDisputeExists(id) { throw ControlError(.conflict, "dispute \(id) already exists") }
         let due = try args.string("invoiceDueDate").map { raw -> CivilDate in
             guard let d = CivilDate(raw) else { throw ControlError(.badRequest, "'invoiceDueDate' is not a date YYYY-MM-DD") }
