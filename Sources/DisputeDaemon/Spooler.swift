@@ -113,6 +113,7 @@ public actor Spooler: Service {
     /// `new/` already, and the rename-without-replace finds them on the next pass
     /// (exactly one file per notice). Fewer transactions also leave the store's
     /// writer to the engine's group commits.
+    ///
     /// `shouldStop` is asked after every batch made durable; true ends the pass
     /// there, with no failure (the rest stays pending).
     nonisolated static func writePending(store: DisputeStore, dispatcher: NoticeDispatcher, logger: Logger,
