@@ -475,3 +475,19 @@ def test_show_says_where_each_deadline_stands(sim):
     assert "Deadline responseDeadline (lapsed, acted on at 2027-01-29T23:00:00Z): 14 business days" in human, human
     human = sim.ctl("show", "D-2", json_output=False).stdout
     assert "Deadline responseDeadline (stopped: the dispute moved on before it ended): 14 business days" in human, human
+
+
+def test_show_explains_each_skipped_day_with_its_reason_and_market(workdir):
+    d = Daemon(workdir, args=["--simulated-clock", "2026-12-18T09:00:00Z"])
+    d.start()
+    try:
+        d.ctl("merchant", "upsert", "--id", "M-SE", "--name", "Shop", "--email", "x@shop.example", "--country", "SE",
+              "--timezone", "Europe/Stockholm")
+        d.ctl("open", "--merchant", "M-SE", "--order", "O-1", "--amount", "1.00", "--currency", "SEK", "--reason", "faulty",
+              "--id", "D-XMAS")
+        lines = d.ctl("show", "D-XMAS", json_output=False).stdout.splitlines()
+        for expected in ("  2026-12-24 skipped: Julafton (SE)", "  2026-12-25 skipped: Juldagen (SE)",
+                         "  2026-12-19 skipped: Saturday (SE)"):
+            assert expected in lines, (expected, lines)
+    finally:
+        d.kill()

@@ -154,8 +154,10 @@ struct Show: ParsableCommand {
             }
             print("Deadline \(deadline["kind"]?.stringValue ?? "")\(status): \(deadline["businessDays"]?.intValue ?? 0) business days, ends \(deadline["deadlineLocal"]?.stringValue ?? "") (\(deadline["deadline"]?.stringValue ?? ""))")
             print("  counting from \(deadline["effectiveNotificationDay"]?.stringValue ?? "")" + (deadline["effectiveReason"]?.stringValue.map { " (\($0))" } ?? "") + ", last day \(deadline["lastDay"]?.stringValue ?? "")")
+            // "2026-12-24 skipped: Julafton (SE)", as workflow.md writes it: the market says whose holiday.
+            let market = deadline["calendar"]?.stringValue.map { " (\($0))" } ?? ""
             for s in deadline["skipped"]?.arrayValue ?? [] {
-                print("  \(s["date"]?.stringValue ?? "") skipped: \(s["reason"]?.stringValue ?? "")")
+                print("  \(s["date"]?.stringValue ?? "") skipped: \(s["reason"]?.stringValue ?? "")\(market)")
             }
         }
         print()
