@@ -1,4 +1,5 @@
 import Foundation
+import DisputeWorkflow
 import GRDB
 import Testing
 @testable import DisputeStore
@@ -88,5 +89,19 @@ import Testing
         try await save("R5", at: 1200, expireBefore: 1050)
         #expect(try kept() == ["R4", "R5"])
         #expect(try store.request("R0") == nil && store.request("R4") != nil)
+    }
+
+    @Test func listingsInOpenOrderReadTheirIndexInsteadOfSortingEveryMatch() throws {
+        let store = try DisputeStore(path: Self.temporaryPath())
+        let filters: [(DisputeStage?, String?, String?)] = [(nil, nil, nil), (.awaitingMerchant, nil, nil), (nil, "M-1", nil),
+                                                              (nil, nil, "O-1"), (.closed, "M-1", nil)]
+        for (stage, merchant, order) in filters {
+            let (sql, arguments) = DisputeStore.listing(stage: stage, merchantID: merchant, dueBefore: nil, orderReference: order,
+                                                        byDeadline: false, limit: 1000)
+            let plan = try store.pool.read { db in
+                try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql, arguments: arguments).map { $0["detail"] as String }
+            }
+            #expect(!plan.contains { $0.contains("TEMP B-TREE") }, "\(sql): \(plan)")
+        }
     }
 }
