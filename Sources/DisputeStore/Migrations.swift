@@ -101,6 +101,13 @@ extension DisputeStore {
                 CREATE INDEX outbox_dispute ON outbox(dispute_seq);
                 """)
         }
+        migrator.registerMigration("0004-next-deadline") { db in
+            // deadlines.upcoming and list --due-before ask for the disputes whose next
+            // deadline falls before an instant, soonest first. Without an index that
+            // was a scan and a sort of every dispute: 2.0 s for the first 1,000 of a
+            // million; with it, 12 ms. Building it on such a store takes about 4 s.
+            try db.execute(sql: "CREATE INDEX disputes_next_deadline ON disputes(next_deadline)")
+        }
         return migrator
     }
 }

@@ -97,7 +97,7 @@ import Testing
             }
         }
         let store = try DisputeStore(path: path)
-        #expect(try store.schemaVersion() == "0003-dispute-sequence")
+        #expect(try store.schemaVersion() == "0004-next-deadline")
         #expect(Set([try Self.sequence(of: "D-a", in: store), try Self.sequence(of: "D-b", in: store)]) == [1, 2])
         for d in ["D-a", "D-b"] {
             #expect(try store.timeline(of: d).map(\.event) == ["opened", "notified"])

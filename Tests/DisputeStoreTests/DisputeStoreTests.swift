@@ -91,13 +91,15 @@ import Testing
         #expect(try store.request("R0") == nil && store.request("R4") != nil)
     }
 
-    @Test func listingsInOpenOrderReadTheirIndexInsteadOfSortingEveryMatch() throws {
+    @Test func listingsReadTheirIndexInsteadOfSortingEveryMatch() throws {
         let store = try DisputeStore(path: Self.temporaryPath())
-        let filters: [(DisputeStage?, String?, String?)] = [(nil, nil, nil), (.awaitingMerchant, nil, nil), (nil, "M-1", nil),
-                                                              (nil, nil, "O-1"), (.closed, "M-1", nil)]
-        for (stage, merchant, order) in filters {
-            let (sql, arguments) = DisputeStore.listing(stage: stage, merchantID: merchant, dueBefore: nil, orderReference: order,
-                                                        byDeadline: false, limit: 1000)
+        let filters: [(DisputeStage?, String?, String?, Bool)] = [
+            (nil, nil, nil, false), (.awaitingMerchant, nil, nil, false), (nil, "M-1", nil, false), (nil, nil, "O-1", false),
+            (.closed, "M-1", nil, false), (nil, nil, nil, true)]
+        for (stage, merchant, order, byDeadline) in filters {
+            // By deadline: what deadlines.upcoming asks, every dispute due before an instant, soonest first.
+            let (sql, arguments) = DisputeStore.listing(stage: stage, merchantID: merchant, dueBefore: byDeadline ? 1_900_000_000 : nil,
+                                                        orderReference: order, byDeadline: byDeadline, limit: 1000)
             let plan = try store.pool.read { db in
                 try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql, arguments: arguments).map { $0["detail"] as String }
             }
