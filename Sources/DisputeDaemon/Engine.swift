@@ -151,6 +151,10 @@ public actor Engine {
         }
         var deferred: [ExpiredTimer] = []
         var group = FiringGroup()
+        // Disputes as the groups committed before in this call left them: nothing
+        // else writes while this runs (no suspension point), so a dispute whose
+        // next timer fires later in a catch-up is not read and decoded again.
+        var committed: [String: Dispute] = [:]
         defer {
             // Retries a store failure kept from being tried go first at the next tick.
             setAside(Array(retry), retryAt: target)
@@ -181,6 +185,8 @@ public actor Engine {
                 for m in batch.merchants { merchantCache[m.id] = m }
                 afterCommit(result)
             }
+            if committed.count > Self.committedDisputesKept { committed.removeAll(keepingCapacity: true) }
+            committed.merge(current.disputes) { _, new in new }
             fired += current.batches.count
             for (dispute, kind) in current.lapsed {
                 logger.notice("deadline lapsed", metadata: ["dispute": "\(dispute.id)", "merchant": "\(dispute.merchantID)",
@@ -205,7 +211,7 @@ public actor Engine {
                 progress(handled)
             }
             do {
-                try addFiring(timer: Int64(expired.payload), upTo: target, to: &group)
+                try addFiring(timer: Int64(expired.payload), upTo: target, to: &group, committed: committed)
                 group.timers.append((expired, wasSetAside))
             } catch let error as ControlError {
                 setAsideFailed(expired, because: error.message, into: &deferred)
@@ -223,6 +229,10 @@ public actor Engine {
 
     /// Timers committed together at most.
     static let firingGroupLimit = 256
+
+    /// Disputes remembered across the groups of one ``fireDue(upTo:limit:progress:)``
+    /// call (about 2 KiB each), then forgotten and read again.
+    static let committedDisputesKept = 65_536
 
     /// Due timers being fired together: their batches in due order, and what
     /// they changed, which the later timers of the group must see.
@@ -258,10 +268,12 @@ public actor Engine {
     /// what the group did before it; nothing if it is no longer pending
     /// (fired, cancelled, or cancelled by an earlier timer of the group) or its
     /// dispute is gone.
-    private func addFiring(timer id: Int64, upTo target: Int64, to group: inout FiringGroup) throws {
-        guard let (row, stored) = try store.timerWithDispute(id, known: { group.disputes[$0] != nil }), row.state == "pending",
-              group.cancelledKinds[row.disputeID]?.contains(row.kind) != true else { return }
-        guard var dispute = group.disputes[row.disputeID] ?? stored, let merchant = try cachedMerchant(dispute.merchantID) else {
+    private func addFiring(timer id: Int64, upTo target: Int64, to group: inout FiringGroup,
+                           committed: [String: Dispute]) throws {
+        guard let (row, stored) = try store.timerWithDispute(id, known: { group.disputes[$0] != nil || committed[$0] != nil }),
+              row.state == "pending", group.cancelledKinds[row.disputeID]?.contains(row.kind) != true else { return }
+        guard var dispute = group.disputes[row.disputeID] ?? committed[row.disputeID] ?? stored,
+              let merchant = try cachedMerchant(dispute.merchantID) else {
             logger.error("timer refers to a missing dispute", metadata: ["timer": "\(id)", "dispute": "\(row.disputeID)"])
             return
         }
