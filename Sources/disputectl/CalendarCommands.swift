@@ -128,7 +128,9 @@ struct CalendarHolidays: ParsableCommand {
         var rows: [(date: CivilDate, name: String)] = []
         do {
             // Checked first, so a range that runs out of the file lists nothing rather than part of it.
-            for y in [year, through ?? year] { _ = try calendar.holidays(in: y) }
+            if let outside = [year, through ?? year].first(where: { !calendar.validYears.contains($0) }) {
+                throw CalendarError(market: calendar.market, year: outside, validYears: calendar.validYears)
+            }
             for y in year...(through ?? year) { rows += try calendar.holidays(in: y) }
         } catch {
             printStderr("disputectl: \(error)")

@@ -62,9 +62,7 @@ struct MerchantShow: ParsableCommand {
         print()
         let disputes = m["disputes"]?.arrayValue ?? []
         printDisputes(disputes)
-        if m["more"]?.boolValue == true {
-            FileHandle.standardError.write(Data("disputectl: the first \(disputes.count) disputes shown; more exist (disputectl list --merchant \(id) --limit N)\n".utf8))
-        }
+        noteMore(m, shown: disputes.count, what: "disputes", hint: "disputectl list --merchant \(id) --limit N")
     }
 }
 
@@ -348,9 +346,10 @@ func printTable(_ header: [String], _ rows: [[String]]) {
 
 /// Says on stderr when the daemon had more rows than it was asked for, so a
 /// listing that stops at the limit is never taken for all there is.
-func noteMore(_ result: JSONValue, shown: Int) {
+func noteMore(_ result: JSONValue, shown: Int, what: String = "", hint: String = "raise --limit or narrow the filters") {
     if result["more"]?.boolValue == true {
-        FileHandle.standardError.write(Data("disputectl: the first \(shown) shown; more match (raise --limit or narrow the filters)\n".utf8))
+        let shownText = what.isEmpty ? "the first \(shown) shown; more match" : "the first \(shown) \(what) shown; more exist"
+        FileHandle.standardError.write(Data("disputectl: \(shownText) (\(hint))\n".utf8))
     }
 }
 
