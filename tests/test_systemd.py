@@ -8,6 +8,7 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import time
 
@@ -83,6 +84,42 @@ def test_a_long_catch_up_at_start_shows_progress_and_asks_for_time(workdir, noti
     assert all(re.fullmatch(r"STATUS=Recovering: \d+ of 4500 overdue timers handled", f) for f in progress), progress
     assert any("EXTEND_TIMEOUT_USEC=60000000" in m for m in before_ready), before_ready
     assert d.ctl("status").json["recovery"] == {"timersLoaded": 4500, "timersFired": 4500}
+    d.stop(timeout=30)
+
+
+def test_a_spool_backlog_at_start_is_written_before_ready_with_progress_and_time_asked(workdir, notify):
+    d = Daemon(workdir, args=["--simulated-clock", "2027-01-11T09:00:00Z", "--log-level", "warning"])
+    d.start()
+    d.ctl("merchant", "upsert", "--id", "M-SE", "--name", "Åsa", "--email", "a@shop.example", "--country", "SE",
+          "--timezone", "Europe/Stockholm")
+    count = 300
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(str(d.socket))
+        stream = s.makefile("rwb")
+        for i in range(count):
+            stream.write((json.dumps({"v": 1, "id": f"r{i}", "op": "dispute.open", "args": {
+                "merchant": "M-SE", "order": f"O-{i}", "amount": "10.00", "currency": "SEK", "reason": "faulty",
+                "id": f"D-{i}"}}) + "\n").encode())
+        stream.flush()
+        assert all(json.loads(stream.readline())["ok"] for _ in range(count))
+    d.stop(timeout=30)
+    # As after a crash before the spooler got to them: committed, not yet written.
+    new = workdir / "spool" / "outgoing" / "new"
+    for f in new.iterdir():
+        f.unlink()
+    with sqlite3.connect(workdir / "lib" / "disputed.sqlite") as db:
+        assert db.execute("UPDATE outbox SET state = 'pending', done_at = NULL WHERE channel = 'email'").rowcount == count
+    d.env["NOTIFY_SOCKET"] = notify.path
+    d.start(wait=False)
+    ready = notify.drain(until="READY=1", timeout=60)
+    fields = [f for m in (m for _, m in notify.messages if m is not ready) for f in m.split("\n")]
+    checked = fields.index(f"STATUS=Recovering: re-checking the spool backlog ({count} notices)")
+    progress = [i for i, f in enumerate(fields) if re.fullmatch(rf"STATUS=Recovering: \d+ of {count} spool backlog notices written", f)]
+    assert progress and progress[0] > checked, fields
+    assert "EXTEND_TIMEOUT_USEC=60000000" in fields[progress[0]:], fields
+    # Every notice is in new/ once READY is sent, and the outbox agrees.
+    assert len(list(new.iterdir())) == count
+    assert d.ctl("status").json["outboxPending"] == 0
     d.stop(timeout=30)
 
 

@@ -108,8 +108,17 @@ public struct Daemon {
                 notifier.status("Recovering: \(done) of \(overdue) overdue timers handled")
                 notifier.extendTimeout(microseconds: 60_000_000)
             }
-            notifier.status("Recovering: re-checking the spool backlog")
-            await spooler.recover()
+            // Notices committed but not yet written (a spool that was unwritable, a
+            // crash under load, the notices of the catch-up just done) are written
+            // before READY; a large backlog takes minutes, shown and asked for too.
+            let backlog = (try? store.pendingNoticeCount()) ?? 0
+            notifier.status("Recovering: re-checking the spool backlog (\(backlog) notices)")
+            let reportEvery = Throttle(interval: .seconds(1))
+            await spooler.recover { written in
+                guard reportEvery.due() else { return }
+                notifier.status("Recovering: \(written) of \(backlog) spool backlog notices written")
+                notifier.extendTimeout(microseconds: 60_000_000)
+            }
             logger.notice("recovery done", metadata: ["timersLoaded": "\(recovery.timers)", "timersFired": "\(recovery.fired)"])
             let state = DaemonState(configPath: configPath, configuration: configuration, calendars: calendars, store: store,
                                     clock: clock, engine: engine, spooler: spooler, logger: logger, notifier: notifier,

@@ -37,7 +37,12 @@ public actor Spooler: Service {
     func reconfigure(_ dispatcher: NoticeDispatcher) { self.dispatcher = dispatcher }
 
     /// At start, before READY: empties `tmp/` and writes the backlog.
-    func recover() async {
+    ///
+    /// `progress` is told, after every batch made durable, how many notices this
+    /// pass has written so far (from the spool's thread): a backlog of hundreds
+    /// of thousands of notices (an outage with the spool unwritable, a long
+    /// catch-up) takes minutes, and the daemon keeps systemd informed meanwhile.
+    func recover(progress: @escaping @Sendable (_ written: Int) -> Void = { _ in }) async {
         do {
             let stale = try dispatcher.writer.prepare()
             if stale > 0 { logger.notice("removed stale spool files from tmp/", metadata: ["count": "\(stale)"]) }
@@ -45,7 +50,7 @@ public actor Spooler: Service {
             record("\(error)")
             return
         }
-        await drain()
+        await drain(progress: progress)
     }
 
     public func run() async throws {
@@ -70,7 +75,7 @@ public actor Spooler: Service {
     /// Cancelled (the daemon is stopping), it stops at the next batch boundary:
     /// what is written is recorded, the rest stays in the outbox for the drain
     /// before the next READY, so a large backlog does not hold up a stop.
-    func drain() async {
+    func drain(progress: @escaping @Sendable (_ written: Int) -> Void = { _ in }) async {
         let (store, dispatcher, logger) = (self.store, self.dispatcher, self.logger)
         let retrying = lastError != nil
         let stop = StopFlag()
@@ -86,7 +91,7 @@ public actor Spooler: Service {
                         }
                     }
                     continuation.resume(returning: Self.writePending(store: store, dispatcher: dispatcher, logger: logger,
-                                                                     shouldStop: { stop.isSet }))
+                                                                     shouldStop: { stop.isSet }, progress: progress))
                 }
             }
         } onCancel: {
@@ -115,10 +120,13 @@ public actor Spooler: Service {
     /// writer to the engine's group commits.
     ///
     /// `shouldStop` is asked after every batch made durable; true ends the pass
-    /// there, with no failure (the rest stays pending).
+    /// there, with no failure (the rest stays pending). `progress` is told the
+    /// number of notices written and recorded so far, after every such batch.
     nonisolated static func writePending(store: DisputeStore, dispatcher: NoticeDispatcher, logger: Logger,
-                                         pageSize: Int = 1024, shouldStop: () -> Bool = { false }) -> String? {
+                                         pageSize: Int = 1024, shouldStop: () -> Bool = { false },
+                                         progress: (_ written: Int) -> Void = { _ in }) -> String? {
         var batch: [StoredNotice] = []
+        var written = 0
         var failure: String? = nil
         var unreadable: [UnreadableRow] = []
 
@@ -135,7 +143,9 @@ public actor Spooler: Service {
             for notice in batch {
                 logger.info("notice spooled", metadata: ["dispute": "\(notice.disputeID)", "notice": "\(notice.id)", "kind": "\(notice.kind.rawValue)"])
             }
+            written += batch.count
             batch.removeAll(keepingCapacity: true)
+            progress(written)
             return true
         }
 

@@ -320,6 +320,11 @@ extension DisputeStore {
         }
     }
 
+    /// How many e-mail notices wait to be spooled (from the `outbox_pending` index).
+    public func pendingNoticeCount() throws -> Int {
+        try pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox WHERE state = 'pending'") ?? 0 }
+    }
+
     /// A stored notice; a kind, channel or context this version does not know is
     /// an error naming the row, never read as some other notice.
     static func notice(_ row: Row) throws -> StoredNotice {

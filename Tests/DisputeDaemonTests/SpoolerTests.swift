@@ -100,6 +100,31 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory + "/spool/new").count == 100)
     }
 
+    @Test func aPassReportsTheNoticesWrittenAfterEveryDurableBatch() async throws {
+        let (store, dispatcher, directory) = try fixture()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try await commitOpenedDisputes((0..<130).map { String(format: "D-%03d", $0) }, to: store)
+        #expect(try store.pendingNoticeCount() == 130)
+        var reports: [Int] = []
+        // Each report comes once its batch is durable and recorded: the outbox already agrees.
+        let failure = Spooler.writePending(store: store, dispatcher: dispatcher, logger: Logger(label: "test"), progress: { written in
+            reports.append(written)
+            #expect((try? store.pendingNoticeCount()) == 130 - written)
+        })
+        #expect(failure == nil)
+        #expect(reports == [64, 128, 130])
+        #expect(try store.pendingNoticeCount() == 0)
+    }
+
+    @Test func aThrottleSaysYesFirstThenOncePerInterval() async throws {
+        let throttle = Throttle(interval: .milliseconds(200))
+        #expect(throttle.due())
+        #expect(!throttle.due())
+        try await Task.sleep(for: .milliseconds(250))
+        #expect(throttle.due())
+        #expect(!throttle.due())
+    }
+
     @Test func cancellingTheSpoolerStopsItsPassEarly() async throws {
         let (store, dispatcher, directory) = try fixture()
         defer { try? FileManager.default.removeItem(atPath: directory) }
