@@ -84,9 +84,10 @@ public final class DisputeStore: Sendable {
     }
 
     /// As above, with the WAL size (in frames) past which the background
-    /// checkpointer hands the last frames to the writer (tests lower it).
+    /// checkpointer hands the last frames to the writer, and how long a pass
+    /// waits for more commits to share it (tests change them).
     init(path: String, willMigrate: ((_ pending: [String]) -> Void)?, checkpointFailed: (@Sendable (String) -> Void)?,
-         checkpointWriterFrames: Int) throws {
+         checkpointWriterFrames: Int, checkpointGather: Duration = WALCheckpointer.defaultGather) throws {
         self.path = path
         let configuration = Self.connectionConfiguration
         do {
@@ -99,7 +100,7 @@ public final class DisputeStore: Sendable {
                 if !applied.isEmpty && !pending.isEmpty { willMigrate(pending) }
             }
             try Self.migrator.migrate(pool)
-            checkpointer = try WALCheckpointer(writer: pool, configuration: configuration, writerFrames: checkpointWriterFrames,
+            checkpointer = try WALCheckpointer(writer: pool, configuration: configuration, writerFrames: checkpointWriterFrames, gather: checkpointGather,
                                                failed: checkpointFailed)
         } catch let error as DatabaseError where error.resultCode == .SQLITE_NOTADB || error.resultCode == .SQLITE_CORRUPT {
             throw StoreDamaged(path: path, message: error.message ?? "\(error)")
