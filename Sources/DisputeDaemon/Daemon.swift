@@ -112,7 +112,7 @@ public struct Daemon {
             // crash under load, the notices of the catch-up just done) are written
             // before READY; a large backlog takes minutes, shown and asked for too.
             let backlog = (try? store.pendingNoticeCount()) ?? 0
-            notifier.status("Recovering: re-checking the spool backlog (\(backlog) notices)")
+            notifier.status("Recovering: re-checking the spool backlog" + (backlog > 0 ? " (\(backlog) notices)" : ""))
             let reportEvery = Throttle(interval: .seconds(1))
             await spooler.recover { written in
                 guard reportEvery.due() else { return }
