@@ -151,7 +151,8 @@ def test_stale_socket_file_is_replaced_but_a_live_one_is_not(workdir):
     assert second.ctl("status").json["pid"] == second.proc.pid
     # Another store, the same socket path: the live socket is not taken over.
     (workdir / "other").mkdir()
-    third = Daemon(workdir / "other", config=config_text(workdir, state_directory=str(workdir / "other" / "lib")))
+    third = Daemon(workdir / "other", config=config_text(workdir, state_directory=str(workdir / "other" / "lib"),
+                                                         spool=str(workdir / "other" / "spool" / "outgoing")))
     third.start(wait=False)
     assert third.proc.wait(timeout=10) == 1
     assert "another process is listening" in third.log_text()
@@ -177,6 +178,50 @@ def test_a_second_daemon_on_the_same_store_is_refused_naming_the_first(workdir):
         first.kill()
         second.start()
         assert second.ctl("status").json["pid"] == second.proc.pid
+        assert second.stop() == 0
+    finally:
+        first.kill()
+        second.kill()
+
+
+def test_a_second_daemon_on_the_same_spool_is_refused_and_a_reload_cannot_move_into_it(workdir):
+    first = Daemon(workdir, args=["--simulated-clock", "2027-01-11T09:00:00Z"])
+    first.start()
+    # A store of its own, the same spool: it would empty the first's tmp/ at start, and its
+    # notices with ids the first used too would be taken for spooled and never written.
+    (workdir / "second").mkdir()
+    spool = workdir / "spool" / "outgoing"
+    second = Daemon(workdir / "second", args=["--simulated-clock", "2027-01-11T09:00:00Z"],
+                    config=config_text(workdir / "second", spool=str(spool)))
+    try:
+        second.start(wait=False)
+        assert second.proc.wait(timeout=10) == 1
+        assert (f"the spool {spool} is in use by another disputed (pid {first.proc.pid}); each daemon needs a spool "
+                "directory of its own (spool.directory)") in second.log_text(), second.log_text()
+        assert not second.socket.exists()
+        # With a spool of its own it runs; a reload cannot move it into the first's.
+        second.config.write_text(config_text(workdir / "second"))
+        second.start()
+        second.config.write_text(config_text(workdir / "second", spool=str(spool)))
+        assert second.reload() is False
+        assert f"spool.directory '{spool}' cannot be used: the spool {spool} is in use by another disputed" in second.log_text()
+        # The first stops: the spool is free, and the reload goes through.
+        assert first.stop() == 0
+        assert second.reload() is True
+        second.ctl("merchant", "upsert", "--id", "M-SE", "--name", "Åsa", "--email", "a@shop.example", "--country", "SE",
+                   "--timezone", "Europe/Stockholm")
+        second.ctl("open", "--merchant", "M-SE", "--order", "O-1", "--amount", "10.00", "--currency", "SEK",
+                   "--reason", "faulty", "--id", "D-1")
+        deadline = time.monotonic() + 10
+        while not (spool / "new" / "D-1.1.disputeOpened.eml").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert (spool / "new" / "D-1.1.disputeOpened.eml").exists()
+        # The spool it left is free again: a daemon can start on it.
+        (workdir / "third").mkdir()
+        third = Daemon(workdir / "third", args=["--simulated-clock", "2027-01-11T09:00:00Z"],
+                       config=config_text(workdir / "third", spool=str(workdir / "second" / "spool" / "outgoing")))
+        third.start()
+        assert third.stop() == 0
         assert second.stop() == 0
     finally:
         first.kill()

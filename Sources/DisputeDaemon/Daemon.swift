@@ -80,7 +80,10 @@ public struct Daemon {
         do {
             notifier.status("Opening store")
             try Self.makeDirectory(configuration.daemon.stateDirectory, mode: 0o750)
-            try StoreLock.acquire(stateDirectory: configuration.daemon.stateDirectory)
+            // Both held until the process ends (a reload may trade the spool's for another).
+            _ = try DirectoryLock.acquire(.store, directory: configuration.daemon.stateDirectory)
+            try Self.makeDirectory(configuration.spool.directory, mode: 0o750)
+            let spoolLock = try DirectoryLock.acquire(.spool, directory: configuration.spool.directory)
             let storePath = configuration.storePath
             let store = try DisputeStore(path: storePath, willMigrate: { pending in
                 // A schema change rewrites every row of a table: about 45 s for a store of
@@ -121,7 +124,7 @@ public struct Daemon {
             }
             logger.notice("recovery done", metadata: ["timersLoaded": "\(recovery.timers)", "timersFired": "\(recovery.fired)"])
             let state = DaemonState(configPath: configPath, configuration: configuration, calendars: calendars, store: store,
-                                    clock: clock, engine: engine, spooler: spooler, logger: logger, notifier: notifier,
+                                    clock: clock, engine: engine, spooler: spooler, spoolLock: spoolLock, logger: logger, notifier: notifier,
                                     logLevel: logLevelOverride == nil ? sharedLevel : nil)
             let listener: ControlListener
             if let fd = ListenFDs.named("control") {

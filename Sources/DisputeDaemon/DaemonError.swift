@@ -5,6 +5,8 @@ public enum DaemonError: Error, Sendable, CustomStringConvertible {
     case spool(message: String)
     /// Another process holds the state directory's lock.
     case storeInUse(directory: String, pid: Int32?)
+    /// Another process holds the spool directory's lock.
+    case spoolInUse(directory: String, pid: Int32?)
 
     public var description: String {
         switch self {
@@ -14,6 +16,9 @@ public enum DaemonError: Error, Sendable, CustomStringConvertible {
         case let .storeInUse(directory, pid):
             return "the store in \(directory) is in use by another disputed" + (pid.map { " (pid \($0))" } ?? "")
                 + "; one daemon per state directory: stop that one first"
+        case let .spoolInUse(directory, pid):
+            return "the spool \(directory) is in use by another disputed" + (pid.map { " (pid \($0))" } ?? "")
+                + "; each daemon needs a spool directory of its own (spool.directory), or notices of the two stores with the same id would be lost"
         }
     }
 }
