@@ -105,12 +105,26 @@ public struct Daemon {
             notifier.status("Recovering: loading pending timers")
             // A store with millions of timers may take longer than TimeoutStartSec.
             notifier.extendTimeout(microseconds: 120_000_000)
-            let recovery = try await engine.recover { done, overdue in
-                // Making progress: ask for time again, so a long catch-up after an
-                // outage is not killed by the start timeout half-way (and restarted).
-                notifier.status("Recovering: \(done) of \(overdue) overdue timers handled")
-                notifier.extendTimeout(microseconds: 60_000_000)
+            // The notices a catch-up commits are written meanwhile, on the spool's thread.
+            let spoolUsable = await spooler.prepare()
+            let catchingUp = Flag(), caughtUp = Flag()
+            let alongside = Task { if spoolUsable { await spooler.writeAlongside(begun: catchingUp, finished: caughtUp) } }
+            let recovery: (timers: Int, fired: Int)
+            do {
+                recovery = try await engine.recover { done, overdue in
+                    // Making progress: ask for time again, so a long catch-up after an
+                    // outage is not killed by the start timeout half-way (and restarted).
+                    catchingUp.set()
+                    notifier.status("Recovering: \(done) of \(overdue) overdue timers handled")
+                    notifier.extendTimeout(microseconds: 60_000_000)
+                }
+            } catch {
+                caughtUp.set()
+                await alongside.value
+                throw error
             }
+            caughtUp.set()
+            await alongside.value
             // Notices committed but not yet written (a spool that was unwritable, a
             // crash under load, the notices of the catch-up just done) are written
             // before READY; a large backlog takes minutes, shown and asked for too.

@@ -36,20 +36,48 @@ public actor Spooler: Service {
 
     func reconfigure(_ dispatcher: NoticeDispatcher) { self.dispatcher = dispatcher }
 
-    /// At start, before READY: empties `tmp/` and writes the backlog.
+    /// At start, before anything is written: makes the spool's directories and
+    /// empties `tmp/`. False (the failure recorded) when the spool cannot be
+    /// used; the service's retries take it from there once the daemon runs.
+    func prepare() -> Bool {
+        do {
+            let stale = try dispatcher.writer.prepare()
+            if stale > 0 { logger.notice("removed stale spool files from tmp/", metadata: ["count": "\(stale)"]) }
+            return true
+        } catch {
+            record("\(error)")
+            return false
+        }
+    }
+
+    /// At start, while the engine fires the timers that fell due during an
+    /// outage: writes the notices the catch-up commits as they come, on the
+    /// spool's own thread, so that what is left for the pass before READY is
+    /// what the last moments added, not the whole catch-up's notices (after
+    /// 31,000 overdue timers here: READY at 25 s one after the other).
+    ///
+    /// Begins once `begun` is set (the catch-up's first progress report), so a
+    /// start with nothing overdue leaves any backlog to the pass before READY
+    /// and its status; looks every 100 ms until `finished` is set. Stops after
+    /// a failure: the spool's retries take over once the daemon runs.
+    func writeAlongside(begun: Flag, finished: Flag) async {
+        while !finished.isSet && lastError == nil {
+            // A pass ends at its next batch once the catch-up is done: the pass
+            // before READY takes over the rest, with its progress shown.
+            if begun.isSet { await drain(until: finished) }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
+    /// At start, the last pass before READY: writes the backlog, unless the
+    /// spool already failed at this start (then the retries take over).
     ///
     /// `progress` is told, after every batch made durable, how many notices this
     /// pass has written so far (from the spool's thread): a backlog of hundreds
     /// of thousands of notices (an outage with the spool unwritable, a long
     /// catch-up) takes minutes, and the daemon keeps systemd informed meanwhile.
     func recover(progress: @escaping @Sendable (_ written: Int) -> Void = { _ in }) async {
-        do {
-            let stale = try dispatcher.writer.prepare()
-            if stale > 0 { logger.notice("removed stale spool files from tmp/", metadata: ["count": "\(stale)"]) }
-        } catch {
-            record("\(error)")
-            return
-        }
+        guard lastError == nil else { return }
         await drain(progress: progress)
     }
 
@@ -75,10 +103,12 @@ public actor Spooler: Service {
     /// Cancelled (the daemon is stopping), it stops at the next batch boundary:
     /// what is written is recorded, the rest stays in the outbox for the drain
     /// before the next READY, so a large backlog does not hold up a stop.
-    func drain(progress: @escaping @Sendable (_ written: Int) -> Void = { _ in }) async {
+    ///
+    /// `until`, once set, ends the pass at its next batch boundary too.
+    func drain(until: Flag? = nil, progress: @escaping @Sendable (_ written: Int) -> Void = { _ in }) async {
         let (store, dispatcher, logger) = (self.store, self.dispatcher, self.logger)
         let retrying = lastError != nil
-        let stop = StopFlag()
+        let stop = Flag()
         let failure: String? = await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 queue.async {
@@ -91,7 +121,7 @@ public actor Spooler: Service {
                         }
                     }
                     continuation.resume(returning: Self.writePending(store: store, dispatcher: dispatcher, logger: logger,
-                                                                     shouldStop: { stop.isSet }, progress: progress))
+                                                                     shouldStop: { stop.isSet || until?.isSet == true }, progress: progress))
                 }
             }
         } onCancel: {
@@ -207,8 +237,9 @@ public actor Spooler: Service {
     }
 }
 
-/// Set once when a spool pass should end early; read from the spool's queue.
-final class StopFlag: Sendable {
+/// A flag set once and read from any thread: a spool pass that should end
+/// early, a catch-up that has begun or finished.
+final class Flag: Sendable {
     private let flag = Atomic<Bool>(false)
     var isSet: Bool { flag.load(ordering: .relaxed) }
     func set() { flag.store(true, ordering: .relaxed) }

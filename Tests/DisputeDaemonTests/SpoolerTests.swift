@@ -116,6 +116,51 @@ import Testing
         #expect(try store.pendingNoticeCount() == 0)
     }
 
+    private func filesInNew(_ directory: String) -> Int {
+        (try? FileManager.default.contentsOfDirectory(atPath: directory + "/spool/new").count) ?? 0
+    }
+
+    private func waitFor(_ condition: () -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !condition() && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+    }
+
+    @Test func writingAlongsideACatchUpWaitsForItToBegin() async throws {
+        let (store, dispatcher, directory) = try fixture()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try await commitOpenedDisputes(["D-a", "D-b"], to: store)
+        let spooler = Spooler(store: store, dispatcher: dispatcher, logger: Logger(label: "test"))
+        #expect(await spooler.prepare())
+        let begun = Flag(), finished = Flag()
+        let alongside = Task { await spooler.writeAlongside(begun: begun, finished: finished) }
+        try await Task.sleep(for: .milliseconds(300))
+        finished.set()
+        await alongside.value
+        // Nothing overdue began firing: the backlog is left to the pass before READY.
+        #expect(filesInNew(directory) == 0)
+        #expect(try store.pendingNoticeCount() == 2)
+    }
+
+    @Test func writingAlongsideACatchUpWritesWhatItCommitsUntilItEnds() async throws {
+        let (store, dispatcher, directory) = try fixture()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let spooler = Spooler(store: store, dispatcher: dispatcher, logger: Logger(label: "test"))
+        #expect(await spooler.prepare())
+        let begun = Flag(), finished = Flag()
+        begun.set()
+        let alongside = Task { await spooler.writeAlongside(begun: begun, finished: finished) }
+        try await commitOpenedDisputes((0..<10).map { "D-\($0)" }, to: store)
+        try await waitFor { filesInNew(directory) == 10 }
+        #expect(filesInNew(directory) == 10)
+        // It keeps looking while the catch-up commits more.
+        try await commitOpenedDisputes((10..<20).map { "D-\($0)" }, to: store)
+        try await waitFor { filesInNew(directory) == 20 }
+        #expect(filesInNew(directory) == 20)
+        #expect(try store.pendingNoticeCount() == 0)
+        finished.set()
+        await alongside.value
+    }
+
     @Test func aThrottleSaysYesFirstThenOncePerInterval() async throws {
         let throttle = Throttle(interval: .milliseconds(200))
         #expect(throttle.due())
