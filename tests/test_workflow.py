@@ -410,7 +410,7 @@ def test_deadlines_lists_each_upcoming_deadline_with_its_kind(sim):
     out = sim.ctl("deadlines", "--within", "30d", json_output=False).stdout.splitlines()
     assert out[0].split() == ["DISPUTE", "MERCHANT", "KIND", "DEADLINE", "ENDS", "(LOCAL)", "LEFT"]
     assert out[1].split()[:4] == ["D-1", "M-SE", "responseDeadline", "2027-01-29T23:00:00Z"]
-    assert sim.ctl("deadlines", "--within", "1d", json_output=False).stdout.strip() == "(none)"
+    assert sim.ctl("deadlines", "--within", "1d", json_output=False).stdout.strip() == "(none within 1d)"
 
 
 def test_listings_stop_at_their_limit_say_so_and_list_deadlines_soonest_first(sim):

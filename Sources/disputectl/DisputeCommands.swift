@@ -275,7 +275,8 @@ struct Deadlines: ParsableCommand {
         if connection.json { printJSON(result); return }
         let deadlines = result["deadlines"]?.arrayValue ?? []
         defer { noteMore(result, shown: deadlines.count) }
-        printTable(["DISPUTE", "MERCHANT", "KIND", "DEADLINE", "ENDS (LOCAL)", "LEFT"], deadlines.map {
+        // "(none)" alone read as "no deadlines at all" when the window was only short.
+        printTable(["DISPUTE", "MERCHANT", "KIND", "DEADLINE", "ENDS (LOCAL)", "LEFT"], none: "(none within \(within))", deadlines.map {
             [$0["id"]?.stringValue ?? "", $0["merchant"]?.stringValue ?? "", $0["kind"]?.stringValue ?? "",
              $0["deadline"]?.stringValue ?? "", $0["deadlineLocal"]?.stringValue ?? "",
              "\($0["businessDaysLeft"]?.intValue ?? 0) business days"]
@@ -331,9 +332,9 @@ func printDisputes(_ disputes: [JSONValue]) {
     })
 }
 
-/// An aligned table; the last column takes what is left of 80 columns.
-func printTable(_ header: [String], _ rows: [[String]]) {
-    if rows.isEmpty { print("(none)"); return }
+/// An aligned table; the last column takes what is left of 80 columns; `none` when there are no rows.
+func printTable(_ header: [String], none: String = "(none)", _ rows: [[String]]) {
+    if rows.isEmpty { print(none); return }
     var widths = header.map(\.count)
     for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
     func line(_ cells: [String]) -> String {
