@@ -122,7 +122,9 @@ extension ControlRequest {
         switch fields["v"] {
         case .int(Int64(controlProtocolVersion))?: break
         case nil: return .failure(RequestRejection(id: id, error: ControlError(.badRequest, "request has no 'v' (protocol version)")))
-        default: return .failure(RequestRejection(id: id, error: ControlError(.badRequest, "unsupported protocol version 'v'; this daemon speaks v\(controlProtocolVersion)")))
+        case let other?:
+            return .failure(RequestRejection(id: id, error: ControlError(.badRequest,
+                "unsupported protocol version: 'v' is \(other.jsonText()); this daemon speaks v\(controlProtocolVersion)")))
         }
         guard case let .string(op)? = fields["op"] else {
             return .failure(RequestRejection(id: id, error: ControlError(.badRequest, "request has no 'op' string")))

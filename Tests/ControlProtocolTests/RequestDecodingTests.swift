@@ -35,7 +35,9 @@ import Testing
         let r = reject(#"{"v":2,"id":"abc","op":"status"}"#)
         #expect(r?.id == "abc")
         #expect(r?.error.code == .badRequest)
-        #expect(r?.error.message.contains("version") == true)
+        #expect(r?.error.message == "unsupported protocol version: 'v' is 2; this daemon speaks v1")
+        #expect(reject(#"{"v":"1","id":"abc","op":"status"}"#)?.error.message
+            == #"unsupported protocol version: 'v' is "1"; this daemon speaks v1"#)
     }
 
     @Test func nonStringIDIsRefused() {
