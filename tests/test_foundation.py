@@ -228,6 +228,15 @@ def test_a_second_daemon_on_the_same_spool_is_refused_and_a_reload_cannot_move_i
         second.kill()
 
 
+def test_a_state_directory_that_cannot_be_made_is_named_with_the_reason(workdir):
+    blocker = workdir / "not-a-directory"
+    blocker.write_text("")
+    d = Daemon(workdir, config=config_text(workdir, state_directory=str(blocker / "lib")))
+    d.start(wait=False)
+    assert d.proc.wait(timeout=10) == 1
+    assert f"directory {blocker / 'lib'}: Not a directory" in d.log_text(), d.log_text()
+
+
 def test_socket_file_is_mode_0660(daemon):
     daemon.start()
     assert daemon.socket.stat().st_mode & 0o777 == 0o660
