@@ -204,6 +204,39 @@ def test_a_reload_that_moves_the_spool_creates_it_or_is_rejected(sim, workdir):
     assert sim.ctl("status").json.get("lastSpoolError") is None
 
 
+def test_a_spool_that_cannot_be_made_at_start_holds_notices_back_until_it_can(workdir):
+    # The spool's parent is a regular file: the directory cannot be made (as with a
+    # spool file system not mounted yet). The daemon still starts and acknowledges;
+    # the notices wait in the outbox and go out once the spool can be made.
+    blocker = workdir / "spool-not-mounted"
+    blocker.write_text("")
+    spool = blocker / "outgoing"
+    d = Daemon(workdir, args=["--simulated-clock", START], config=config_text(workdir, spool=str(spool)))
+    d.start()
+    try:
+        d.ctl("merchant", "upsert", "--id", "M-SE", "--name", "Åsa", "--email", "a@shop.example", "--country", "SE",
+              "--timezone", "Europe/Stockholm")
+        d.ctl("open", "--merchant", "M-SE", "--order", "O-1", "--amount", "1.00", "--currency", "SEK", "--reason", "faulty",
+              "--id", "D-1")
+        status = d.ctl("status").json
+        assert status["outboxPending"] == 1
+        assert str(blocker) in status["lastSpoolError"], status
+        blocker.unlink()
+        deadline = time.monotonic() + 30
+        while not (spool / "new" / "D-1.1.disputeOpened.eml").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert (spool / "new" / "D-1.1.disputeOpened.eml").exists()
+        assert d.ctl("status").json["outboxPending"] == 0
+        # The spool it made is locked like one that existed at start.
+        other = Daemon(workdir / "other", args=["--simulated-clock", START],
+                       config=config_text(workdir / "other", spool=str(spool))) if (workdir / "other").mkdir() is None else None
+        other.start(wait=False)
+        assert other.proc.wait(timeout=10) == 1
+        assert f"the spool {spool} is in use by another disputed (pid {d.proc.pid})" in other.log_text()
+    finally:
+        d.kill()
+
+
 def test_full_disk_keeps_notices_pending_and_delivers_them_when_space_returns(workdir):
     with small_disk(workdir / "small", "48k") as spool:
         d = Daemon(workdir, args=["--simulated-clock", START], config=config_text(workdir, spool=str(spool / "outgoing")))

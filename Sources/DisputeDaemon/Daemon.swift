@@ -80,10 +80,8 @@ public struct Daemon {
         do {
             notifier.status("Opening store")
             try Self.makeDirectory(configuration.daemon.stateDirectory, mode: 0o750)
-            // Both held until the process ends (a reload may trade the spool's for another).
+            // Held until the process ends.
             _ = try DirectoryLock.acquire(.store, directory: configuration.daemon.stateDirectory)
-            try Self.makeDirectory(configuration.spool.directory, mode: 0o750)
-            let spoolLock = try DirectoryLock.acquire(.spool, directory: configuration.spool.directory)
             let storePath = configuration.storePath
             let store = try DisputeStore(path: storePath, willMigrate: { pending in
                 // A schema change rewrites every row of a table: about 45 s for a store of
@@ -99,6 +97,14 @@ public struct Daemon {
             })
             let clock = simulatedClockStart.map(DaemonClock.simulated(at:)) ?? .real()
             let spooler = Spooler(store: store, dispatcher: dispatcher, logger: logger)
+            // Another daemon writing this spool stops the start. A spool that cannot
+            // be made yet does not: its notices wait in the outbox, and the spooler
+            // retries (taking the lock first) until it can.
+            do {
+                try spooler.lock.hold(configuration.spool.directory)
+            } catch {
+                if case .spoolInUse? = error as? DaemonError { throw error }
+            }
             let engine = Engine(store: store, clock: clock, calendars: calendars,
                                 policy: configuration.policy.disputePolicy, spooler: spooler, logger: logger,
                                 requestRetentionDays: configuration.daemon.requestRetentionDays)
@@ -138,7 +144,7 @@ public struct Daemon {
             }
             logger.notice("recovery done", metadata: ["timersLoaded": "\(recovery.timers)", "timersFired": "\(recovery.fired)"])
             let state = DaemonState(configPath: configPath, configuration: configuration, calendars: calendars, store: store,
-                                    clock: clock, engine: engine, spooler: spooler, spoolLock: spoolLock, logger: logger, notifier: notifier,
+                                    clock: clock, engine: engine, spooler: spooler, logger: logger, notifier: notifier,
                                     logLevel: logLevelOverride == nil ? sharedLevel : nil)
             let listener: ControlListener
             if let fd = ListenFDs.named("control") {

@@ -24,13 +24,10 @@ public final class DaemonState: Sendable {
     private let current: Mutex<(configuration: Configuration, loadedAt: Date, calendars: [String: String])>
     /// The summary last sent as `STATUS=`.
     private let lastSummary = Mutex<String?>(nil)
-    /// The lock on the spool in use; a reload that moves the spool takes the new one's first.
-    private let spoolLock: Mutex<DirectoryLock>
 
     init(configPath: String, configuration: Configuration, calendars: [String: BusinessCalendar], store: DisputeStore,
-         clock: DaemonClock, engine: Engine, spooler: Spooler, spoolLock: DirectoryLock, logger: Logger,
+         clock: DaemonClock, engine: Engine, spooler: Spooler, logger: Logger,
          notifier: SystemdNotifier, logLevel: SharedLogLevel? = nil) {
-        self.spoolLock = Mutex(spoolLock)
         self.logLevel = logLevel
         self.spooler = spooler
         self.configPath = configPath
@@ -94,8 +91,7 @@ public final class DaemonState: Sendable {
                 // before it is used; one that cannot be made or that another daemon
                 // writes rejects the whole reload and the old spool stays.
                 do {
-                    try Daemon.makeDirectory(fresh.spool.directory, mode: 0o750)
-                    newSpoolLock = try DirectoryLock.acquire(.spool, directory: fresh.spool.directory)
+                    newSpoolLock = try SpoolLock.take(fresh.spool.directory)
                     try dispatcher.writer.prepare()
                 } catch {
                     newSpoolLock?.release()
@@ -105,12 +101,7 @@ public final class DaemonState: Sendable {
             await engine.reconfigure(calendars: calendars, policy: fresh.policy.disputePolicy,
                                      requestRetentionDays: fresh.daemon.requestRetentionDays)
             await spooler.reconfigure(dispatcher)
-            if let newSpoolLock {
-                spoolLock.withLock { held in
-                    held.release()
-                    held = newSpoolLock
-                }
-            }
+            if let newSpoolLock { spooler.lock.adopt(newSpoolLock) }
             if spoolMoved {
                 logger.notice("spool moved; notices from now on go to the new directory",
                               metadata: ["from": "\(old.spool.directory)", "to": "\(fresh.spool.directory)"])

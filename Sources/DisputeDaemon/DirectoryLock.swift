@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -57,4 +58,37 @@ final class DirectoryLock: Sendable {
 
     /// Gives the lock up (a reload moved the spool elsewhere).
     func release() { close(fd) }
+}
+
+/// The spool lock the spooler holds: taken before the spool is first written
+/// (at start, or at the first retry that finds the spool usable when it was
+/// not at start: a file system not mounted yet), traded for another when a
+/// reload moves the spool.
+final class SpoolLock: Sendable {
+    private let held = Mutex<DirectoryLock?>(nil)
+
+    /// The directory whose lock is held, if any.
+    var directory: String? { held.withLock { $0?.directory } }
+
+    /// Makes sure the lock on `directory` is held, making the directory first;
+    /// throws when it cannot be made or another daemon holds its lock.
+    func hold(_ directory: String) throws {
+        if self.directory == directory { return }
+        adopt(try Self.take(directory))
+    }
+
+    /// The lock on `directory` (made first), not yet the one held: a reload
+    /// takes it before it commits to the move, and adopts it after.
+    static func take(_ directory: String) throws -> DirectoryLock {
+        try Daemon.makeDirectory(directory, mode: 0o750)
+        return try DirectoryLock.acquire(.spool, directory: directory)
+    }
+
+    /// Holds `lock` from now on and gives up the one held before.
+    func adopt(_ lock: DirectoryLock) {
+        held.withLock { held in
+            held?.release()
+            held = lock
+        }
+    }
 }

@@ -15,6 +15,8 @@ public actor Spooler: Service {
     let store: DisputeStore
     let logger: Logger
     var dispatcher: NoticeDispatcher
+    /// One daemon per spool: held before the spool is first written.
+    nonisolated let lock = SpoolLock()
     /// The last failure, for `status`; nil once a write succeeds again.
     public private(set) var lastError: String?
     var backoff: Duration = .seconds(1)
@@ -41,6 +43,7 @@ public actor Spooler: Service {
     /// used; the service's retries take it from there once the daemon runs.
     func prepare() -> Bool {
         do {
+            try lock.hold(dispatcher.writer.directory)
             let stale = try dispatcher.writer.prepare()
             if stale > 0 { logger.notice("removed stale spool files from tmp/", metadata: ["count": "\(stale)"]) }
             return true
@@ -106,7 +109,7 @@ public actor Spooler: Service {
     ///
     /// `until`, once set, ends the pass at its next batch boundary too.
     func drain(until: Flag? = nil, progress: @escaping @Sendable (_ written: Int) -> Void = { _ in }) async {
-        let (store, dispatcher, logger) = (self.store, self.dispatcher, self.logger)
+        let (store, dispatcher, logger, lock) = (self.store, self.dispatcher, self.logger, self.lock)
         let retrying = lastError != nil
         let stop = Flag()
         let failure: String? = await withTaskCancellationHandler {
@@ -114,6 +117,8 @@ public actor Spooler: Service {
                 queue.async {
                     if retrying {
                         do {
+                            // A spool that could not be made at start is locked before its first file.
+                            try lock.hold(dispatcher.writer.directory)
                             try dispatcher.writer.prepare()
                         } catch {
                             continuation.resume(returning: "\(error)")
