@@ -228,8 +228,8 @@ def test_a_spool_that_cannot_be_made_at_start_holds_notices_back_until_it_can(wo
         assert (spool / "new" / "D-1.1.disputeOpened.eml").exists()
         assert d.ctl("status").json["outboxPending"] == 0
         # The spool it made is locked like one that existed at start.
-        other = Daemon(workdir / "other", args=["--simulated-clock", START],
-                       config=config_text(workdir / "other", spool=str(spool))) if (workdir / "other").mkdir() is None else None
+        (workdir / "other").mkdir()
+        other = Daemon(workdir / "other", args=["--simulated-clock", START], config=config_text(workdir / "other", spool=str(spool)))
         other.start(wait=False)
         assert other.proc.wait(timeout=10) == 1
         assert f"the spool {spool} is in use by another disputed (pid {d.proc.pid})" in other.log_text()
