@@ -211,16 +211,11 @@ public struct Daemon {
     /// the error names the real cause ("Not a directory", "Permission denied",
     /// "Read-only file system") and the path where it stopped.
     static func makeDirectory(_ path: String, mode: Int) throws {
-        var prefix = path.hasPrefix("/") ? "/" : ""
-        for part in path.split(separator: "/") {
-            prefix += (prefix.isEmpty || prefix.hasSuffix("/") ? "" : "/") + part
-            if mkdir(prefix, mode_t(mode)) != 0 && errno != EEXIST {
-                throw DaemonError.directory(path: prefix, message: String(cString: strerror(errno)))
-            }
+        do {
+            try SpoolWriter.makeDirectory(path, mode: mode_t(mode))
+        } catch {
+            throw DaemonError.directory(path: error.path, message: String(cString: strerror(error.errno)))
         }
-        var info = stat()
-        guard stat(path, &info) == 0 else { throw DaemonError.directory(path: path, message: String(cString: strerror(errno))) }
-        guard info.st_mode & S_IFMT == S_IFDIR else { throw DaemonError.directory(path: path, message: "exists and is not a directory") }
     }
 }
 

@@ -36,17 +36,7 @@ public struct SpoolWriter: Sendable {
     /// Returns how many stale files were removed.
     @discardableResult
     public func prepare() throws(SpoolError) -> Int {
-        for dir in [directory, tmp, new, cur] {
-            if mkdir(dir, 0o750) != 0 && errno != EEXIST {
-                // Create missing parents, as `mkdir -p`.
-                var path = ""
-                for part in dir.split(separator: "/", omittingEmptySubsequences: false) {
-                    path += (path.isEmpty && dir.hasPrefix("/") ? "" : (path.isEmpty ? "" : "/")) + part
-                    if path.isEmpty { path = "/"; continue }
-                    if mkdir(path, 0o750) != 0 && errno != EEXIST { throw SpoolError(path: path, operation: "mkdir", errno: errno) }
-                }
-            }
-        }
+        for dir in [directory, tmp, new, cur] { try Self.makeDirectory(dir, mode: 0o750) }
         var removed = 0
         guard let d = opendir(tmp) else { throw SpoolError(path: tmp, operation: "opendir", errno: errno) }
         defer { closedir(d) }
@@ -56,6 +46,23 @@ public struct SpoolWriter: Sendable {
             if unlink(tmp + "/" + name) == 0 { removed += 1 }
         }
         return removed
+    }
+
+    /// `mkdir -p`: makes `path` and its missing parents with `mode`; the error
+    /// names the path where it stopped and why (errno), and a `path` that
+    /// exists as something other than a directory is refused (ENOTDIR).
+    public static func makeDirectory(_ path: String, mode: mode_t) throws(SpoolError) {
+        if mkdir(path, mode) == 0 { return }
+        if errno != EEXIST {
+            var prefix = path.hasPrefix("/") ? "/" : ""
+            for part in path.split(separator: "/") {
+                prefix += (prefix.isEmpty || prefix.hasSuffix("/") ? "" : "/") + part
+                if mkdir(prefix, mode) != 0 && errno != EEXIST { throw SpoolError(path: prefix, operation: "mkdir", errno: errno) }
+            }
+        }
+        var info = stat()
+        guard stat(path, &info) == 0 else { throw SpoolError(path: path, operation: "stat", errno: errno) }
+        guard info.st_mode & S_IFMT == S_IFDIR else { throw SpoolError(path: path, operation: "mkdir", errno: ENOTDIR) }
     }
 
     /// `<notice id>.eml`; ids hold only letters, digits, '.', '-' and '_' (no path can be smuggled in).
