@@ -5,6 +5,7 @@ import email.policy
 import json
 import os
 import socket
+import sqlite3
 import threading
 import time
 
@@ -233,6 +234,35 @@ def test_a_spool_that_cannot_be_made_at_start_holds_notices_back_until_it_can(wo
         other.start(wait=False)
         assert other.proc.wait(timeout=10) == 1
         assert f"the spool {spool} is in use by another disputed (pid {d.proc.pid})" in other.log_text()
+    finally:
+        d.kill()
+
+
+def test_a_backlog_left_by_a_spool_that_failed_before_ready_is_retried_without_a_new_notice(workdir):
+    d = Daemon(workdir, args=["--simulated-clock", START])
+    d.start()
+    d.ctl("merchant", "upsert", "--id", "M-SE", "--name", "Åsa", "--email", "a@shop.example", "--country", "SE",
+          "--timezone", "Europe/Stockholm")
+    d.ctl("open", "--merchant", "M-SE", "--order", "O-1", "--amount", "1.00", "--currency", "SEK", "--reason", "faulty",
+          "--id", "D-1")
+    d.stop()
+    # Committed, not written, and at the next start the spool cannot be made.
+    with sqlite3.connect(workdir / "lib" / "disputed.sqlite") as db:
+        db.execute("UPDATE outbox SET state = 'pending', done_at = NULL WHERE channel = 'email'")
+    blocker = workdir / "spool-not-mounted"
+    blocker.write_text("")
+    d.config.write_text(config_text(workdir, spool=str(blocker / "outgoing")))
+    d.start()
+    try:
+        assert d.ctl("status").json["outboxPending"] == 1
+        blocker.unlink()
+        # No request comes in: the retries alone write it once the spool can be made.
+        written = blocker / "outgoing" / "new" / "D-1.1.disputeOpened.eml"
+        deadline = time.monotonic() + 30
+        while not written.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert written.exists()
+        assert d.ctl("status").json["outboxPending"] == 0
     finally:
         d.kill()
 

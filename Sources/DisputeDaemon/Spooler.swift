@@ -85,6 +85,9 @@ public actor Spooler: Service {
     }
 
     public func run() async throws {
+        // A spool that failed before READY (not mounted, full) is retried from the
+        // start, not only once a new notice happens to wake the spooler.
+        if lastError != nil { wake() }
         try? await cancelWhenGracefulShutdown {
             for await _ in self.wakeups {
                 await self.drain()
