@@ -123,6 +123,32 @@ def test_a_spool_backlog_at_start_is_written_before_ready_with_progress_and_time
     d.stop(timeout=30)
 
 
+def test_a_failing_spool_shows_in_the_status_line(workdir, notify):
+    d = Daemon(workdir, args=["--simulated-clock", "2027-01-11T09:00:00Z"])
+    d.start()
+    d.ctl("merchant", "upsert", "--id", "M-SE", "--name", "Shop", "--email", "x@shop.example", "--country", "SE",
+          "--timezone", "Europe/Stockholm")
+    d.ctl("open", "--merchant", "M-SE", "--order", "O-1", "--amount", "10.00", "--currency", "SEK",
+          "--reason", "faulty", "--id", "D-1")
+    d.stop(timeout=30)
+    # The notice is not written yet, and the spool cannot be made (its file system is not mounted).
+    with sqlite3.connect(workdir / "lib" / "disputed.sqlite") as db:
+        db.execute("UPDATE outbox SET state = 'pending', done_at = NULL WHERE channel = 'email'")
+    blocker = workdir / "spool-not-mounted"
+    blocker.write_text("")
+    d.config.write_text(config_text(workdir, spool=str(blocker / "outgoing")))
+    d.env["NOTIFY_SOCKET"] = notify.path
+    d.start(wait=False)
+    ready = notify.drain(until="READY=1")
+    assert "; spool failing, 1 e-mail notices waiting (see disputectl status)" in ready, ready
+    # Once the spool can be made, the notice goes out and the line says so at its next refresh.
+    blocker.unlink()
+    line = notify.drain(until="STATUS=Ready: 1 open disputes", timeout=40)
+    assert "spool failing" not in line, line
+    assert (blocker / "outgoing" / "new" / "D-1.1.disputeOpened.eml").exists()
+    d.stop(timeout=30)
+
+
 def test_notify_sequence_across_start_reload_and_stop(workdir, notify):
     d = Daemon(workdir, env={"NOTIFY_SOCKET": notify.path})
     d.start(wait=False)

@@ -129,8 +129,12 @@ public final class DaemonState: Sendable {
         let open = counts.stages.filter { $0.key != "closed" }.values.reduce(0, +)
         let next = counts.nextTimer.map { "next deadline \(ZonedTime.isoUTC($0))" } ?? "no pending deadlines"
         let held = await engine.heldTimers.count
+        // A spool that fails (full, read-only, not mounted) is what ops must see
+        // first in `systemctl status`, not only in the journal.
+        let spoolFailing = await spooler.lastError != nil
         return "Ready: \(open) open disputes, \(counts.pendingTimers) timers, \(next); clock \(clock.mode.rawValue)"
             + (held > 0 ? "; \(held) overdue deadlines held back (see disputectl status)" : "")
+            + (spoolFailing ? "; spool failing, \(counts.pendingNotices) e-mail notices waiting (see disputectl status)" : "")
     }
 
     /// The summary sent with `READY=1`, remembered as sent.
