@@ -267,6 +267,35 @@ def test_a_backlog_left_by_a_spool_that_failed_before_ready_is_retried_without_a
         d.kill()
 
 
+def test_a_reload_retries_a_failing_spool_at_once_instead_of_after_its_back_off(workdir):
+    blocker = workdir / "spool-not-mounted"
+    blocker.write_text("")
+    spool = blocker / "outgoing"
+    d = Daemon(workdir, args=["--simulated-clock", START], config=config_text(workdir, spool=str(spool)))
+    d.start()
+    try:
+        d.ctl("merchant", "upsert", "--id", "M-SE", "--name", "Åsa", "--email", "a@shop.example", "--country", "SE",
+              "--timezone", "Europe/Stockholm")
+        d.ctl("open", "--merchant", "M-SE", "--order", "O-1", "--amount", "1.00", "--currency", "SEK", "--reason", "faulty",
+              "--id", "D-1")
+        # The back-off doubles from 1 s; wait until the next retry is 16 s away.
+        deadline = time.monotonic() + 40
+        while "retryInSeconds=16" not in d.log_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert "retryInSeconds=16" in d.log_text(), d.log_text()[-2000:]
+        # Ops mend the spool and reload: it is tried again within a second or two, not 16 s later.
+        blocker.unlink()
+        assert d.reload() is True
+        written = spool / "new" / "D-1.1.disputeOpened.eml"
+        deadline = time.monotonic() + 5
+        while not written.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert written.exists()
+        assert d.ctl("status").json.get("lastSpoolError") is None
+    finally:
+        d.kill()
+
+
 def test_full_disk_keeps_notices_pending_and_delivers_them_when_space_returns(workdir):
     with small_disk(workdir / "small", "48k") as spool:
         d = Daemon(workdir, args=["--simulated-clock", START], config=config_text(workdir, spool=str(spool / "outgoing")))

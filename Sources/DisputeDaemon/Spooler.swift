@@ -36,7 +36,20 @@ public actor Spooler: Service {
     /// Asks for a pass over the outbox; calls coalesce.
     nonisolated func wake() { wakeup.yield() }
 
-    func reconfigure(_ dispatcher: NoticeDispatcher) { self.dispatcher = dispatcher }
+    /// Set by a reload while the spool fails: the next retry does not wait out its back-off.
+    var retryRequested = false
+
+    /// A new configuration. `systemctl reload` is also what ops run after
+    /// mending a failing spool (remounted, space freed, moved elsewhere): the
+    /// spool is then tried again within a second, its back-off started over,
+    /// instead of after up to five minutes.
+    func reconfigure(_ dispatcher: NoticeDispatcher) {
+        self.dispatcher = dispatcher
+        if lastError != nil {
+            retryRequested = true
+            backoff = .seconds(1)
+        }
+    }
 
     /// At start, before anything is written: makes the spool's directories and
     /// empties `tmp/`. False (the failure recorded) when the spool cannot be
@@ -93,11 +106,22 @@ public actor Spooler: Service {
                 await self.drain()
                 // After a failure, retry after the back-off even if nothing new arrives.
                 while await self.lastError != nil, !Task.isCancelled {
-                    try await Task.sleep(for: await self.backoff)
+                    try await self.waitBeforeRetry()
                     await self.drain()
                 }
             }
         }
+    }
+
+    /// Waits out the back-off a second at a time, so that a reload can cut it short.
+    func waitBeforeRetry() async throws {
+        var waited = Duration.zero
+        while waited < backoff && !retryRequested {
+            let step = min(.seconds(1), backoff - waited)
+            try await Task.sleep(for: step)
+            waited += step
+        }
+        retryRequested = false
     }
 
     /// Writes every pending e-mail notice; stops at the first failure.
