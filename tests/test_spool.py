@@ -184,6 +184,22 @@ def wait_for(predicate, seconds=10):
     return predicate()
 
 
+def unmounted_spool(workdir):
+    """A spool path whose parent is a regular file: it cannot be made (as with a spool
+    file system not mounted yet) until the file is removed. Returns (blocker, spool)."""
+    blocker = workdir / "spool-not-mounted"
+    blocker.write_text("")
+    return blocker, blocker / "outgoing"
+
+
+def open_d1(d):
+    """Registers M-SE and opens D-1 on it: one e-mail notice, D-1.1.disputeOpened.eml."""
+    name, country, tz, locale, _ = MERCHANTS["M-SE"]
+    d.ctl("merchant", "upsert", "--id", "M-SE", "--name", name, "--email", "m-se@shop.example", "--country", country,
+          "--timezone", tz, "--locale", locale)
+    open_one(d, "D-1")
+
+
 def test_a_reload_that_moves_the_spool_creates_it_or_is_rejected(sim, workdir):
     open_one(sim, "D-1")
     assert wait_for(lambda: len(spool_files(workdir)) == 1)
@@ -209,24 +225,16 @@ def test_a_spool_that_cannot_be_made_at_start_holds_notices_back_until_it_can(wo
     # The spool's parent is a regular file: the directory cannot be made (as with a
     # spool file system not mounted yet). The daemon still starts and acknowledges;
     # the notices wait in the outbox and go out once the spool can be made.
-    blocker = workdir / "spool-not-mounted"
-    blocker.write_text("")
-    spool = blocker / "outgoing"
+    blocker, spool = unmounted_spool(workdir)
     d = Daemon(workdir, args=["--simulated-clock", START], config=config_text(workdir, spool=str(spool)))
     d.start()
     try:
-        d.ctl("merchant", "upsert", "--id", "M-SE", "--name", "Åsa", "--email", "a@shop.example", "--country", "SE",
-              "--timezone", "Europe/Stockholm")
-        d.ctl("open", "--merchant", "M-SE", "--order", "O-1", "--amount", "1.00", "--currency", "SEK", "--reason", "faulty",
-              "--id", "D-1")
+        open_d1(d)
         status = d.ctl("status").json
         assert status["outboxPending"] == 1
         assert str(blocker) in status["lastSpoolError"], status
         blocker.unlink()
-        deadline = time.monotonic() + 30
-        while not (spool / "new" / "D-1.1.disputeOpened.eml").exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert (spool / "new" / "D-1.1.disputeOpened.eml").exists()
+        assert wait_for((spool / "new" / "D-1.1.disputeOpened.eml").exists, seconds=30)
         assert d.ctl("status").json["outboxPending"] == 0
         # The spool it made is locked like one that existed at start.
         (workdir / "other").mkdir()
@@ -241,43 +249,30 @@ def test_a_spool_that_cannot_be_made_at_start_holds_notices_back_until_it_can(wo
 def test_a_backlog_left_by_a_spool_that_failed_before_ready_is_retried_without_a_new_notice(workdir):
     d = Daemon(workdir, args=["--simulated-clock", START])
     d.start()
-    d.ctl("merchant", "upsert", "--id", "M-SE", "--name", "Åsa", "--email", "a@shop.example", "--country", "SE",
-          "--timezone", "Europe/Stockholm")
-    d.ctl("open", "--merchant", "M-SE", "--order", "O-1", "--amount", "1.00", "--currency", "SEK", "--reason", "faulty",
-          "--id", "D-1")
+    open_d1(d)
     d.stop()
     # Committed, not written, and at the next start the spool cannot be made.
     with sqlite3.connect(workdir / "lib" / "disputed.sqlite") as db:
         db.execute("UPDATE outbox SET state = 'pending', done_at = NULL WHERE channel = 'email'")
-    blocker = workdir / "spool-not-mounted"
-    blocker.write_text("")
-    d.config.write_text(config_text(workdir, spool=str(blocker / "outgoing")))
+    blocker, spool = unmounted_spool(workdir)
+    d.config.write_text(config_text(workdir, spool=str(spool)))
     d.start()
     try:
         assert d.ctl("status").json["outboxPending"] == 1
         blocker.unlink()
         # No request comes in: the retries alone write it once the spool can be made.
-        written = blocker / "outgoing" / "new" / "D-1.1.disputeOpened.eml"
-        deadline = time.monotonic() + 30
-        while not written.exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert written.exists()
+        assert wait_for((spool / "new" / "D-1.1.disputeOpened.eml").exists, seconds=30)
         assert d.ctl("status").json["outboxPending"] == 0
     finally:
         d.kill()
 
 
 def test_a_reload_retries_a_failing_spool_at_once_instead_of_after_its_back_off(workdir):
-    blocker = workdir / "spool-not-mounted"
-    blocker.write_text("")
-    spool = blocker / "outgoing"
+    blocker, spool = unmounted_spool(workdir)
     d = Daemon(workdir, args=["--simulated-clock", START], config=config_text(workdir, spool=str(spool)))
     d.start()
     try:
-        d.ctl("merchant", "upsert", "--id", "M-SE", "--name", "Åsa", "--email", "a@shop.example", "--country", "SE",
-              "--timezone", "Europe/Stockholm")
-        d.ctl("open", "--merchant", "M-SE", "--order", "O-1", "--amount", "1.00", "--currency", "SEK", "--reason", "faulty",
-              "--id", "D-1")
+        open_d1(d)
         # The back-off doubles from 1 s; wait until the next retry is 16 s away.
         deadline = time.monotonic() + 40
         while "retryInSeconds=16" not in d.log_text() and time.monotonic() < deadline:
@@ -286,11 +281,7 @@ def test_a_reload_retries_a_failing_spool_at_once_instead_of_after_its_back_off(
         # Ops mend the spool and reload: it is tried again within a second or two, not 16 s later.
         blocker.unlink()
         assert d.reload() is True
-        written = spool / "new" / "D-1.1.disputeOpened.eml"
-        deadline = time.monotonic() + 5
-        while not written.exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert written.exists()
+        assert wait_for((spool / "new" / "D-1.1.disputeOpened.eml").exists, seconds=5)
         assert d.ctl("status").json.get("lastSpoolError") is None
     finally:
         d.kill()
