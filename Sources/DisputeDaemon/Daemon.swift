@@ -97,22 +97,17 @@ public struct Daemon {
             })
             let clock = simulatedClockStart.map(DaemonClock.simulated(at:)) ?? .real()
             let spooler = Spooler(store: store, dispatcher: dispatcher, logger: logger)
-            // Another daemon writing this spool stops the start. A spool that cannot
-            // be made yet does not: its notices wait in the outbox, and the spooler
-            // retries (taking the lock first) until it can.
-            do {
-                try spooler.lock.hold(configuration.spool.directory)
-            } catch {
-                if case .spoolInUse? = error as? DaemonError { throw error }
-            }
             let engine = Engine(store: store, clock: clock, calendars: calendars,
                                 policy: configuration.policy.disputePolicy, spooler: spooler, logger: logger,
                                 requestRetentionDays: configuration.daemon.requestRetentionDays)
             notifier.status("Recovering: loading pending timers")
             // A store with millions of timers may take longer than TimeoutStartSec.
             notifier.extendTimeout(microseconds: 120_000_000)
+            // Another daemon writing this spool stops the start. A spool that cannot
+            // be made yet does not: its notices wait in the outbox, and the spooler
+            // retries (taking the lock first) until it can.
+            let spoolUsable = try await spooler.prepare()
             // The notices a catch-up commits are written meanwhile, on the spool's thread.
-            let spoolUsable = await spooler.prepare()
             let catchingUp = Flag(), caughtUp = Flag()
             let alongside = Task { if spoolUsable { await spooler.writeAlongside(begun: catchingUp, finished: caughtUp) } }
             let recovery: (timers: Int, fired: Int)

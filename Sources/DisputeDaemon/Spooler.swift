@@ -51,16 +51,19 @@ public actor Spooler: Service {
         }
     }
 
-    /// At start, before anything is written: makes the spool's directories and
-    /// empties `tmp/`. False (the failure recorded) when the spool cannot be
-    /// used; the service's retries take it from there once the daemon runs.
-    func prepare() -> Bool {
+    /// At start, before anything is written: takes the spool's lock, makes its
+    /// directories and empties `tmp/`. False (the failure recorded) when the
+    /// spool cannot be used yet (not mounted, full): the service's retries take
+    /// it from there once the daemon runs. Throws only when another daemon
+    /// holds the spool, which stops the start.
+    func prepare() throws -> Bool {
         do {
             try lock.hold(dispatcher.writer.directory)
             let stale = try dispatcher.writer.prepare()
             if stale > 0 { logger.notice("removed stale spool files from tmp/", metadata: ["count": "\(stale)"]) }
             return true
         } catch {
+            if case .spoolInUse? = error as? DaemonError { throw error }
             record("\(error)")
             return false
         }

@@ -130,7 +130,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try await commitOpenedDisputes(["D-a", "D-b"], to: store)
         let spooler = Spooler(store: store, dispatcher: dispatcher, logger: Logger(label: "test"))
-        #expect(await spooler.prepare())
+        #expect(try await spooler.prepare())
         let begun = Flag(), finished = Flag()
         let alongside = Task { await spooler.writeAlongside(begun: begun, finished: finished) }
         try await Task.sleep(for: .milliseconds(300))
@@ -145,7 +145,7 @@ import Testing
         let (store, dispatcher, directory) = try fixture()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let spooler = Spooler(store: store, dispatcher: dispatcher, logger: Logger(label: "test"))
-        #expect(await spooler.prepare())
+        #expect(try await spooler.prepare())
         let begun = Flag(), finished = Flag()
         begun.set()
         let alongside = Task { await spooler.writeAlongside(begun: begun, finished: finished) }
