@@ -172,6 +172,14 @@ class Daemon:
             return json.loads(read_line(s))
 
 
+def wait_for(predicate, seconds=10):
+    """Polls `predicate` until it holds or `seconds` pass; returns its last answer."""
+    until = time.monotonic() + seconds
+    while not predicate() and time.monotonic() < until:
+        time.sleep(0.05)
+    return predicate()
+
+
 def read_line(sock, limit=1 << 20):
     data = b""
     while not data.endswith(b"\n"):

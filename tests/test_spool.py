@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import Daemon, config_text, grow_disk, read_line, small_disk
+from conftest import Daemon, config_text, grow_disk, read_line, small_disk, wait_for
 
 START = "2027-01-11T09:00:00Z"
 REQUIRED = ["Date", "From", "To", "Subject", "Message-ID", "MIME-Version", "Auto-Submitted", "X-Dispute-Id", "X-Dispute-Notice-Kind"]
@@ -175,13 +175,6 @@ def open_one(d, id, merchant="M-SE"):
     name, country, tz, locale, currency = MERCHANTS[merchant]
     d.ctl("open", "--merchant", merchant, "--order", f"O-{id}", "--amount", "10.00", "--currency", currency,
           "--reason", "faulty", "--id", id)
-
-
-def wait_for(predicate, seconds=10):
-    until = time.monotonic() + seconds
-    while not predicate() and time.monotonic() < until:
-        time.sleep(0.05)
-    return predicate()
 
 
 def unmounted_spool(workdir):

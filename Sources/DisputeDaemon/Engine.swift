@@ -99,6 +99,10 @@ public actor Engine {
         self.policy = policy
         self.requestRetention = Int64(requestRetentionDays) * 86400
         for c in calendars.values { calendarsByVersion[c.version] = c }
+        // What holds timers back (a market without a calendar) is what a reload
+        // mends: they are tried at the next tick, not a retry delay later (on a
+        // simulated clock that delay would only pass with a clock advance).
+        if !deferredTimers.isEmpty { retryDeferredAt = .min }
     }
 
     /// One turn of the tick loop: fire what is due by now, at most

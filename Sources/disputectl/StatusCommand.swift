@@ -24,7 +24,7 @@ struct Status: ParsableCommand {
             ("Disputes", status.disputes.isEmpty ? "none" : status.disputes.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")),
             ("Timers", "\(status.pendingTimers) pending" + (status.nextTimerDue.map { ", next due \($0)" } ?? "")
                 + ((status.heldTimers ?? 0) > 0
-                    ? "; \(status.heldTimers!) overdue held back, retried every minute: \(status.heldTimersReason ?? "see the journal")" : "")),
+                    ? "; \(status.heldTimers!) overdue held back, retried every minute and at a reload: \(status.heldTimersReason ?? "see the journal")" : "")),
             ("Outbox", "\(status.outboxPending) e-mail notices not yet spooled" + (status.lastSpoolError.map { "; last spool error: \($0)" } ?? "")),
             ("Calendars", status.calendars.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")),
             ("Recovery", "\(status.recovery["timersLoaded"] ?? 0) timers loaded, \(status.recovery["timersFired"] ?? 0) fired at start"),
