@@ -77,6 +77,9 @@ public struct Daemon {
         let level = logLevelOverride ?? configuration.daemon.logLevel
         let logger = Self.makeLogger(level: level)
 
+        // From here on SIGTERM and SIGINT stop the daemon cleanly, also during a long start.
+        let stops = StopSignals()
+        stops.listen()
         do {
             notifier.status("Opening store")
             try Self.makeDirectory(configuration.daemon.stateDirectory, mode: 0o750)
@@ -107,35 +110,48 @@ public struct Daemon {
             // be made yet does not: its notices wait in the outbox, and the spooler
             // retries (taking the lock first) until it can.
             let spoolUsable = try await spooler.prepare()
-            // The notices a catch-up commits are written meanwhile, on the spool's thread.
-            let catchingUp = Flag(), caughtUp = Flag()
-            let alongside = Task { if spoolUsable { await spooler.writeAlongside(begun: catchingUp, finished: caughtUp) } }
-            let recovery: (timers: Int, fired: Int)
-            do {
-                recovery = try await engine.recover { done, overdue in
-                    // Making progress: ask for time again, so a long catch-up after an
-                    // outage is not killed by the start timeout half-way (and restarted).
-                    catchingUp.set()
-                    notifier.status("Recovering: \(done) of \(overdue) overdue timers handled")
-                    notifier.extendTimeout(microseconds: 60_000_000)
+            // A stop cuts the catch-up short after the group it is committing and the
+            // spool pass after the batch it is writing; the next start does the rest.
+            let recovery = try await stops.whileStarting { () async throws -> (timers: Int, fired: Int) in
+                // The notices a catch-up commits are written meanwhile, on the spool's thread.
+                let catchingUp = Flag(), caughtUp = Flag()
+                let alongside = Task { if spoolUsable { await spooler.writeAlongside(begun: catchingUp, finished: caughtUp) } }
+                let recovery: (timers: Int, fired: Int)
+                do {
+                    recovery = try await engine.recover { done, overdue in
+                        // Making progress: ask for time again, so a long catch-up after an
+                        // outage is not killed by the start timeout half-way (and restarted).
+                        catchingUp.set()
+                        notifier.status("Recovering: \(done) of \(overdue) overdue timers handled")
+                        notifier.extendTimeout(microseconds: 60_000_000)
+                    }
+                } catch {
+                    caughtUp.set()
+                    await alongside.value
+                    throw error
                 }
-            } catch {
                 caughtUp.set()
                 await alongside.value
-                throw error
+                if Task.isCancelled { return recovery }
+                // Notices committed but not yet written (a spool that was unwritable, a
+                // crash under load, the notices of the catch-up just done) are written
+                // before READY; a large backlog takes minutes, shown and asked for too.
+                let backlog = (try? store.pendingNoticeCount()) ?? 0
+                notifier.status("Recovering: re-checking the spool backlog" + (backlog > 0 ? " (\(backlog) notices)" : ""))
+                let reportEvery = Throttle(interval: .seconds(1))
+                await spooler.recover { written in
+                    guard reportEvery.due() else { return }
+                    notifier.status("Recovering: \(written) of \(backlog) spool backlog notices written")
+                    notifier.extendTimeout(microseconds: 60_000_000)
+                }
+                return recovery
             }
-            caughtUp.set()
-            await alongside.value
-            // Notices committed but not yet written (a spool that was unwritable, a
-            // crash under load, the notices of the catch-up just done) are written
-            // before READY; a large backlog takes minutes, shown and asked for too.
-            let backlog = (try? store.pendingNoticeCount()) ?? 0
-            notifier.status("Recovering: re-checking the spool backlog" + (backlog > 0 ? " (\(backlog) notices)" : ""))
-            let reportEvery = Throttle(interval: .seconds(1))
-            await spooler.recover { written in
-                guard reportEvery.due() else { return }
-                notifier.status("Recovering: \(written) of \(backlog) spool backlog notices written")
-                notifier.extendTimeout(microseconds: 60_000_000)
+            if stops.isRequested {
+                notifier.stopping()
+                logger.notice("stopped before ready; the next start goes on with the overdue timers and notices left",
+                              metadata: ["timersLoaded": "\(recovery.timers)", "timersFired": "\(recovery.fired)",
+                                         "noticesPending": "\((try? store.pendingNoticeCount()) ?? -1)"])
+                return DaemonExit.success
             }
             logger.notice("recovery done", metadata: ["timersLoaded": "\(recovery.timers)", "timersFired": "\(recovery.fired)"])
             let state = DaemonState(configPath: configPath, configuration: configuration, calendars: calendars, store: store,
@@ -179,8 +195,10 @@ public struct Daemon {
                         .init(service: StoppingAnnouncer(notifier: notifier)),
                         .init(service: StatusRefresher(state: state)),
                     ],
-                    gracefulShutdownSignals: [.sigterm, .sigint],
+                    // SIGTERM and SIGINT come through `stops`, trapped since the start.
+                    gracefulShutdownSignals: [],
                     logger: logger))
+            await stops.attach(group)
             try await group.run()
             logger.info("disputed stopped")
             return DaemonExit.success

@@ -88,7 +88,8 @@ public actor Engine {
             handles[t.id] = wheel.schedule(at: t.dueAt, payload: UInt64(t.id))
             if t.dueAt <= target { overdue += 1 }
         }
-        let fired = try fireDue(upTo: target, progress: { progress($0, overdue) })
+        // A stop (the task cancelled) ends the catch-up after the group being committed.
+        let fired = try fireDue(upTo: target, progress: { progress($0, overdue) }, shouldStop: { Task.isCancelled })
         lastRecovery = (pending.count, fired)
         return lastRecovery
     }
@@ -142,8 +143,13 @@ public actor Engine {
     ///   the others of its kind, in due order, and tried again ``retryDelay``
     ///   seconds later (before anything the wheel hands out), while the other
     ///   due timers go on firing.
+    ///
+    /// `shouldStop` is asked after each group committed; true ends the call
+    /// there (the daemon is stopping during a catch-up): the timers not reached
+    /// stay pending, due at the next start.
     @discardableResult
-    func fireDue(upTo target: Int64, limit: Int = .max, progress: ((_ handled: Int) -> Void)? = nil) throws -> Int {
+    func fireDue(upTo target: Int64, limit: Int = .max, progress: ((_ handled: Int) -> Void)? = nil,
+                 shouldStop: () -> Bool = { false }) throws -> Int {
         var fired = 0
         var handled = 0
         var lastReport = ContinuousClock.now
@@ -225,7 +231,10 @@ public actor Engine {
                 putBack(group.timers + [(expired, wasSetAside)])
                 throw error
             }
-            if group.endsHere || group.batches.count >= Self.firingGroupLimit { try commitGroup() }
+            if group.endsHere || group.batches.count >= Self.firingGroupLimit {
+                try commitGroup()
+                if shouldStop() { break }
+            }
         }
         try commitGroup()
         return fired
@@ -234,7 +243,7 @@ public actor Engine {
     /// Timers committed together at most.
     static let firingGroupLimit = 256
 
-    /// Disputes remembered across the groups of one ``fireDue(upTo:limit:progress:)``
+    /// Disputes remembered across the groups of one ``fireDue(upTo:limit:progress:shouldStop:)``
     /// call (about 2 KiB each), then forgotten and read again.
     static let committedDisputesKept = 65_536
 

@@ -54,4 +54,28 @@ extension Engine {
         #expect(await engine.pendingTimerCount == 0)
         for id in ids { #expect(try store.dispute(id)?.stage == .closed) }
     }
+
+    /// A stop during the catch-up at start (its task cancelled) ends it after
+    /// the group being committed; the next start fires the rest, each once.
+    @Test func aCancelledCatchUpStopsAfterTheGroupInHandAndTheNextStartFiresTheRest() async throws {
+        let (store, dispatcher, directory) = try storeAndDispatcher()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let clock = DaemonClock.simulated(at: Date(timeIntervalSince1970: 1_799_658_000))  // 2027-01-11T09:00Z
+        func start() -> Engine {
+            Engine(store: store, clock: clock, calendars: (try? repositoryCalendars()) ?? [:], policy: DisputePolicy(),
+                   spooler: Spooler(store: store, dispatcher: dispatcher, logger: Logger(label: "test")), logger: Logger(label: "test"))
+        }
+        let ids = (0..<100).map { "D-\($0)" }
+        try await start().open(ids, for: Self.merchant)
+        _ = clock.advance(by: 40 * 86400)                // all 300 timers are overdue at the next start
+        let stopped = start()
+        let first = try await Task {
+            withUnsafeCurrentTask { $0?.cancel() }       // SIGTERM came during the start
+            return try await stopped.recover()
+        }.value
+        #expect(first.timers == 300 && first.fired == Engine.firingGroupLimit)
+        let next = try await start().recover()
+        #expect(next.timers == 300 - Engine.firingGroupLimit && next.fired == 300 - Engine.firingGroupLimit)
+        for id in ids { #expect(try store.dispute(id)?.stage == .closed) }
+    }
 }
