@@ -132,6 +132,12 @@ def test_disputectl_exits_69_naming_the_socket_when_no_daemon(workdir):
     assert str(sock) in r.stderr
 
 
+def test_disputectl_names_an_unknown_command_even_after_global_options(workdir):
+    for argv in (["explain", "D-1"], ["--socket", str(workdir / "s.sock"), "--json", "explain", "D-1"]):
+        r = subprocess.run([str(DISPUTECTL), *argv], capture_output=True, text=True, timeout=30)
+        assert r.returncode == 64 and "'explain'" in r.stderr and "--socket" not in r.stderr.splitlines()[0], (argv, r.stderr)
+
+
 def test_disputectl_reads_socket_from_environment(daemon):
     daemon.start()
     import os

@@ -11,14 +11,17 @@ enum CtlExit {
 @main
 enum DisputectlMain {
     static func main() {
-        Disputectl.main(hoistingGlobalOptions(Array(CommandLine.arguments.dropFirst())))
+        let commands = Set(Disputectl.configuration.subcommands.map { $0._commandName } + ["help"])
+        Disputectl.main(hoistingGlobalOptions(Array(CommandLine.arguments.dropFirst()), commands: commands))
     }
 }
 
 /// interfaces.md writes the global options first (`disputectl --socket S --json status`);
 /// ArgumentParser reads options only on the subcommand that declares them, so the
-/// leading global options are moved behind the subcommand's words.
-func hoistingGlobalOptions(_ arguments: [String]) -> [String] {
+/// leading global options are moved behind the subcommand's words. When what
+/// follows them is no command (`disputectl --socket S explain`), they are left
+/// out instead, so that the usage error names that word, not `--socket`.
+func hoistingGlobalOptions(_ arguments: [String], commands: Set<String>) -> [String] {
     var globals: [String] = []
     var index = 0
     while index < arguments.count {
@@ -39,6 +42,7 @@ func hoistingGlobalOptions(_ arguments: [String]) -> [String] {
     }
     let rest = Array(arguments[index...])
     guard !globals.isEmpty, !rest.isEmpty else { return arguments }
+    guard commands.contains(rest[0]) else { return rest }
     // Keep a `--` terminator and what follows it last.
     if let terminator = rest.firstIndex(of: "--") {
         return Array(rest[..<terminator]) + globals + Array(rest[terminator...])
