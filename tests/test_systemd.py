@@ -334,6 +334,14 @@ def test_unit_files_verify_cleanly_and_score_at_most_one(tmp_path):
     assert score <= 1.0, score
 
 
+def test_the_unit_starts_after_the_clock_is_synchronised():
+    # Deadlines fire on the wall clock: a host booting with its clock ahead must
+    # not get them fired early before NTP corrects it.
+    unit = (ROOT / "systemd" / "disputed.service").read_text()
+    after = [w for line in unit.splitlines() if line.startswith("After=") for w in line[len("After="):].split()]
+    assert "time-sync.target" in after, after
+
+
 def test_make_install_puts_everything_at_its_fhs_path(workdir):
     dest = workdir / "root"
     r = subprocess.run(["make", "-s", "install-files", f"DESTDIR={dest}", "PREFIX=/usr", f"BINSRC={DISPUTED.parent}"],
