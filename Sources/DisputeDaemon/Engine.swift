@@ -61,7 +61,10 @@ public actor Engine {
         self.calendars = calendars
         self.policy = policy
         self.logger = logger
-        self.wheel = TimerWheel(now: Self.seconds(clock.now))
+        // The wheel counts from 1970; a system clock set before it (a host with
+        // no clock battery and no NTP) starts it at 1970 instead of trapping:
+        // nothing is due before then, and the wheel catches up when the clock does.
+        self.wheel = TimerWheel(now: max(0, Self.seconds(clock.now)))
         for c in calendars.values { calendarsByVersion[c.version] = c }
     }
 

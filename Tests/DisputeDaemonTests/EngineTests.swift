@@ -55,6 +55,24 @@ extension Engine {
         for id in ids { #expect(try store.dispute(id)?.stage == .closed) }
     }
 
+    /// A system clock before 1970 (a host without clock battery or NTP) starts
+    /// the engine at 1970 instead of trapping; timers fire once it catches up.
+    @Test func aClockBefore1970StartsTheEngineAndTimersFireWhenItCatchesUp() async throws {
+        let (store, dispatcher, directory) = try storeAndDispatcher()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let opening = DaemonClock.simulated(at: Date(timeIntervalSince1970: 1_799_658_000))  // 2027-01-11T09:00Z
+        try await Engine(store: store, clock: opening, calendars: try repositoryCalendars(), policy: DisputePolicy(),
+                         spooler: Spooler(store: store, dispatcher: dispatcher, logger: Logger(label: "test")),
+                         logger: Logger(label: "test")).open(["D-1"], for: Self.merchant)
+        let early = DaemonClock.simulated(at: Date(timeIntervalSince1970: -86400))     // 1969-12-31
+        let engine = Engine(store: store, clock: early, calendars: try repositoryCalendars(), policy: DisputePolicy(),
+                            spooler: Spooler(store: store, dispatcher: dispatcher, logger: Logger(label: "test")), logger: Logger(label: "test"))
+        #expect(try await engine.recover() == (timers: 3, fired: 0))
+        _ = early.advance(by: 86400 + 1_799_658_000 + 40 * 86400)
+        #expect(try await engine.tick() == 3)
+        #expect(try store.dispute("D-1")?.stage == .closed)
+    }
+
     /// A stop during the catch-up at start (its task cancelled) ends it after
     /// the group being committed; the next start fires the rest, each once.
     @Test func aCancelledCatchUpStopsAfterTheGroupInHandAndTheNextStartFiresTheRest() async throws {
