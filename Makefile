@@ -115,7 +115,7 @@ install-files: docs
 	find $(DESTDIR)$(DATADIR)/Notifications -type d -exec chmod 0755 {} + -o -type f -exec chmod 0644 {} +
 	if ls systemd/*.service >/dev/null 2>&1; then \
 	  install -d $(DESTDIR)$(UNITDIR); \
-	  for f in systemd/*.service systemd/*.socket systemd/*.path; do \
+	  for f in systemd/*.service systemd/*.socket systemd/*.path systemd/*.timer; do \
 	    [ -e "$$f" ] || continue; \
 	    sed -e 's|/usr/bin/|$(BINDIR)/|g' -e 's|/usr/libexec/|$(PREFIX)/libexec/|g' "$$f" > $(DESTDIR)$(UNITDIR)/$$(basename "$$f"); \
 	    chmod 0644 $(DESTDIR)$(UNITDIR)/$$(basename "$$f"); \

@@ -157,7 +157,7 @@ def main():
         c.run("systemd-tmpfiles", "--create", "disputed.conf")
         c.run("disputed", "--check-config", "--config", "/etc/disputed/disputed.toml")
         c.run("systemctl", "daemon-reload")
-        c.run("systemctl", "enable", "--now", "disputed.socket", "disputed-relay.path")
+        c.run("systemctl", "enable", "--now", "disputed.socket", "disputed-relay.path", "disputed-relay.timer")
         check(c.show("disputed.socket", "ActiveState")["ActiveState"] == "active", "disputed.socket listens")
         check(c.show("disputed.service", "ActiveState")["ActiveState"] == "inactive",
               "the service waits for its first connection")
@@ -196,6 +196,10 @@ def main():
         check(delivered and not left, "the spool is empty once the notice is sent")
         check(c.show("disputed-relay.path", "ActiveState")["ActiveState"] == "active",
               "disputed-relay.path watches the spool again")
+        timer = c.show("disputed-relay.timer", "ActiveState", "Triggers", "NextElapseUSecMonotonic")
+        check(timer["ActiveState"] == "active" and timer["Triggers"] == "disputed-relay.service"
+              and timer["NextElapseUSecMonotonic"] not in ("", "0", "infinity"),
+              f"disputed-relay.timer will run the relay again for notices the MTA refused ({timer})")
 
         # Reload: same process, still ready.
         c.run("systemctl", "reload", "disputed.service")
