@@ -157,6 +157,22 @@ def test_sigterm_during_a_catch_up_stops_after_the_group_in_hand_and_the_next_st
     d.stop(timeout=30)
 
 
+def test_sighup_during_a_long_start_reloads_once_the_daemon_runs_instead_of_killing_it(workdir, notify):
+    d = stopped_with_overdue_timers(workdir, 1500)
+    d.env["NOTIFY_SOCKET"] = notify.path
+    d.start(wait=False)
+    notify.drain(until="overdue timers handled", timeout=60)
+    d.proc.send_signal(signal.SIGHUP)
+    notify.drain(until="RELOADING=1", timeout=120)
+    notify.drain(until="READY=1", timeout=30)
+    fields = [f for _, m in notify.messages for f in m.split("\n")]
+    # Ready first (the start is not cut short), then the reload, ready again.
+    assert [f for f in fields if f in ("READY=1", "RELOADING=1")] == ["READY=1", "RELOADING=1", "READY=1"], fields
+    assert d.proc.poll() is None
+    assert d.ctl("status").json["recovery"] == {"timersLoaded": 4500, "timersFired": 4500}
+    assert d.stop(timeout=30) == 0
+
+
 def test_sigterm_during_the_spool_backlog_before_ready_stops_at_once_and_loses_nothing(workdir, notify):
     count = 4000
     d = stopped_with_spool_backlog(workdir, count)

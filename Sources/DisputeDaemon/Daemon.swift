@@ -77,9 +77,10 @@ public struct Daemon {
         let level = logLevelOverride ?? configuration.daemon.logLevel
         let logger = Self.makeLogger(level: level)
 
-        // From here on SIGTERM and SIGINT stop the daemon cleanly, also during a long start.
-        let stops = StopSignals()
-        stops.listen()
+        // From here on SIGTERM and SIGINT stop the daemon cleanly, also during a long
+        // start, and a SIGHUP waits for the daemon to run instead of killing it.
+        let signals = ProcessSignals()
+        signals.listen()
         do {
             notifier.status("Opening store")
             try Self.makeDirectory(configuration.daemon.stateDirectory, mode: 0o750)
@@ -112,7 +113,7 @@ public struct Daemon {
             let spoolUsable = try await spooler.prepare()
             // A stop cuts the catch-up short after the group it is committing and the
             // spool pass after the batch it is writing; the next start does the rest.
-            let recovery = try await stops.whileStarting { () async throws -> (timers: Int, fired: Int) in
+            let recovery = try await signals.whileStarting { () async throws -> (timers: Int, fired: Int) in
                 // The notices a catch-up commits are written meanwhile, on the spool's thread.
                 let catchingUp = Flag(), caughtUp = Flag()
                 let alongside = Task { if spoolUsable { await spooler.writeAlongside(begun: catchingUp, finished: caughtUp) } }
@@ -146,7 +147,7 @@ public struct Daemon {
                 }
                 return recovery
             }
-            if stops.isRequested {
+            if signals.isRequested {
                 notifier.stopping()
                 logger.notice("stopped before ready; the next start goes on with the overdue timers and notices left",
                               metadata: ["timersLoaded": "\(recovery.timers)", "timersFired": "\(recovery.fired)",
@@ -165,6 +166,9 @@ public struct Daemon {
                 listener = .path(configuration.control.socketPath, group: configuration.control.socketGroup)
             }
             notifier.status("Opening control socket")
+            // READY=1 is sent once the socket accepts; a reload (a SIGHUP that came
+            // during the start) waits for it, so systemd sees READY before RELOADING.
+            let (readySent, markReadySent) = AsyncStream.makeStream(of: Void.self)
             let server = ControlServer(
                 listener: listener,
                 handler: RequestRouter(state: state),
@@ -180,13 +184,14 @@ public struct Daemon {
                 ready: { [state] in
                     let summary = await state.readySummary()
                     notifier.ready(status: summary)
+                    markReadySent.finish()
                     logger.info("disputed ready", metadata: ["version": "\(disputedVersion)", "clock": "\(clock.mode.rawValue)"])
                 })
             let group = ServiceGroup(
                 configuration: .init(
                     services: [
                         .init(service: server),
-                        .init(service: ReloadOnHangup(state: state)),
+                        .init(service: ReloadOnHangup(state: state, hangups: signals.hangups, readySent: readySent)),
                         .init(service: spooler),
                         .init(service: WriteCommitter(engine: engine)),
                         .init(service: TickLoop(engine: engine, logger: logger,
@@ -195,10 +200,10 @@ public struct Daemon {
                         .init(service: StoppingAnnouncer(notifier: notifier)),
                         .init(service: StatusRefresher(state: state)),
                     ],
-                    // SIGTERM and SIGINT come through `stops`, trapped since the start.
+                    // SIGTERM, SIGINT and SIGHUP come through `signals`, trapped since the start.
                     gracefulShutdownSignals: [],
                     logger: logger))
-            await stops.attach(group)
+            await signals.attach(group)
             try await group.run()
             logger.info("disputed stopped")
             return DaemonExit.success
@@ -235,9 +240,15 @@ public struct Daemon {
 /// Reloads the configuration on SIGHUP (`systemctl reload disputed`).
 struct ReloadOnHangup: Service {
     let state: DaemonState
+    /// SIGHUPs since the start (``ProcessSignals``): one during the start reloads
+    /// as soon as the daemon is ready.
+    let hangups: AsyncStream<Void>
+    /// Ends once READY=1 is sent.
+    let readySent: AsyncStream<Void>
 
     func run() async throws {
-        for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
+        for await _ in readySent.cancelOnGracefulShutdown() {}
+        for await _ in hangups.cancelOnGracefulShutdown() {
             _ = await state.reload(trigger: "SIGHUP")
         }
     }

@@ -2,7 +2,7 @@ import ServiceLifecycle
 import Synchronization
 import UnixSignals
 
-/// SIGTERM and SIGINT, trapped for the whole life of the process.
+/// SIGTERM, SIGINT and SIGHUP, trapped for the whole life of the process.
 ///
 /// The start can take minutes (a catch-up of overdue timers after an outage, a
 /// spool backlog), and `systemctl stop` or `restart` then comes while it runs.
@@ -14,9 +14,14 @@ import UnixSignals
 /// daemon exits 0; what is left is done at the next start. Once running, a stop
 /// shuts the ``ServiceGroup`` down gracefully (``attach(_:)``).
 ///
+/// SIGHUP (reload) is trapped from the start too: one that comes during the
+/// start (`kill -HUP`, a configuration tool reloading right after a restart)
+/// used to kill the daemon; now it waits in ``hangups`` and the reload runs as
+/// soon as the daemon does.
+///
 /// One listener from start to exit: a signal that arrives between the start
 /// and the service group is not lost (the group's own signal handling is off).
-final class StopSignals: Sendable {
+final class ProcessSignals: Sendable {
     private struct State {
         var requested = false
         var cancelStart: (@Sendable () -> Void)?
@@ -25,11 +30,24 @@ final class StopSignals: Sendable {
 
     private let state = Mutex(State())
 
+    /// One element per SIGHUP not yet handled (several coalesce), for the
+    /// reload service, its only reader.
+    let hangups: AsyncStream<Void>
+    private let hangup: AsyncStream<Void>.Continuation
+
+    init() {
+        (hangups, hangup) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
     /// Starts listening; call once, before anything slow.
     func listen() {
         Task { [self] in
-            for await _ in await UnixSignalsSequence(trapping: .sigterm, .sigint) {
-                await request()
+            for await signal in await UnixSignalsSequence(trapping: .sigterm, .sigint, .sighup) {
+                if signal == .sighup {
+                    hangup.yield()
+                } else {
+                    await request()
+                }
             }
         }
     }
