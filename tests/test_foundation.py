@@ -7,6 +7,8 @@ import sqlite3
 import subprocess
 import time
 
+import pytest
+
 from conftest import DISPUTECTL, DISPUTED, ROOT, Daemon, config_text, read_line
 
 
@@ -241,6 +243,40 @@ def test_a_state_directory_that_cannot_be_made_is_named_with_the_reason(workdir)
     d.start(wait=False)
     assert d.proc.wait(timeout=10) == 1
     assert f"directory {blocker / 'lib'}: Not a directory" in d.log_text(), d.log_text()
+
+
+def test_a_spool_group_the_daemon_is_not_a_member_of_is_refused_at_start_and_reload(workdir):
+    import os
+    import pwd
+    if os.geteuid() != 0:
+        pytest.skip("running the daemon as another user needs root")
+    nobody = pwd.getpwnam("nobody")
+    os.chown(workdir, nobody.pw_uid, nobody.pw_gid)
+    as_nobody = dict(user=nobody.pw_uid, group=nobody.pw_gid, extra_groups=[])
+    # Its files could not be given group root: refused at start, 78, naming key and user.
+    (workdir / "bad.toml").write_text(config_text(workdir, extra='').replace(
+        'message_id_domain = "disputes.test.invalid"', 'message_id_domain = "disputes.test.invalid"\ngroup = "root"'))
+    r = subprocess.run([str(DISPUTED), "--config", str(workdir / "bad.toml")], capture_output=True, text=True, timeout=30, **as_nobody)
+    assert r.returncode == 78, r.stderr
+    assert "spool.group 'root': disputed runs as nobody, which is not a member" in r.stderr, r.stderr
+    # --check-config, run by whoever checks, does not judge the membership of its own user.
+    r = subprocess.run([str(DISPUTED), "--check-config", "--config", str(workdir / "bad.toml")], capture_output=True, text=True, timeout=30,
+                       **as_nobody)
+    assert r.returncode == 0, r.stderr
+    # A running daemon rejects a reload to it and keeps the spool group it had.
+    d = Daemon(workdir)
+    d.proc = subprocess.Popen([str(DISPUTED), "--config", str(d.config)], stdout=open(d.log, "ab"), stderr=subprocess.STDOUT, **as_nobody)
+    try:
+        d.wait_ready()
+        d.config.write_text((workdir / "bad.toml").read_text())
+        d.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while "configuration rejected" not in d.log_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "spool.group 'root': disputed runs as nobody, which is not a member" in d.log_text(), d.log_text()
+        assert d.proc.poll() is None
+    finally:
+        d.kill()
 
 
 def test_socket_file_is_mode_0660(daemon):

@@ -35,7 +35,7 @@ public struct Daemon {
         do {
             let configuration = try Configuration.load(path: path)
             let calendars = try CalendarLoader.loadDirectory(configuration.calendars.directory)
-            _ = try NoticeDispatcher.make(configuration)
+            _ = try NoticeDispatcher.make(configuration, forThisProcess: false)
             print("\(path): configuration is valid; calendars \(calendars.keys.sorted().joined(separator: ", "))")
             return DaemonExit.success
         } catch let error as TOMLDiagnostics {

@@ -93,18 +93,26 @@ public struct SpoolWriter: Sendable {
         let fd = open(tmpPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
         guard fd >= 0 else { throw SpoolError(path: tmpPath, operation: "create", errno: errno) }
         var failure: SpoolError? = nil
-        if let groupID { _ = fchown(fd, uid_t.max, groupID) }
-        fchmod(fd, 0o640)  // the umask must not widen or narrow it
-        bytes.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    failure = SpoolError(path: tmpPath, operation: "write", errno: errno)
-                    return
+        // The daemon checks at start that it may give files this group, so a
+        // failure here is a file system that refuses it: named, not ignored.
+        if let groupID, fchown(fd, uid_t.max, groupID) != 0 {
+            failure = SpoolError(path: tmpPath, operation: "give group \(groupID) to", errno: errno)
+        }
+        if failure == nil && fchmod(fd, 0o640) != 0 {  // the umask must not widen or narrow it
+            failure = SpoolError(path: tmpPath, operation: "chmod 0640", errno: errno)
+        }
+        if failure == nil {
+            bytes.withUnsafeBytes { raw in
+                var offset = 0
+                while offset < raw.count {
+                    let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                    if n < 0 {
+                        if errno == EINTR { continue }
+                        failure = SpoolError(path: tmpPath, operation: "write", errno: errno)
+                        return
+                    }
+                    offset += n
                 }
-                offset += n
             }
         }
         if failure == nil && fsync(fd) != 0 { failure = SpoolError(path: tmpPath, operation: "fsync", errno: errno) }
