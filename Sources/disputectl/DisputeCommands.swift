@@ -12,9 +12,9 @@ struct MerchantCommand: ParsableCommand {
 struct MerchantUpsert: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "upsert", abstract: "Create or update a merchant.")
     @OptionGroup var connection: ConnectionOptions
-    @Option var id: String
-    @Option var name: String
-    @Option var email: String
+    @Option(help: "Merchant id: 1-64 letters, digits, '-', '_' or '.'.") var id: String
+    @Option(help: "Legal name, as the notices address the merchant.") var name: String
+    @Option(help: "Address the notices are sent to.") var email: String
     @Option(help: "Market, which picks the business calendar (SE, DE, GB, ...).") var country: String
     @Option(help: "IANA time zone the merchant's deadlines are read in.") var timezone: String
     @Option(help: "Locale of the notices (en, sv, de, ...).") var locale: String = "en"
@@ -71,15 +71,15 @@ struct MerchantShow: ParsableCommand {
 struct Open: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Open a dispute: pause the invoice, notify the merchant, start the response window.")
     @OptionGroup var connection: ConnectionOptions
-    @Option var merchant: String
-    @Option var order: String
+    @Option(help: "Merchant id (see 'disputectl merchant upsert').") var merchant: String
+    @Option(help: "The merchant's order reference.") var order: String
     // .unconditional: a value such as "-5" is the amount (which the daemon then
     // refuses by name), not a missing value followed by an unknown option.
     @Option(parsing: .unconditional, help: "Disputed amount, e.g. 499.00.") var amount: String
-    @Option var currency: String
+    @Option(help: "ISO 4217 currency code of both amounts, e.g. SEK.") var currency: String
     @Option(help: "notReceived, faulty, returned, notAsDescribed, incorrectInvoice, unauthorized, other.") var reason: String
     @Option(name: .customLong("order-amount"), parsing: .unconditional, help: "Order amount (default: the disputed amount).") var orderAmount: String?
-    @Option var customer: String?
+    @Option(help: "The customer's reference, for the record.") var customer: String?
     @Option(help: "Dispute id (default: generated).") var id: String?
     @Option(name: .customLong("invoice-due"), help: "Invoice due date YYYY-MM-DD.") var invoiceDue: String?
     @Flag(name: .customLong("not-captured"), help: "The order is not captured yet (it can be cancelled).") var notCaptured = false
@@ -102,8 +102,8 @@ struct Open: ParsableCommand {
 struct List: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List disputes.")
     @OptionGroup var connection: ConnectionOptions
-    @Option var state: String?
-    @Option var merchant: String?
+    @Option(help: "Only disputes in this state: awaitingMerchant, escalated, awaitingEvidence, underReview or closed.") var state: String?
+    @Option(help: "Only disputes of this merchant id.") var merchant: String?
     @Option(help: "Only disputes of this order reference (the merchant's own).") var order: String?
     @Option(name: .customLong("due-before"), help: "Only disputes whose next deadline is before this instant.") var dueBefore: String?
     @Option(help: "Show at most this many (1-100000), oldest first.") var limit: Int = 1000
@@ -218,7 +218,7 @@ struct Statement: ParsableCommand {
 struct Evidence: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Record the merchant's evidence; the dispute goes to review.")
     @OptionGroup var action: DisputeAction
-    @Option var note: String?
+    @Option(help: "What the evidence is, for the timeline.") var note: String?
     func run() throws { try action.send(.disputeEvidence, note.map { ["note": .string($0)] } ?? [:], done: "evidence recorded") }
 }
 
