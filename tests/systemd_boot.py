@@ -171,6 +171,9 @@ def main():
         check(service["Type"] == "notify" and service["StatusText"].startswith("Ready"),
               f"Type=notify, and systemctl shows the daemon's STATUS= ({service['StatusText']!r})")
         check(service["WatchdogUSec"] == "30s", f"the watchdog is armed ({service['WatchdogUSec']})")
+        limits = c.show("disputed.service", "LogRateLimitIntervalUSec", "LogRateLimitBurst")
+        check(limits == {"LogRateLimitIntervalUSec": "30s", "LogRateLimitBurst": "250000"},
+              f"journald keeps a deadline storm's lines ({limits})")
         check(status.get("pid") == int(service["MainPID"]), "the activated daemon answered through the socket")
 
         # The sandbox is in force for the running process.

@@ -350,6 +350,14 @@ def test_unit_files_verify_cleanly_and_score_at_most_one(tmp_path):
     assert score <= 1.0, score
 
 
+def test_the_unit_lets_the_journal_keep_a_deadline_storm():
+    # journald's default (10,000 messages per 30 s) would drop most "deadline
+    # lapsed" lines of a midnight storm, which ops search by MESSAGE_ID.
+    unit = dict(line.split("=", 1) for line in (ROOT / "systemd" / "disputed.service").read_text().splitlines()
+                if "=" in line and not line.startswith("#"))
+    assert unit["LogRateLimitIntervalSec"] == "30s" and int(unit["LogRateLimitBurst"]) >= 3 * 70_000, unit
+
+
 def test_the_unit_starts_after_the_clock_is_synchronised():
     # Deadlines fire on the wall clock: a host booting with its clock ahead must
     # not get them fired early before NTP corrects it.
