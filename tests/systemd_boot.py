@@ -199,6 +199,16 @@ def main():
         check(delivered and not left, "the spool is empty once the notice is sent")
         check(c.show("disputed-relay.path", "ActiveState")["ActiveState"] == "active",
               "disputed-relay.path watches the spool again")
+        # interfaces.md: spool files are mode 0640, group the spool group (the
+        # relay's units paused, so the file stays in new/ to be looked at).
+        c.run("systemctl", "stop", "disputed-relay.path", "disputed-relay.timer")
+        c.run("disputectl", "open", "--merchant", "M-SE", "--order", "O-2", "--amount", "10.00", "--currency", "SEK",
+              "--reason", "faulty", "--id", "D-2")
+        spooled = wait_for(lambda: c.run("find", "/var/spool/disputed/outgoing/new", "-name", "D-2.*").stdout.strip(), 30)
+        mode = c.run("sh", "-c", "stat -c '%a %G' /var/spool/disputed/outgoing/new/D-2.*", check=False).stdout.strip()
+        check(spooled and mode == "640 disputed-spool", f"the spool file is mode 0640, group disputed-spool ({mode!r})")
+        c.run("systemctl", "start", "disputed-relay.path", "disputed-relay.timer")
+        check(wait_for(lambda: len(collector.messages) >= 2, 30), "the relay sends it once its units run again")
         timer = c.show("disputed-relay.timer", "ActiveState", "Triggers", "NextElapseUSecMonotonic")
         check(timer["ActiveState"] == "active" and timer["Triggers"] == "disputed-relay.service"
               and timer["NextElapseUSecMonotonic"] not in ("", "0", "infinity"),
