@@ -134,7 +134,12 @@ public final class ControlServer: Service, Sendable {
             try Self.prepareSocketPath(path)
             let server = try await bootstrap.bind(unixDomainSocketPath: path, childChannelInitializer: initializer)
             // interfaces.md: the socket file is mode 0660; access is then decided per peer.
-            chmod(path, 0o660)
+            // Left to the umask (the unit's 0027 gives 0750), group members could not connect.
+            guard chmod(path, 0o660) == 0 else {
+                let reason = String(cString: strerror(errno))
+                try? await server.channel.close()
+                throw DaemonError.socket(path: path, message: "cannot make the socket mode 0660: \(reason)")
+            }
             if !group.isEmpty {
                 guard let entry = getgrnam(group), chown(path, uid_t.max, entry.pointee.gr_gid) == 0 else {
                     try? await server.channel.close()
