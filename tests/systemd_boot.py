@@ -171,6 +171,8 @@ def main():
         check(service["Type"] == "notify" and service["StatusText"].startswith("Ready"),
               f"Type=notify, and systemctl shows the daemon's STATUS= ({service['StatusText']!r})")
         check(service["WatchdogUSec"] == "30s", f"the watchdog is armed ({service['WatchdogUSec']})")
+        files = c.run("sh", "-c", f"grep 'Max open files' /proc/{service['MainPID']}/limits").stdout.split()
+        check(files[3:5] == ["16384", "16384"], f"LimitNOFILE= leaves room for control.max_connections ({files[3:5]})")
         limits = c.show("disputed.service", "LogRateLimitIntervalUSec", "LogRateLimitBurst")
         check(limits == {"LogRateLimitIntervalUSec": "30s", "LogRateLimitBurst": "250000"},
               f"journald keeps a deadline storm's lines ({limits})")

@@ -279,6 +279,35 @@ def test_a_spool_group_the_daemon_is_not_a_member_of_is_refused_at_start_and_rel
         d.kill()
 
 
+def test_max_connections_beyond_the_open_file_limit_is_refused_or_the_limit_raised(workdir):
+    # More connections than open files would end in EMFILE, where the accept
+    # loop spins a core: the daemon makes room or refuses, naming both numbers.
+    import resource
+
+    def limited(soft, hard):
+        return lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+    d = Daemon(workdir)
+    r = subprocess.run([str(DISPUTED), "--config", str(d.config)], capture_output=True, text=True, timeout=30,
+                       preexec_fn=limited(300, 300))
+    assert r.returncode == 78, r.stderr
+    assert "control.max_connections = 512 needs about 640 open files, but this process may open 300" in r.stderr, r.stderr
+    # A hard limit with room: the daemon raises its soft limit and runs.
+    d.proc = subprocess.Popen([str(DISPUTED), "--config", str(d.config)], stdout=open(d.log, "ab"), stderr=subprocess.STDOUT,
+                              preexec_fn=limited(300, 4096))
+    try:
+        d.wait_ready()
+        soft = next(line.split()[3] for line in open(f"/proc/{d.proc.pid}/limits") if line.startswith("Max open files"))
+        assert soft == "640", soft
+        # A reload asking for more than the hard limit allows is rejected; the daemon goes on.
+        d.config.write_text(config_text(workdir, extra="").replace('reader_group = ""', 'reader_group = ""\nmax_connections = 10000'))
+        assert d.reload() is False
+        assert "control.max_connections = 10000 needs about 10128 open files" in d.log_text(), d.log_text()
+        assert d.ctl("status").json["pid"] == d.proc.pid
+    finally:
+        d.kill()
+
+
 def test_socket_file_is_mode_0660(daemon):
     daemon.start()
     assert daemon.socket.stat().st_mode & 0o777 == 0o660

@@ -64,6 +64,7 @@ public struct Daemon {
             configuration = try Configuration.load(path: configPath)
             calendars = try CalendarLoader.loadDirectory(configuration.calendars.directory)
             dispatcher = try NoticeDispatcher.make(configuration)
+            try FileLimit.ensure(maxConnections: configuration.control.maxConnections)
         } catch let error as TOMLDiagnostics {
             for diagnostic in error.diagnostics { printError(diagnostic.description) }
             notifier.failed(status: "Configuration invalid: \(error.diagnostics.first?.description ?? "")", errno: EINVAL)

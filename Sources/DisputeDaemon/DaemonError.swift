@@ -7,6 +7,8 @@ public enum DaemonError: Error, Sendable, CustomStringConvertible {
     case storeInUse(directory: String, pid: Int32?)
     /// Another process holds the spool directory's lock.
     case spoolInUse(directory: String, pid: Int32?)
+    /// `control.max_connections` needs more open files than the process may have.
+    case fileLimit(maxConnections: Int, needed: UInt64, soft: UInt64, hard: UInt64)
 
     public var description: String {
         switch self {
@@ -19,6 +21,9 @@ public enum DaemonError: Error, Sendable, CustomStringConvertible {
         case let .spoolInUse(directory, pid):
             return "the spool \(directory) is in use by another disputed" + (pid.map { " (pid \($0))" } ?? "")
                 + "; each daemon needs a spool directory of its own (spool.directory), or notices of the two stores with the same id would be lost"
+        case let .fileLimit(maxConnections, needed, soft, hard):
+            return "control.max_connections = \(maxConnections) needs about \(needed) open files, but this process may open \(soft) "
+                + "(RLIMIT_NOFILE, hard limit \(hard)); raise LimitNOFILE= in the unit (or ulimit -n), or lower control.max_connections"
         }
     }
 }
