@@ -114,39 +114,8 @@ public struct Daemon {
             let spoolUsable = try await spooler.prepare()
             // A stop cuts the catch-up short after the group it is committing and the
             // spool pass after the batch it is writing; the next start does the rest.
-            let recovery = try await signals.whileStarting { () async throws -> (timers: Int, fired: Int) in
-                // The notices a catch-up commits are written meanwhile, on the spool's thread.
-                let catchingUp = Flag(), caughtUp = Flag()
-                let alongside = Task { if spoolUsable { await spooler.writeAlongside(begun: catchingUp, finished: caughtUp) } }
-                let recovery: (timers: Int, fired: Int)
-                do {
-                    recovery = try await engine.recover { done, overdue in
-                        // Making progress: ask for time again, so a long catch-up after an
-                        // outage is not killed by the start timeout half-way (and restarted).
-                        catchingUp.set()
-                        notifier.status("Recovering: \(done) of \(overdue) overdue timers handled")
-                        notifier.extendTimeout(microseconds: 60_000_000)
-                    }
-                } catch {
-                    caughtUp.set()
-                    await alongside.value
-                    throw error
-                }
-                caughtUp.set()
-                await alongside.value
-                if Task.isCancelled { return recovery }
-                // Notices committed but not yet written (a spool that was unwritable, a
-                // crash under load, the notices of the catch-up just done) are written
-                // before READY; a large backlog takes minutes, shown and asked for too.
-                let backlog = (try? store.pendingNoticeCount()) ?? 0
-                notifier.status("Recovering: re-checking the spool backlog" + (backlog > 0 ? " (\(backlog) notices)" : ""))
-                let reportEvery = Throttle(interval: .seconds(1))
-                await spooler.recover { written in
-                    guard reportEvery.due() else { return }
-                    notifier.status("Recovering: \(written) of \(backlog) spool backlog notices written")
-                    notifier.extendTimeout(microseconds: 60_000_000)
-                }
-                return recovery
+            let recovery = try await signals.whileStarting {
+                try await Self.recover(engine: engine, spooler: spooler, store: store, notifier: notifier, spoolUsable: spoolUsable)
             }
             if signals.isRequested {
                 notifier.stopping()
@@ -218,6 +187,45 @@ public struct Daemon {
             notifier.failed(status: "Failed: \(error)", errno: error is StoreTooNew ? EPROTO : permanent ? EBADMSG : EIO)
             return permanent ? DaemonExit.config : DaemonExit.failure
         }
+    }
+
+    /// The part of the start that a stop may cut short (see ``ProcessSignals``):
+    /// the catch-up of overdue timers, their notices written alongside, then the
+    /// spool backlog, each reporting progress and asking systemd for more time.
+    static func recover(engine: Engine, spooler: Spooler, store: DisputeStore, notifier: SystemdNotifier,
+                        spoolUsable: Bool) async throws -> (timers: Int, fired: Int) {
+        // The notices a catch-up commits are written meanwhile, on the spool's thread.
+        let catchingUp = Flag(), caughtUp = Flag()
+        let alongside = Task { if spoolUsable { await spooler.writeAlongside(begun: catchingUp, finished: caughtUp) } }
+        let recovery: (timers: Int, fired: Int)
+        do {
+            recovery = try await engine.recover { done, overdue in
+                // Making progress: ask for time again, so a long catch-up after an
+                // outage is not killed by the start timeout half-way (and restarted).
+                catchingUp.set()
+                notifier.status("Recovering: \(done) of \(overdue) overdue timers handled")
+                notifier.extendTimeout(microseconds: 60_000_000)
+            }
+        } catch {
+            caughtUp.set()
+            await alongside.value
+            throw error
+        }
+        caughtUp.set()
+        await alongside.value
+        if Task.isCancelled { return recovery }
+        // Notices committed but not yet written (a spool that was unwritable, a
+        // crash under load, the notices of the catch-up just done) are written
+        // before READY; a large backlog takes minutes, shown and asked for too.
+        let backlog = (try? store.pendingNoticeCount()) ?? 0
+        notifier.status("Recovering: re-checking the spool backlog" + (backlog > 0 ? " (\(backlog) notices)" : ""))
+        let reportEvery = Throttle(interval: .seconds(1))
+        await spooler.recover { written in
+            guard reportEvery.due() else { return }
+            notifier.status("Recovering: \(written) of \(backlog) spool backlog notices written")
+            notifier.extendTimeout(microseconds: 60_000_000)
+        }
+        return recovery
     }
 
     static func makeLogger(level: Logger.Level) -> Logger {
