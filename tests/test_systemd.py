@@ -358,6 +358,14 @@ def test_the_unit_lets_the_journal_keep_a_deadline_storm():
     assert unit["LogRateLimitIntervalSec"] == "30s" and int(unit["LogRateLimitBurst"]) >= 3 * 70_000, unit
 
 
+def test_a_hung_relay_run_is_stopped_so_later_notices_go_out():
+    # A oneshot's start never times out by default: a hung sendmail would hold
+    # every later notice back for good.
+    unit = dict(line.split("=", 1) for line in (ROOT / "systemd" / "disputed-relay.service").read_text().splitlines()
+                if "=" in line and not line.startswith("#"))
+    assert unit.get("TimeoutStartSec") == "10min", unit
+
+
 def test_the_unit_starts_after_the_clock_is_synchronised():
     # Deadlines fire on the wall clock: a host booting with its clock ahead must
     # not get them fired early before NTP corrects it.
