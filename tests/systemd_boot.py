@@ -211,6 +211,18 @@ def main():
         check(spooled and mode == "640 disputed-spool", f"the spool file is mode 0640, group disputed-spool ({mode!r})")
         c.run("systemctl", "start", "disputed-relay.path", "disputed-relay.timer")
         check(wait_for(lambda: len(collector.messages) >= 2, 30), "the relay sends it once its units run again")
+        # A trickle of notices (one every 0.7 s): each starts a relay run through the
+        # path unit, more often than systemd's default start limit (5 in 10 s) allows.
+        for i in range(15):
+            c.run("disputectl", "open", "--merchant", "M-SE", "--order", f"T-{i}", "--amount", "10.00", "--currency", "SEK",
+                  "--reason", "faulty", "--id", f"T-{i}")
+            time.sleep(0.7)
+        trickled = wait_for(lambda: len(collector.messages) >= 17, 30)
+        relay = c.show("disputed-relay.service", "Result")
+        path = c.show("disputed-relay.path", "ActiveState", "Result")
+        check(trickled and relay["Result"] == "success" and path["ActiveState"] == "active",
+              f"a trickle of notices goes out as it comes, the relay never rate-limited "
+              f"({len(collector.messages)} delivered, {relay}, {path})")
         timer = c.show("disputed-relay.timer", "ActiveState", "Triggers", "NextElapseUSecMonotonic")
         check(timer["ActiveState"] == "active" and timer["Triggers"] == "disputed-relay.service"
               and timer["NextElapseUSecMonotonic"] not in ("", "0", "infinity"),
@@ -220,7 +232,7 @@ def main():
         c.run("systemctl", "reload", "disputed.service")
         after = c.show("disputed.service", "ActiveState", "MainPID", "StatusText")
         check(after["ActiveState"] == "active" and after["MainPID"] == pid and after["StatusText"].startswith("Ready"),
-              "systemctl reload keeps the process and ends ready")
+              f"systemctl reload keeps the process and ends ready ({after}, pid before {pid})")
 
         # The watchdog: a frozen daemon is killed and restarted, nothing lost.
         c.run("kill", "-STOP", pid)
