@@ -223,6 +223,27 @@ def main():
         check(trickled and relay["Result"] == "success" and path["ActiveState"] == "active",
               f"a trickle of notices goes out as it comes, the relay never rate-limited "
               f"({len(collector.messages)} delivered, {relay}, {path})")
+        # The MTA refuses (its relay host unreachable): the notice waits in cur/, and
+        # the timer, not a new notice, sends it once the MTA is back. The timer runs
+        # every 5 s here instead of 2 min (a drop-in), the file is aged by a minute.
+        good_msmtprc = (c.root / "etc/msmtprc").read_text()
+        (c.root / "etc/msmtprc").write_text(good_msmtprc.replace(f"port {port}", "port 1"))
+        c.run("disputectl", "open", "--merchant", "M-SE", "--order", "O-3", "--amount", "10.00", "--currency", "SEK",
+              "--reason", "faulty", "--id", "D-3")
+        refused = wait_for(lambda: c.run("find", "/var/spool/disputed/outgoing/cur", "-name", "D-3.*").stdout.strip(), 30)
+        check(bool(refused), "a notice the MTA refused waits in cur/")
+        (c.root / "etc/msmtprc").write_text(good_msmtprc)
+        c.run("sh", "-c", "touch -d '-2 min' /var/spool/disputed/outgoing/cur/D-3.*")
+        (c.root / "etc/systemd/system/disputed-relay.timer.d").mkdir(parents=True, exist_ok=True)
+        (c.root / "etc/systemd/system/disputed-relay.timer.d/fast.conf").write_text("[Timer]\nOnUnitInactiveSec=\nOnUnitInactiveSec=5s\n")
+        c.run("systemctl", "daemon-reload")
+        c.run("systemctl", "restart", "disputed-relay.timer")
+        before = len(collector.messages)
+        retried = wait_for(lambda: len(collector.messages) > before, 40)
+        check(retried and b"D-3" in collector.messages[-1][2], "disputed-relay.timer sends it once the MTA is back, with no new notice")
+        (c.root / "etc/systemd/system/disputed-relay.timer.d/fast.conf").unlink()
+        c.run("systemctl", "daemon-reload")
+        c.run("systemctl", "restart", "disputed-relay.timer")
         timer = c.show("disputed-relay.timer", "ActiveState", "Triggers", "NextElapseUSecMonotonic")
         check(timer["ActiveState"] == "active" and timer["Triggers"] == "disputed-relay.service"
               and timer["NextElapseUSecMonotonic"] not in ("", "0", "infinity"),
