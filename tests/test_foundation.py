@@ -134,6 +134,19 @@ def test_disputectl_exits_69_naming_the_socket_when_no_daemon(workdir):
     assert str(sock) in r.stderr
 
 
+def test_disputectl_refused_by_the_socket_mode_names_the_group_to_join(daemon, workdir):
+    import os
+    if os.geteuid() != 0:
+        pytest.skip("running disputectl as another user needs root")
+    daemon.start()
+    r = subprocess.run([str(DISPUTECTL), "--socket", str(daemon.socket), "status"], capture_output=True, text=True,
+                       timeout=30, user=65534, group=65534, extra_groups=[])
+    assert r.returncode == 69, r.stderr
+    group = __import__("grp").getgrgid(daemon.socket.stat().st_gid).gr_name
+    assert f"permission denied: only the socket's owner and group '{group}' may connect (mode 660)" in r.stderr, r.stderr
+    assert "is disputed running?" not in r.stderr
+
+
 def test_disputectl_names_an_unknown_command_even_after_global_options(workdir):
     for argv in (["explain", "D-1"], ["--socket", str(workdir / "s.sock"), "--json", "explain", "D-1"]):
         r = subprocess.run([str(DISPUTECTL), *argv], capture_output=True, text=True, timeout=30)

@@ -23,6 +23,7 @@ struct ControlClient {
         if code != 0 {
             Glibc.close(fd)
             if code == ENAMETOOLONG { throw UnreachableError(socket: socketPath, reason: "path is longer than a Unix socket path may be") }
+            if code == EACCES { throw UnreachableError(socket: socketPath, reason: Self.permissionHint(socketPath)) }
             let reason = String(cString: strerror(code))
             throw UnreachableError(socket: socketPath, reason: "\(reason.prefix(1).lowercased() + reason.dropFirst()) (is disputed running? use --socket or $DISPUTED_SOCKET)")
         }
@@ -32,6 +33,19 @@ struct ControlClient {
     }
 
     func close() { Glibc.close(fd) }
+
+    /// Why a connect was refused with EACCES, and what to do: the daemon is
+    /// running, but this user is not in the socket's group.
+    static func permissionHint(_ path: String) -> String {
+        var info = stat()
+        guard stat(path, &info) == 0, let group = getgrgid(info.st_gid) else {
+            return "permission denied (the socket or a directory above it is closed to this user)"
+        }
+        let name = String(cString: group.pointee.gr_name)
+        let user = getpwuid(geteuid()).map { String(cString: $0.pointee.pw_name) } ?? "your user"
+        return "permission denied: only the socket's owner and group '\(name)' may connect (mode \(String(info.st_mode & 0o777, radix: 8))); "
+            + "add \(user) to the group (usermod -aG \(name) \(user)) and log in again"
+    }
 
     /// Sends one request and waits for its response line.
     mutating func send(_ request: ControlRequest) throws -> ControlResponse {
