@@ -155,7 +155,7 @@ public actor Engine {
                  shouldStop: () -> Bool = { false }) throws -> Int {
         var fired = 0
         var handled = 0
-        var lastReport = ContinuousClock.now
+        let reportEvery = Throttle(interval: .seconds(1))
         var retry: ArraySlice<ExpiredTimer> = []
         if target >= retryDeferredAt {
             retry = deferredTimers[...]
@@ -218,11 +218,9 @@ public actor Engine {
                 break
             }
             handled += 1
-            // Reported once early (a catch-up has begun) and then about once a second.
-            if let progress, handled % 64 == 0, handled == 64 || ContinuousClock.now - lastReport >= .seconds(1) {
-                lastReport = ContinuousClock.now
-                progress(handled)
-            }
+            // Reported once early (after 64: a catch-up has begun) and then about once a
+            // second; the clock is read only every 64th timer.
+            if let progress, handled % 64 == 0, reportEvery.due() { progress(handled) }
             do {
                 try addFiring(timer: Int64(expired.payload), upTo: target, to: &group, committed: committed)
                 group.timers.append((expired, wasSetAside))
