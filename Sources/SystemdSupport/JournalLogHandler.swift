@@ -7,12 +7,16 @@ import Synchronization
 /// One log level shared by every logger made from it, so a reload that changes
 /// `daemon.log_level` changes it for every part of the daemon at once.
 public final class SharedLogLevel: Sendable {
-    private let current: Mutex<Logger.Level>
-    public init(_ level: Logger.Level) { current = Mutex(level) }
+    /// The level's position in `Logger.Level.allCases`: every log call reads
+    /// it, so an atomic load rather than a lock.
+    private let current: Atomic<UInt8>
+    private static let levels = Logger.Level.allCases
+    public init(_ level: Logger.Level) { current = Atomic(Self.position(level)) }
     public var level: Logger.Level {
-        get { current.withLock { $0 } }
-        set { current.withLock { $0 = newValue } }
+        get { Self.levels[Int(current.load(ordering: .relaxed))] }
+        set { current.store(Self.position(newValue), ordering: .relaxed) }
     }
+    private static func position(_ level: Logger.Level) -> UInt8 { UInt8(levels.firstIndex(of: level)!) }
 }
 
 /// A swift-log handler that writes structured entries to the systemd journal
