@@ -29,9 +29,8 @@ from conftest import start_smtp_server  # noqa: E402  (the SMTP server test_rela
 CACHE = ROOT / ".build" / "nspawn" / "bookworm"
 MIRROR = os.environ.get("DEBIAN_MIRROR", "http://deb.debian.org/debian")
 # What the daemon needs on a Debian 12 server: libsqlite3 and libsystemd (the
-# Swift runtime is linked into the release binaries), and procps for the unit's
-# ExecReload=/bin/kill (present on every regular Debian install, not in minbase).
-# msmtp-mta is the test's sendmail for the relay units.
+# Swift runtime is linked into the release binaries). procps for the test's own
+# kill; msmtp-mta is the test's sendmail for the relay units.
 PACKAGES = "systemd,systemd-sysv,dbus,libsqlite3-0,libsystemd0,procps,msmtp,msmtp-mta"
 PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -254,6 +253,15 @@ def main():
         after = c.show("disputed.service", "ActiveState", "MainPID", "StatusText")
         check(after["ActiveState"] == "active" and after["MainPID"] == pid and after["StatusText"].startswith("Ready"),
               f"systemctl reload keeps the process and ends ready ({after}, pid before {pid})")
+        # A reload to a broken configuration fails `systemctl reload` itself, and the
+        # daemon goes on with the configuration in force.
+        c.run("sh", "-c", "cp /etc/disputed/disputed.toml /root/good.toml && "
+                          "sed -i 's/^log_level = .*/log_level = \"loud\"/' /etc/disputed/disputed.toml")
+        rejected = c.run("systemctl", "reload", "disputed.service", check=False)
+        kept = c.show("disputed.service", "ActiveState", "MainPID")
+        check(rejected.returncode != 0 and kept == {"ActiveState": "active", "MainPID": pid},
+              f"systemctl reload fails on a rejected configuration and the daemon goes on ({rejected.returncode}, {kept})")
+        c.run("sh", "-c", "cp /root/good.toml /etc/disputed/disputed.toml && chgrp disputed /etc/disputed/disputed.toml")
 
         # The watchdog: a frozen daemon is killed and restarted, nothing lost.
         c.run("kill", "-STOP", pid)
