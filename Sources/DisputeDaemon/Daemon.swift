@@ -35,7 +35,7 @@ public struct Daemon {
         do {
             let configuration = try Configuration.load(path: path)
             let calendars = try CalendarLoader.loadDirectory(configuration.calendars.directory)
-            _ = try NoticeDispatcher.make(configuration, forThisProcess: false)
+            _ = try NoticeDispatcher.make(configuration)
             print("\(path): configuration is valid; calendars \(calendars.keys.sorted().joined(separator: ", "))")
             return DaemonExit.success
         } catch let error as TOMLDiagnostics {
@@ -64,7 +64,7 @@ public struct Daemon {
             configuration = try Configuration.load(path: configPath)
             calendars = try CalendarLoader.loadDirectory(configuration.calendars.directory)
             dispatcher = try NoticeDispatcher.make(configuration)
-            try FileLimit.ensure(maxConnections: configuration.control.maxConnections)
+            try ProcessFit.ensure(configuration, spoolGroup: dispatcher.writer.groupID)
         } catch let error as TOMLDiagnostics {
             for diagnostic in error.diagnostics { printError(diagnostic.description) }
             notifier.failed(status: "Configuration invalid: \(error.diagnostics.first?.description ?? "")", errno: EINVAL)

@@ -84,7 +84,7 @@ public final class DaemonState: Sendable {
                 fresh.daemon.stateDirectory = old.daemon.stateDirectory
             }
             let dispatcher = try NoticeDispatcher.make(fresh)
-            try FileLimit.ensure(maxConnections: fresh.control.maxConnections)
+            try ProcessFit.ensure(fresh, spoolGroup: dispatcher.writer.groupID)
             let spoolMoved = fresh.spool.directory != old.spool.directory
             var newSpoolLock: DirectoryLock?
             if spoolMoved {
