@@ -72,11 +72,12 @@ class Daemon:
         self.env = dict(os.environ, **(env or {}))
         self.proc = None
 
-    def start(self, wait=True):
+    def start(self, wait=True, **process):
+        """Starts the daemon; `process` goes to Popen (user=, group=, preexec_fn=, ...)."""
         self._log_file = open(self.log, "ab")
         self.proc = subprocess.Popen(
             [str(DISPUTED), "--config", str(self.config), *self.args],
-            stdout=self._log_file, stderr=subprocess.STDOUT, env=self.env)
+            stdout=self._log_file, stderr=subprocess.STDOUT, env=self.env, **process)
         if wait:
             self.wait_ready()
         return self

@@ -278,9 +278,8 @@ def test_a_spool_group_the_daemon_is_not_a_member_of_is_refused_at_start_and_rel
     assert r.returncode == 0, r.stderr
     # A running daemon rejects a reload to it and keeps the spool group it had.
     d = Daemon(workdir)
-    d.proc = subprocess.Popen([str(DISPUTED), "--config", str(d.config)], stdout=open(d.log, "ab"), stderr=subprocess.STDOUT, **as_nobody)
     try:
-        d.wait_ready()
+        d.start(**as_nobody)
         d.config.write_text((workdir / "bad.toml").read_text())
         d.proc.send_signal(signal.SIGHUP)
         deadline = time.monotonic() + 10
@@ -306,10 +305,8 @@ def test_max_connections_beyond_the_open_file_limit_is_refused_or_the_limit_rais
     assert r.returncode == 78, r.stderr
     assert "control.max_connections = 512 needs about 640 open files, but this process may open 300" in r.stderr, r.stderr
     # A hard limit with room: the daemon raises its soft limit and runs.
-    d.proc = subprocess.Popen([str(DISPUTED), "--config", str(d.config)], stdout=open(d.log, "ab"), stderr=subprocess.STDOUT,
-                              preexec_fn=limited(300, 4096))
     try:
-        d.wait_ready()
+        d.start(preexec_fn=limited(300, 4096))
         soft = next(line.split()[3] for line in open(f"/proc/{d.proc.pid}/limits") if line.startswith("Max open files"))
         assert soft == "640", soft
         # A reload asking for more than the hard limit allows is rejected; the daemon goes on.
