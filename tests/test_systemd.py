@@ -70,16 +70,23 @@ def open_disputes(d, count):
             assert all(json.loads(stream.readline())["ok"] for _ in range(start, min(start + 100, count)))
 
 
+def stopped_with_disputes(workdir, count, portal):
+    """A daemon on the simulated clock that opened `count` disputes for M-SE
+    (a merchant with a portal or e-mail notices), then stopped."""
+    d = Daemon(workdir, args=["--simulated-clock", "2027-01-11T09:00:00Z", "--log-level", "warning"])
+    d.start()
+    d.ctl("merchant", "upsert", "--id", "M-SE", "--name", "Åsa", "--email", "a@shop.example", "--country", "SE",
+          "--timezone", "Europe/Stockholm", *(["--portal"] if portal else []))
+    open_disputes(d, count)
+    d.stop(timeout=60)
+    return d
+
+
 def stopped_with_overdue_timers(workdir, count):
     """A stopped daemon with `count` disputes (portal notices, so no spool
     work), restarting seven weeks later: every reminder and deadline (3 per
     dispute) overdue at start."""
-    d = Daemon(workdir, args=["--simulated-clock", "2027-01-11T09:00:00Z", "--log-level", "warning"])
-    d.start()
-    d.ctl("merchant", "upsert", "--id", "M-SE", "--name", "Åsa", "--email", "a@shop.example", "--country", "SE",
-          "--timezone", "Europe/Stockholm", "--portal")
-    open_disputes(d, count)
-    d.stop(timeout=30)
+    d = stopped_with_disputes(workdir, count, portal=True)
     d.args = ["--simulated-clock", "2027-03-01T09:00:00Z", "--log-level", "warning"]
     return d
 
@@ -101,12 +108,7 @@ def test_a_long_catch_up_at_start_shows_progress_and_asks_for_time(workdir, noti
 def stopped_with_spool_backlog(workdir, count):
     """A stopped daemon whose store holds `count` e-mail notices committed and
     not yet written, as after a crash before the spooler got to them."""
-    d = Daemon(workdir, args=["--simulated-clock", "2027-01-11T09:00:00Z", "--log-level", "warning"])
-    d.start()
-    d.ctl("merchant", "upsert", "--id", "M-SE", "--name", "Åsa", "--email", "a@shop.example", "--country", "SE",
-          "--timezone", "Europe/Stockholm")
-    open_disputes(d, count)
-    d.stop(timeout=60)
+    d = stopped_with_disputes(workdir, count, portal=False)
     for f in (workdir / "spool" / "outgoing" / "new").iterdir():
         f.unlink()
     with sqlite3.connect(workdir / "lib" / "disputed.sqlite") as db:
