@@ -353,7 +353,7 @@ public actor Engine {
     /// store (every batch the engine commits goes through here, so the store's
     /// Foundation fallback is never the hot path).
     static func encodeBodies(_ batch: inout CommitBatch) throws {
-        try batch.encodeBodies(dispute: { try JSONValueEncoder.encode($0).jsonText() },
+        try batch.encodeBodies(dispute: { try JSONValueEncoder.jsonText($0) },
                                context: { JSONValue.object($0.mapValues(JSONValue.string)).jsonText() })
     }
 

@@ -120,16 +120,51 @@ private struct Shapes: Codable {
     var empty: [String: String] = [:]
 }
 
+/// Codable used the unusual ways a hand-written `encode(to:)` may use it.
+private struct Unusual: Encodable {
+    struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(_ s: String) { stringValue = s }
+        init?(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    func encode(to encoder: Encoder) throws {
+        var first = encoder.container(keyedBy: Key.self)
+        try first.encode("first", forKey: Key("b"))
+        try first.encode(1, forKey: Key("twice"))
+        var nested = first.nestedContainer(keyedBy: Key.self, forKey: Key("nested"))
+        try first.encode(2, forKey: Key("twice"))  // the parent written to while a nested container is open
+        try nested.encode(true, forKey: Key("late"))
+        // The same container asked for again keeps what the first one wrote.
+        var again = encoder.container(keyedBy: Key.self)
+        try again.encode("again", forKey: Key("a"))
+        var list = again.nestedUnkeyedContainer(forKey: Key("list"))
+        try list.encode("x")
+        try list.encodeNil()
+    }
+}
+
 @Suite struct JSONValueEncoderTests {
     @Test func treeEncoderWritesFoundationsTextForEveryCodableShape() throws {
         let foundation = String(decoding: try JSONCoding.encoder.encode(Shapes()), as: UTF8.self)
         #expect(try JSONValueEncoder.encode(Shapes()).jsonText() == foundation)
+        #expect(try JSONValueEncoder.jsonText(Shapes()) == foundation)
+    }
+
+    @Test func containersUsedOutOfOrderOrTwiceGiveFoundationsText() throws {
+        let foundation = String(decoding: try JSONCoding.encoder.encode(Unusual()), as: UTF8.self)
+        #expect(foundation == #"{"a":"again","b":"first","list":["x",null],"nested":{"late":true},"twice":2}"#)
+        #expect(try JSONValueEncoder.jsonText(Unusual()) == foundation)
+        #expect(try JSONValueEncoder.encode(Unusual()).jsonText() == foundation)
     }
 
     @Test func typesFoundationSpecialCasesAreRefusedNotWrittenDifferently() {
         #expect(throws: EncodingError.self) { try JSONValueEncoder.encode(["d": Decimal(1)]) }
         #expect(throws: EncodingError.self) { try JSONValueEncoder.encode([Data([1, 2])]) }
         #expect(throws: EncodingError.self) { try JSONValueEncoder.encode(URL(fileURLWithPath: "/tmp")) }
+        #expect(throws: EncodingError.self) { try JSONValueEncoder.jsonText(["d": Decimal(1)]) }
     }
 
     @Test func aRefusalNamesThePathToTheValue() {

@@ -15,6 +15,7 @@ import Testing
         d.refundAmount = kr("100.00")
         let foundation = String(decoding: try JSONCoding.encoder.encode(d), as: UTF8.self)
         #expect(try JSONValueEncoder.encode(d).jsonText() == foundation)
+        #expect(try JSONValueEncoder.jsonText(d) == foundation)
         // And it reads back as the same dispute.
         #expect(try JSONDecoder().decode(Dispute.self, from: Data(JSONValueEncoder.encode(d).jsonText().utf8)) == d)
     }
