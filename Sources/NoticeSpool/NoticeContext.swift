@@ -22,9 +22,9 @@ public enum NoticeContext {
     public static func make(kind: NoticeKind, dispute d: Dispute, merchant m: Merchant) -> [String: String] {
         let locale = FormatterCache.shared.locale(merchantLocale: m.locale, country: m.country)
         var deadlineText = ""
-        if let deadline = deadline(for: kind, in: d), let zone = TimeZone(identifier: m.timeZone) {
+        if let deadline = deadline(for: kind, in: d) {
             // The last second of the last day reads better than midnight of the next one.
-            deadlineText = FormatterCache.shared.date(Date(timeIntervalSince1970: TimeInterval(deadline.instant - 1)), locale: locale, zone: zone)
+            deadlineText = FormatterCache.shared.deadline(deadline.instant - 1, locale: locale, zone: m.timeZone) ?? ""
         }
         return [
             "merchantName": m.legalName,
@@ -44,7 +44,10 @@ public enum NoticeContext {
     }
 
     static func reasonLabel(_ reason: DisputeReason, language: String) -> String {
-        let labels: [String: [DisputeReason: String]] = [
+        (reasonLabels[language] ?? reasonLabels["en"]!)[reason]!
+    }
+
+    static let reasonLabels: [String: [DisputeReason: String]] = [
             "sv": [.notReceived: "varan har inte kommit fram", .faulty: "varan är felaktig", .returned: "varan har returnerats",
                    .notAsDescribed: "varan stämmer inte med beskrivningen", .incorrectInvoice: "fakturan är felaktig",
                    .unauthorized: "köpet är inte godkänt av kunden", .other: "annat skäl"],
@@ -55,8 +58,6 @@ public enum NoticeContext {
                    .notAsDescribed: "goods not as described", .incorrectInvoice: "incorrect invoice",
                    .unauthorized: "purchase not authorised by the customer", .other: "other reason"],
         ]
-        return (labels[language] ?? labels["en"]!)[reason]!
-    }
 }
 
 /// Formatters are expensive to build (ICU pattern generation) and cheap to
@@ -67,6 +68,12 @@ final class FormatterCache: @unchecked Sendable {
     private var dates: [String: DateFormatter] = [:]
     private var numbers: [String: NumberFormatter] = [:]
     private var locales: [String: Locale] = [:]
+    private var zones: [String: TimeZone?] = [:]
+    /// Deadline texts already formatted: the disputes opened on one day in one
+    /// market share their deadline, and ICU takes ~10 us per text. Emptied
+    /// when full; a text never changes for its key.
+    private var deadlines: [String: String] = [:]
+    static let deadlineTexts = 4096
 
     /// The merchant's locale (`sv`, `de-AT`) completed with its country when it has none (`sv_SE`).
     func locale(merchantLocale: String, country: String) -> Locale {
@@ -81,7 +88,30 @@ final class FormatterCache: @unchecked Sendable {
         return locale
     }
 
-    func date(_ date: Date, locale: Locale, zone: TimeZone) -> String {
+    /// An instant as the merchant reads it (weekday, date, time, zone); nil for an unknown zone.
+    func deadline(_ instant: Int64, locale: Locale, zone identifier: String) -> String? {
+        let key = "\(instant)|\(locale.identifier)|\(identifier)"
+        lock.lock()
+        if let known = deadlines[key] {
+            lock.unlock()
+            return known
+        }
+        let zone = zones[identifier] ?? {
+            let z = TimeZone(identifier: identifier)
+            zones[identifier] = z
+            return z
+        }()
+        lock.unlock()
+        guard let zone else { return nil }
+        let text = date(Date(timeIntervalSince1970: TimeInterval(instant)), locale: locale, zone: zone)
+        lock.lock()
+        if deadlines.count >= Self.deadlineTexts { deadlines.removeAll(keepingCapacity: true) }
+        deadlines[key] = text
+        lock.unlock()
+        return text
+    }
+
+    private func date(_ date: Date, locale: Locale, zone: TimeZone) -> String {
         lock.lock()
         defer { lock.unlock() }
         let key = locale.identifier + "|" + zone.identifier
