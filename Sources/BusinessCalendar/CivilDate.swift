@@ -60,6 +60,24 @@ public struct CivilDate: Hashable, Comparable, Sendable, Codable, CustomStringCo
     /// `YYYY-MM-DD`.
     public var description: String {
         let (y, m, d) = components
+        if (0...9999).contains(y) {
+            // Written digit by digit: every deadline's explanation lists each day it counts.
+            return String(unsafeUninitializedCapacity: 10) { out in
+                func put(_ value: Int, endingAt end: Int, width: Int) {
+                    var v = value
+                    for p in stride(from: end - 1, through: end - width, by: -1) {
+                        out[p] = UInt8(ascii: "0") + UInt8(v % 10)
+                        v /= 10
+                    }
+                }
+                put(y, endingAt: 4, width: 4)
+                out[4] = UInt8(ascii: "-")
+                put(m, endingAt: 7, width: 2)
+                out[7] = UInt8(ascii: "-")
+                put(d, endingAt: 10, width: 2)
+                return 10
+            }
+        }
         let ys = y < 0 ? "-" + String(-y) : String(y)
         return String(repeating: "0", count: max(0, 4 - ys.count)) + ys + "-" + (m < 10 ? "0" : "") + String(m) + "-" + (d < 10 ? "0" : "") + String(d)
     }

@@ -26,10 +26,19 @@ public struct ZonedTime: Sendable {
     /// The first instant of `date` in this zone. Where a DST change skips local
     /// midnight, the day starts at the first local time that exists.
     public func startOfDay(_ date: CivilDate) -> Int64 {
+        // Local midnight less the offset in force then, which two lookups find
+        // on all but the days of a change at midnight; checked, since each
+        // lookup goes to ICU and the search below takes eighteen.
         let base = Int64(date.dayNumber) * 86400
-        // The answer lies within a day of local midnight read as UTC; local
-        // dates only grow with the instant, so a binary search finds the first
-        // second that belongs to `date`.
+        let guess = base - Int64(offset(at: base - Int64(offset(at: base))))
+        if local(guess).date >= date, local(guess - 1).date < date { return guess }
+        return startOfDayBySearch(date)
+    }
+
+    /// The first second that belongs to `date`: the answer lies within a day of
+    /// local midnight read as UTC, and local dates only grow with the instant.
+    func startOfDayBySearch(_ date: CivilDate) -> Int64 {
+        let base = Int64(date.dayNumber) * 86400
         var lo = base - 30 * 3600, hi = base + 30 * 3600
         while lo < hi {
             let mid = lo + (hi - lo) / 2

@@ -42,6 +42,17 @@ func instant(_ s: String) -> Int64 {
         #expect(CivilDate(year: 1_000_000, month: 12, day: 31)?.description.hasPrefix("1000000-12-31") == true)
     }
 
+    @Test func writesEveryDayAsPaddedYearMonthDay() {
+        for year in [0, 7, 99, 999, 1970, 2027, 9999] {
+            for day in CivilDate(year: year, month: 1, day: 1)!.dayNumber...CivilDate(year: year, month: 12, day: 31)!.dayNumber {
+                let (y, m, d) = CivilDate(dayNumber: day).components
+                let expected = String(repeating: "0", count: 4 - String(y).count) + "\(y)-" + (m < 10 ? "0" : "") + "\(m)-" + (d < 10 ? "0" : "") + "\(d)"
+                #expect(CivilDate(dayNumber: day).description == expected)
+            }
+        }
+        #expect(CivilDate(year: 10_000, month: 1, day: 2)?.description == "10000-01-02")
+    }
+
     @Test func computesGregorianEaster() {
         #expect(CivilDate.easterSunday(year: 2024) == date("2024-03-31"))
         #expect(CivilDate.easterSunday(year: 2027) == date("2027-03-28"))
@@ -209,6 +220,21 @@ func instant(_ s: String) -> Int64 {
         let zone = ZonedTime(identifier: "America/Santiago")!
         let start = zone.startOfDay(date("2022-09-11"))
         #expect(zone.isoLocal(start) == "2022-09-11T01:00:00-03:00")
+    }
+
+    /// The start of a day is found from the offsets around local midnight, and
+    /// by searching second by second where that fails: both must agree on every
+    /// day, including the days whose midnight a DST change skips or repeats.
+    @Test(arguments: ["Europe/Stockholm", "America/Santiago", "America/Havana", "Asia/Beirut", "America/Sao_Paulo",
+                      "Australia/Lord_Howe", "Pacific/Apia", "Asia/Kolkata", "UTC"])
+    func startOfDayAgreesWithTheSearchOnEveryDay(zone identifier: String) {
+        let zone = ZonedTime(identifier: identifier)!
+        var disagreements: [String] = []
+        for day in date("2005-01-01").dayNumber...date("2030-12-31").dayNumber {
+            let d = CivilDate(dayNumber: day)
+            if zone.startOfDay(d) != zone.startOfDayBySearch(d) { disagreements.append("\(d)") }
+        }
+        #expect(disagreements.isEmpty, "\(identifier): \(disagreements.prefix(5))")
     }
 
     @Test func localDateFollowsTheZoneNotUTC() throws {
