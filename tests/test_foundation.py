@@ -12,6 +12,14 @@ import pytest
 from conftest import DISPUTECTL, DISPUTED, ROOT, Daemon, config_text, read_line
 
 
+def test_both_binaries_print_the_version_the_daemon_reports(daemon):
+    daemon.start()
+    reported = daemon.ctl("status").json["version"]
+    for binary in (DISPUTED, DISPUTECTL):
+        out = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=10)
+        assert (out.returncode, out.stdout.strip(), out.stderr) == (0, reported, ""), binary
+
+
 def test_status_answers_over_the_real_socket_and_sigterm_stops_cleanly(daemon):
     daemon.start()
     status = daemon.ctl("status").json

@@ -13,7 +13,8 @@ struct DisputedCommand: AsyncParsableCommand {
         Runs in the foreground; systemd supervises it (Type=notify). Logs go to the journal \
         under systemd, to stderr otherwise. Exit codes: 0 clean stop, 1 runtime failure, \
         78 configuration problem.
-        """)
+        """,
+        version: disputedVersion)
 
     @Option(name: .long, help: ArgumentHelp("Configuration file.", valueName: "path"))
     var config: String = "/etc/disputed/disputed.toml"
