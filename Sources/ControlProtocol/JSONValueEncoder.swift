@@ -58,7 +58,13 @@ final class Tree {
     /// Makes the entry a container of that kind; a container asked for again keeps its children.
     func become(_ kind: Entry.Kind, _ index: Int) {
         guard entries[index].kind != kind else { return }
-        entries[index] = Entry(kind: kind, key: entries[index].key)
+        // Its key and its link to the next sibling stay: a super encoder's
+        // container may be asked for after the parent wrote more keys.
+        entries[index].kind = kind
+        entries[index].scalar = .null
+        entries[index].first = -1
+        entries[index].last = -1
+        entries[index].count = 0
     }
 
     /// Appends an empty child to a container and returns its index.

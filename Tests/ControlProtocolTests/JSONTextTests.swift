@@ -143,6 +143,11 @@ private struct Unusual: Encodable {
         var list = again.nestedUnkeyedContainer(forKey: Key("list"))
         try list.encode("x")
         try list.encodeNil()
+        // A super encoder used only after its parent wrote another key.
+        let parent = again.superEncoder()
+        try again.encode(3, forKey: Key("z"))
+        var inherited = parent.container(keyedBy: Key.self)
+        try inherited.encode("base", forKey: Key("p"))
     }
 }
 
@@ -155,7 +160,7 @@ private struct Unusual: Encodable {
 
     @Test func containersUsedOutOfOrderOrTwiceGiveFoundationsText() throws {
         let foundation = String(decoding: try JSONCoding.encoder.encode(Unusual()), as: UTF8.self)
-        #expect(foundation == #"{"a":"again","b":"first","list":["x",null],"nested":{"late":true},"twice":2}"#)
+        #expect(foundation == #"{"a":"again","b":"first","list":["x",null],"nested":{"late":true},"super":{"p":"base"},"twice":2,"z":3}"#)
         #expect(try JSONValueEncoder.jsonText(Unusual()) == foundation)
         #expect(try JSONValueEncoder.encode(Unusual()).jsonText() == foundation)
     }
