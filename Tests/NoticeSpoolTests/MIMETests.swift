@@ -210,6 +210,25 @@ struct SeededGenerator: RandomNumberGenerator {
         }
     }
 
+    /// Values reach the renderer wrapped (for speed); every construct a template
+    /// may use must render as it does with the plain strings: escaped and
+    /// unescaped variables, sections and inverted sections on text (an empty
+    /// text counts as present, as swift-mustache has it) and on flags.
+    @Test func everyConstructRendersAsWithPlainStrings() throws {
+        let over = "/tmp/tpl-over-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: over + "/disputeOpened/en", withIntermediateDirectories: true)
+        let body = "{{merchantName}}|{{{merchantName}}}|{{#hasRefund}}R{{/hasRefund}}{{^hasRefund}}noR{{/hasRefund}}|"
+            + "{{#refund}}[{{refund}}]{{/refund}}|{{^outcome}}none{{/outcome}}|{{#deadline}}{{amount}}{{/deadline}}"
+        for part in ["subject", "text", "html"] {
+            try (part == "subject" ? "{{{disputeId}}} {{merchantName}}" : body).write(toFile: over + "/disputeOpened/en/\(part).mustache", atomically: true, encoding: .utf8)
+        }
+        let t = try NoticeTemplates.load(directory: Self.root.appendingPathComponent("Notifications").path, overrideDirectory: over)
+        let r = t.render(.disputeOpened, locale: "en", context: ["merchantName": "<Å&B>", "disputeId": "D-1", "refund": "", "outcome": "", "deadline": "x", "amount": "1 €"])
+        #expect(r.subject == "D-1 &lt;Å&amp;B&gt;")  // {{name}} escapes in every part; text parts use {{{name}}}
+        #expect(r.text == "&lt;Å&amp;B&gt;|<Å&B>|noR|[]||1 €")
+        #expect(r.html == "&lt;Å&amp;B&gt;|<Å&B>|noR|[]||1 €")
+    }
+
     @Test func unknownLocaleFallsBackToEnglishAndHTMLIsEscaped() throws {
         let t = try NoticeTemplates.load(directory: Self.root.appendingPathComponent("Notifications").path, overrideDirectory: nil)
         let r = t.render(.disputeClosed, locale: "fi", context: ["merchantName": "<b>Shop</b>", "disputeId": "D-1", "orderReference": "O", "amount": "1 €", "reason": "x"])
