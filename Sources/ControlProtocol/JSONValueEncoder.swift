@@ -253,29 +253,14 @@ struct IndexKey: CodingKey {
     init?(intValue: Int) { self.init(intValue) }
 }
 
-struct UnkeyedTreeContainer: UnkeyedEncodingContainer {
+struct UnkeyedTreeContainer: UnkeyedEncodingContainer, ScalarSink {
     let tree: Tree
     let index: Int
     let codingPath: [any CodingKey]
     var count: Int { tree.entries[index].count }
 
     func put(_ v: JSONValue) { tree.set(tree.child(of: index), v) }
-
-    mutating func encodeNil() throws { put(.null) }
-    mutating func encode(_ value: Bool) throws { put(.bool(value)) }
-    mutating func encode(_ value: String) throws { put(.string(value)) }
-    mutating func encode(_ value: Double) throws { put(.double(value)) }
-    mutating func encode(_ value: Float) throws { put(.double(Double(value))) }
-    mutating func encode(_ value: Int) throws { put(.int(Int64(value))) }
-    mutating func encode(_ value: Int8) throws { put(.int(Int64(value))) }
-    mutating func encode(_ value: Int16) throws { put(.int(Int64(value))) }
-    mutating func encode(_ value: Int32) throws { put(.int(Int64(value))) }
-    mutating func encode(_ value: Int64) throws { put(.int(value)) }
-    mutating func encode(_ value: UInt8) throws { put(.int(Int64(value))) }
-    mutating func encode(_ value: UInt16) throws { put(.int(Int64(value))) }
-    mutating func encode(_ value: UInt32) throws { put(.int(Int64(value))) }
-    mutating func encode(_ value: UInt) throws { try encode(UInt64(value)) }
-    mutating func encode(_ value: UInt64) throws { put(try signedInteger(value, codingPath + [IndexKey(count)])) }
+    var scalarPath: [any CodingKey] { codingPath + [IndexKey(count)] }
 
     mutating func encode<T: Encodable>(_ value: T) throws {
         let key = IndexKey(count)
@@ -299,13 +284,26 @@ struct UnkeyedTreeContainer: UnkeyedEncodingContainer {
     }
 }
 
-struct SingleTreeContainer: SingleValueEncodingContainer {
+struct SingleTreeContainer: SingleValueEncodingContainer, ScalarSink {
     let tree: Tree
     let index: Int
     let codingPath: [any CodingKey]
 
     func put(_ v: JSONValue) { tree.set(index, v) }
+    var scalarPath: [any CodingKey] { codingPath }
 
+    mutating func encode<T: Encodable>(_ value: T) throws { try tree.encode(value, at: index, codingPath: codingPath) }
+}
+
+/// The scalar methods the unkeyed and the single-value container share: each
+/// puts one JSON value where the container writes.
+protocol ScalarSink {
+    func put(_ v: JSONValue)
+    /// Where a refused value would have gone, for the error.
+    var scalarPath: [any CodingKey] { get }
+}
+
+extension ScalarSink {
     mutating func encodeNil() throws { put(.null) }
     mutating func encode(_ value: Bool) throws { put(.bool(value)) }
     mutating func encode(_ value: String) throws { put(.string(value)) }
@@ -319,7 +317,6 @@ struct SingleTreeContainer: SingleValueEncodingContainer {
     mutating func encode(_ value: UInt8) throws { put(.int(Int64(value))) }
     mutating func encode(_ value: UInt16) throws { put(.int(Int64(value))) }
     mutating func encode(_ value: UInt32) throws { put(.int(Int64(value))) }
-    mutating func encode(_ value: UInt) throws { try encode(UInt64(value)) }
-    mutating func encode(_ value: UInt64) throws { put(try signedInteger(value, codingPath)) }
-    mutating func encode<T: Encodable>(_ value: T) throws { try tree.encode(value, at: index, codingPath: codingPath) }
+    mutating func encode(_ value: UInt) throws { put(try signedInteger(UInt64(value), scalarPath)) }
+    mutating func encode(_ value: UInt64) throws { put(try signedInteger(value, scalarPath)) }
 }

@@ -182,4 +182,19 @@ private struct Unusual: Encodable {
             Issue.record("\(error)")
         }
     }
+
+    @Test func anUnsignedIntegerBeyondSignedJSONIsRefusedWithItsPath() throws {
+        struct Wrapped: Encodable { var values: [UInt64]; var single: UInt64 }
+        for (value, path) in [(Wrapped(values: [1, .max], single: 1), ["values", "Index 1"]), (Wrapped(values: [], single: .max), ["single"])] {
+            do {
+                _ = try JSONValueEncoder.jsonText(value)
+                Issue.record("encoded \(value)")
+            } catch let EncodingError.invalidValue(_, context) {
+                #expect(context.codingPath.map(\.stringValue) == path)
+            } catch {
+                Issue.record("\(error)")
+            }
+        }
+        #expect(try JSONValueEncoder.jsonText([UInt64(Int64.max)]) == "[9223372036854775807]")
+    }
 }
