@@ -1,7 +1,8 @@
 import Foundation
 
 /// Encodes an `Encodable` value as the JSON text `JSONCoding.encoder` writes
-/// for it (keys sorted, `nil` optionals left out), or as a ``JSONValue`` tree.
+/// for it (keys sorted, `nil` optionals left out), as ``JSONValue`` writes its
+/// scalars.
 ///
 /// It exists for speed: the daemon stores every dispute as JSON, and
 /// Foundation's encoder was the largest single cost of a `dispute.open`. The
@@ -12,11 +13,7 @@ import Foundation
 /// encoder refuses them rather than write them differently (no stored type
 /// contains one).
 public enum JSONValueEncoder {
-    public static func encode<T: Encodable>(_ value: T) throws -> JSONValue {
-        try Tree(encoding: value).value(at: 0)
-    }
-
-    /// The value as compact JSON text with sorted keys, without building a ``JSONValue``.
+    /// The value as compact JSON text with sorted keys.
     public static func jsonText<T: Encodable>(_ value: T) throws -> String {
         let tree = try Tree(encoding: value)
         var out: [UInt8] = []
@@ -91,25 +88,6 @@ final class Tree {
                 codingPath: codingPath, debugDescription: "JSONValueEncoder does not encode \(T.self); use JSONCoding.encoder"))
         } else {
             try value.encode(to: TreeEncoder(tree: self, index: index, codingPath: codingPath))
-        }
-    }
-
-    /// The children of a container, in encoding order.
-    func children(of index: Int) -> some Sequence<Int> {
-        sequence(first: Int(entries[index].first)) { [entries] in Int(entries[$0].next) }.prefix { $0 >= 0 }
-    }
-
-    func value(at index: Int) -> JSONValue {
-        let e = entries[index]
-        switch e.kind {
-        case .empty: return .object([:])  // an encode(to:) that wrote nothing, as Foundation writes it
-        case .scalar: return e.scalar
-        case .array: return .array(children(of: index).map { value(at: $0) })
-        case .object:
-            var fields: [String: JSONValue] = [:]
-            fields.reserveCapacity(e.count)
-            for c in children(of: index) { fields[entries[c].key] = value(at: c) }  // a key encoded twice: the last counts
-            return .object(fields)
         }
     }
 
