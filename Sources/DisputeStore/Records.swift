@@ -139,17 +139,20 @@ extension DisputeStore {
             try db.cachedStatement(sql: "INSERT INTO merchants (id, body, updated_at) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at").execute(arguments: [m.id, try Self.encode(m), batch.now])
         }
         let bodies = batch.disputeBodies.count == batch.disputes.count ? batch.disputeBodies : try batch.disputes.map(Self.encode)
+        var sequences = DisputeSequences(db: db)
         for (d, body) in zip(batch.disputes, bodies) {
             let next = d.stage == .closed ? nil : d.deadlines.last?.instant
             // A new dispute takes the next sequence number; an update keeps its own.
-            try db.cachedStatement(sql: """
+            // Either way the row answers with it, for the rows written after it.
+            let seq = try Int64.fetchOne(db.cachedStatement(sql: """
                 INSERT INTO disputes (id, merchant_id, order_reference, stage, next_deadline, body, opened_at, updated_at, seq)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM disputes))
                 ON CONFLICT(id) DO UPDATE SET stage = excluded.stage, next_deadline = excluded.next_deadline,
                     body = excluded.body, updated_at = excluded.updated_at
-                """).execute(arguments: [d.id, d.merchantID, d.orderReference, d.stage.rawValue, next, body, d.openedAt, batch.now])
+                RETURNING seq
+                """), arguments: [d.id, d.merchantID, d.orderReference, d.stage.rawValue, next, body, d.openedAt, batch.now])
+            if let seq { sequences.known[d.id] = seq }
         }
-        var sequences = DisputeSequences(db: db)
         for (id, entry) in batch.timeline {
             try db.cachedStatement(sql: "INSERT INTO timeline (dispute_id, dispute_seq, at, event, detail) VALUES (?, ?, ?, ?, ?)")
                 .execute(arguments: [id, try sequences.of(id), entry.at, entry.event, entry.detail])
