@@ -92,6 +92,10 @@ public final class DisputeStore: Sendable {
         let configuration = Self.connectionConfiguration
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
+            let version = try pool.read { db in try String.fetchOne(db, sql: "SELECT sqlite_version()") } ?? "unknown"
+            guard Self.supports(sqliteVersion: version) else {
+                throw StoreError(path: path, message: "SQLite \(version) is too old: disputed needs \(Self.minimumSQLite) or newer (UPSERT ... RETURNING)")
+            }
             let applied = try pool.read { db in try Self.migrator.appliedIdentifiers(db) }
             let unknown = applied.subtracting(Self.migrator.migrations)
             if !unknown.isEmpty { throw StoreTooNew(path: path, unknownMigrations: unknown.sorted()) }
@@ -111,6 +115,16 @@ public final class DisputeStore: Sendable {
         } catch {
             throw StoreError(path: path, message: "\(error)")
         }
+    }
+
+    /// The oldest SQLite whose SQL the store uses: an upsert that returns the
+    /// row's sequence number (RETURNING came with 3.35; Debian 12 has 3.40).
+    static let minimumSQLite = "3.35.0"
+
+    static func supports(sqliteVersion version: String) -> Bool {
+        let have = version.split(separator: ".").map { Int($0) ?? 0 }
+        let need = minimumSQLite.split(separator: ".").map { Int($0) ?? 0 }
+        return !have.isEmpty && have.lexicographicallyPrecedes(need) == false
     }
 
     /// How every connection to the store is set up (the writer, the readers, the checkpointer).

@@ -22,6 +22,14 @@ import Testing
         #expect(try store.meta("createdAt") != nil)
     }
 
+    /// The store's upsert returns the row (RETURNING, SQLite 3.35); an older
+    /// library is refused at open, by name, not at the first commit.
+    @Test func sqliteOlderThanTheStoreNeedsIsRecognised() {
+        for old in ["3.34.1", "3.31.0", "2.8.17"] { #expect(!DisputeStore.supports(sqliteVersion: old), "\(old)") }
+        for new in ["3.35.0", "3.35.5", "3.40.1", "3.46", "4.0.0"] { #expect(DisputeStore.supports(sqliteVersion: new), "\(new)") }
+        #expect(!DisputeStore.supports(sqliteVersion: ""))
+    }
+
     @Test func reopeningKeepsDataAndDoesNotRemigrate() throws {
         let path = Self.temporaryPath()
         let created = try DisputeStore(path: path).meta("createdAt")
