@@ -82,21 +82,29 @@ class Container:
              f"--machine=disputed-boot-{os.getpid()}"],
             stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
+        # The container's PID 1 is nspawn's child once it has exec'd systemd; the
+        # child found before that (still nspawn's code) has none of the
+        # container's namespaces, and systemctl run there said "offline".
         while time.monotonic() < deadline and self.leader is None:
             children = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout.split()
-            if children:
-                self.leader = int(children[0])
-            elif self.proc.poll() is not None:
-                raise SystemExit(f"systemd-nspawn exited {self.proc.returncode}:\n{(self.base / 'console.log').read_text()}")
-            else:
+            for child in children:
+                try:
+                    if Path(f"/proc/{child}/comm").read_text().strip() == "systemd":
+                        self.leader = int(child)
+                except OSError:
+                    pass  # gone meanwhile
+            if self.leader is None:
+                if self.proc.poll() is not None:
+                    raise SystemExit(f"systemd-nspawn exited {self.proc.returncode}:\n{(self.base / 'console.log').read_text()}")
                 time.sleep(0.1)
-        # systemctl answers once PID 1 has its private socket up.
+        # systemctl answers once PID 1 has its private socket up; before that it says "offline".
+        state = ""
         while time.monotonic() < deadline:
             state = self.run("systemctl", "is-system-running", "--wait", check=False).stdout.strip()
-            if state:
+            if state and state != "offline":
                 return state
             time.sleep(0.2)
-        return "no answer from systemctl"
+        return state or "no answer from systemctl"
 
     def run(self, *argv, check=True, timeout=120):
         result = subprocess.run(["nsenter", "-t", str(self.leader), "-a", "-r", "-w", "env", "-i", PATH, *argv],
