@@ -48,16 +48,16 @@ public enum NoticeContext {
     }
 
     static let reasonLabels: [String: [DisputeReason: String]] = [
-            "sv": [.notReceived: "varan har inte kommit fram", .faulty: "varan är felaktig", .returned: "varan har returnerats",
-                   .notAsDescribed: "varan stämmer inte med beskrivningen", .incorrectInvoice: "fakturan är felaktig",
-                   .unauthorized: "köpet är inte godkänt av kunden", .other: "annat skäl"],
-            "de": [.notReceived: "Ware nicht erhalten", .faulty: "Ware fehlerhaft", .returned: "Ware zurückgesendet",
-                   .notAsDescribed: "Ware entspricht nicht der Beschreibung", .incorrectInvoice: "Rechnung fehlerhaft",
-                   .unauthorized: "Kauf nicht vom Kunden autorisiert", .other: "anderer Grund"],
-            "en": [.notReceived: "goods not received", .faulty: "goods faulty", .returned: "goods returned",
-                   .notAsDescribed: "goods not as described", .incorrectInvoice: "incorrect invoice",
-                   .unauthorized: "purchase not authorised by the customer", .other: "other reason"],
-        ]
+        "sv": [.notReceived: "varan har inte kommit fram", .faulty: "varan är felaktig", .returned: "varan har returnerats",
+               .notAsDescribed: "varan stämmer inte med beskrivningen", .incorrectInvoice: "fakturan är felaktig",
+               .unauthorized: "köpet är inte godkänt av kunden", .other: "annat skäl"],
+        "de": [.notReceived: "Ware nicht erhalten", .faulty: "Ware fehlerhaft", .returned: "Ware zurückgesendet",
+               .notAsDescribed: "Ware entspricht nicht der Beschreibung", .incorrectInvoice: "Rechnung fehlerhaft",
+               .unauthorized: "Kauf nicht vom Kunden autorisiert", .other: "anderer Grund"],
+        "en": [.notReceived: "goods not received", .faulty: "goods faulty", .returned: "goods returned",
+               .notAsDescribed: "goods not as described", .incorrectInvoice: "incorrect invoice",
+               .unauthorized: "purchase not authorised by the customer", .other: "other reason"],
+    ]
 }
 
 /// Formatters are expensive to build (ICU pattern generation) and cheap to
@@ -68,7 +68,6 @@ final class FormatterCache: @unchecked Sendable {
     private var dates: [String: DateFormatter] = [:]
     private var numbers: [String: NumberFormatter] = [:]
     private var locales: [String: Locale] = [:]
-    private var zones: [String: TimeZone?] = [:]
     /// Deadline texts already formatted: the disputes opened on one day in one
     /// market share their deadline, and ICU takes ~10 us per text. Emptied
     /// when full; a text never changes for its key.
@@ -92,38 +91,22 @@ final class FormatterCache: @unchecked Sendable {
     func deadline(_ instant: Int64, locale: Locale, zone identifier: String) -> String? {
         let key = "\(instant)|\(locale.identifier)|\(identifier)"
         lock.lock()
-        if let known = deadlines[key] {
-            lock.unlock()
-            return known
-        }
-        let zone = zones[identifier] ?? {
-            let z = TimeZone(identifier: identifier)
-            zones[identifier] = z
-            return z
-        }()
-        lock.unlock()
-        guard let zone else { return nil }
-        let text = date(Date(timeIntervalSince1970: TimeInterval(instant)), locale: locale, zone: zone)
-        lock.lock()
-        if deadlines.count >= Self.deadlineTexts { deadlines.removeAll(keepingCapacity: true) }
-        deadlines[key] = text
-        lock.unlock()
-        return text
-    }
-
-    private func date(_ date: Date, locale: Locale, zone: TimeZone) -> String {
-        lock.lock()
         defer { lock.unlock() }
-        let key = locale.identifier + "|" + zone.identifier
+        if let known = deadlines[key] { return known }
+        let formatterKey = locale.identifier + "|" + identifier
         let f: DateFormatter
-        if let cached = dates[key] { f = cached } else {
+        if let cached = dates[formatterKey] { f = cached } else {
+            guard let zone = TimeZone(identifier: identifier) else { return nil }
             f = DateFormatter()
             f.locale = locale
             f.timeZone = zone
             f.setLocalizedDateFormatFromTemplate("EEEEdMMMMyyyyHHmmzzz")
-            dates[key] = f
+            dates[formatterKey] = f
         }
-        return f.string(from: date)
+        let text = f.string(from: Date(timeIntervalSince1970: TimeInterval(instant)))
+        if deadlines.count >= Self.deadlineTexts { deadlines.removeAll(keepingCapacity: true) }
+        deadlines[key] = text
+        return text
     }
 
     func money(_ money: Money, locale: Locale) -> String {
