@@ -21,12 +21,13 @@ def smtp():
 
 
 def sendmail_wrapper(workdir, port, fail=False):
-    conf = workdir / "msmtprc"
-    conf.write_text(f"account default\nhost 127.0.0.1\nport {port}\nfrom disputes@test.invalid\nauth off\ntls off\n")
+    """msmtp as the relay's sendmail; `fail` points it at a closed port (port 1),
+    so it refuses every message with its own error message."""
+    conf = workdir / ("msmtprc-failing" if fail else "msmtprc")
+    conf.write_text(f"account default\nhost 127.0.0.1\nport {1 if fail else port}\nfrom disputes@test.invalid\nauth off\ntls off\n")
     conf.chmod(0o600)
-    wrapper = workdir / "sendmail"
-    body = "exit 1" if fail else f'exec msmtp -C "{conf}" "$@"'
-    wrapper.write_text(f"#!/bin/sh\n{body}\n")
+    wrapper = workdir / ("sendmail-failing" if fail else "sendmail")
+    wrapper.write_text(f'#!/bin/sh\nexec msmtp -C "{conf}" "$@"\n')
     wrapper.chmod(0o755)
     return wrapper
 
@@ -47,16 +48,26 @@ def test_relay_delivers_every_spooled_notice_through_msmtp(workdir, smtp):
 
     # A failing sendmail leaves the files for a retry.
     env = dict(os.environ, DISPUTED_SENDMAIL=str(sendmail_wrapper(workdir, controller.port, fail=True)))
+    env.pop("JOURNAL_STREAM", None)
     r = subprocess.run([str(RELAY), str(spool)], capture_output=True, text=True, env=env)
     assert r.returncode == 75
     assert sorted(p.name for p in (spool / "cur").glob("*.eml")) == sorted(spooled)
+    # Each refusal is one line naming the file, with what sendmail said; no
+    # syslog priority prefix outside the journal.
+    refusals = r.stderr.splitlines()
+    assert len(refusals) == 3, r.stderr
+    for line, name in zip(refusals, sorted(spooled)):
+        assert line.startswith(f"disputed-relay: sendmail refused {name}; left in cur/ for a retry (sendmail: msmtp: "), line
     # Files a failed run left in cur/ are retried once a minute old.
     for p in (spool / "cur").glob("*.eml"):
         os.utime(p, (p.stat().st_atime - 120, p.stat().st_mtime - 120))
 
-    env = dict(os.environ, DISPUTED_SENDMAIL=str(sendmail_wrapper(workdir, controller.port)))
+    # Under systemd (JOURNAL_STREAM set) each line carries its syslog priority,
+    # "sent" at notice, for the unit's LogLevelMax=notice.
+    env = dict(os.environ, DISPUTED_SENDMAIL=str(sendmail_wrapper(workdir, controller.port)), JOURNAL_STREAM="8:1")
     r = subprocess.run([str(RELAY), str(spool)], capture_output=True, text=True, env=env)
     assert r.returncode == 0, r.stderr
+    assert sorted(r.stdout.splitlines()) == [f"<5>disputed-relay: sent {name}" for name in sorted(spooled)]
     assert not list((spool / "new").iterdir()) and not list((spool / "cur").iterdir())
     assert len(collector.messages) == 3
     delivered = set()
