@@ -6,8 +6,8 @@ the release build into it with `make install-files` and follows the README's
 "Install under systemd" steps, then checks what ops rely on: socket activation,
 Type=notify readiness and STATUS=, the hardened sandbox actually in force,
 reload, the watchdog restarting a frozen daemon without losing anything, the
-relay units handing a notice to sendmail (msmtp, delivering to an SMTP server
-on the host's loopback), and a clean stop. Needs root, systemd-nspawn and debootstrap; the Debian tree is
+relay units handing a notice to sendmail (msmtp, then Postfix as the machine's
+MTA, each delivering to an SMTP server on the host's loopback), and a clean stop. Needs root, systemd-nspawn and debootstrap; the Debian tree is
 built once (from DEBIAN_MIRROR, default deb.debian.org) and kept under
 .build/nspawn/. Each run boots a throw-away overlay of it.
 
@@ -30,8 +30,10 @@ CACHE = ROOT / ".build" / "nspawn" / "bookworm"
 MIRROR = os.environ.get("DEBIAN_MIRROR", "http://deb.debian.org/debian")
 # What the daemon needs on a Debian 12 server: libsqlite3 and libsystemd (the
 # Swift runtime is linked into the release binaries). procps for the test's own
-# kill; msmtp-mta is the test's sendmail for the relay units.
-PACKAGES = "systemd,systemd-sysv,dbus,libsqlite3-0,libsystemd0,procps,msmtp,msmtp-mta"
+# kill. Two sendmails for the relay units: Postfix, the machine's MTA (its
+# sendmail queues through postdrop into /var/spool/postfix), and msmtp (no queue
+# of its own; the test makes it refuse by pointing it at a closed port).
+PACKAGES = "systemd,systemd-sysv,dbus,libsqlite3-0,libsystemd0,procps,msmtp,postfix"
 PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 failures = []
@@ -153,9 +155,13 @@ def main():
     try:
         subprocess.run(["make", "-s", "-C", str(ROOT), "install-files", f"DESTDIR={c.root}", f"BINSRC={binaries}"],
                        check=True, stdout=subprocess.DEVNULL)
-        # The MTA an operator would configure: msmtp's sendmail, relaying to the test's server.
+        # msmtp, relaying to the test's server, is the relay's sendmail until the
+        # Postfix part below (a drop-in, as an operator would set DISPUTED_SENDMAIL).
         (c.root / "etc/msmtprc").write_text(f"account default\nhost 127.0.0.1\nport {port}\n"
                                             "from disputes@example.com\nauth off\ntls off\n")
+        (c.root / "etc/systemd/system/disputed-relay.service.d").mkdir(parents=True, exist_ok=True)
+        (c.root / "etc/systemd/system/disputed-relay.service.d/msmtp.conf").write_text(
+            "[Service]\nEnvironment=DISPUTED_SENDMAIL=/usr/bin/msmtp\n")
         state = c.boot()
         check(state in ("running", "degraded"), f"the container booted systemd as PID 1 ({state})")
 
@@ -266,6 +272,26 @@ def main():
         (c.root / "etc/systemd/system/disputed-relay.timer.d/fast.conf").unlink()
         c.run("systemctl", "daemon-reload")
         c.run("systemctl", "restart", "disputed-relay.timer")
+
+        # Postfix as the machine's MTA, the relay on the installed default
+        # (/usr/sbin/sendmail): postdrop writes the message into
+        # /var/spool/postfix/maildrop, which the unit's ProtectSystem=strict made
+        # read-only until the unit listed the MTAs' queues ("Read-only file
+        # system", and no notice went out). Postfix then relays to the test's server.
+        (c.root / "etc/systemd/system/disputed-relay.service.d/msmtp.conf").unlink()
+        c.run("postconf", "-e", f"relayhost = [127.0.0.1]:{port}", "myhostname = relay.test.invalid",
+              "mydestination =", "inet_interfaces = loopback-only")
+        c.run("systemctl", "daemon-reload")
+        c.run("systemctl", "restart", "postfix.service")
+        before = len(collector.messages)
+        c.run("disputectl", "open", "--merchant", "M-SE", "--order", "O-4", "--amount", "10.00", "--currency", "SEK",
+              "--reason", "faulty", "--id", "D-4")
+        through_postfix = wait_for(lambda: len(collector.messages) > before, 40)
+        received = collector.messages[-1][2] if through_postfix else b""
+        check(through_postfix and b"D-4" in received and b"(Postfix" in received,
+              "with Postfix as the MTA the relay's sendmail queues the notice and Postfix delivers it"
+              + ("" if through_postfix else " (relay said: " + c.run("journalctl", "-u", "disputed-relay.service", "-o", "cat",
+                                                                     "-n", "3", "--no-pager").stdout.strip() + ")"))
         timer = c.show("disputed-relay.timer", "ActiveState", "Triggers", "NextElapseUSecMonotonic")
         check(timer["ActiveState"] == "active" and timer["Triggers"] == "disputed-relay.service"
               and timer["NextElapseUSecMonotonic"] not in ("", "0", "infinity"),
