@@ -83,7 +83,7 @@ public actor Spooler: Service {
         while !finished.isSet && lastError == nil {
             // A pass ends at its next batch once the catch-up is done: the pass
             // before READY takes over the rest, with its progress shown.
-            if begun.isSet { await drain(until: finished) }
+            if begun.isSet { await drain(until: finished, concurrency: Self.concurrentWrites) }
             try? await Task.sleep(for: .milliseconds(100))
         }
     }
@@ -97,7 +97,7 @@ public actor Spooler: Service {
     /// catch-up) takes minutes, and the daemon keeps systemd informed meanwhile.
     func recover(progress: @escaping @Sendable (_ written: Int) -> Void = { _ in }) async {
         guard lastError == nil else { return }
-        await drain(progress: progress)
+        await drain(concurrency: Self.concurrentWrites, progress: progress)
     }
 
     public func run() async throws {
@@ -138,7 +138,9 @@ public actor Spooler: Service {
     /// before the next READY, so a large backlog does not hold up a stop.
     ///
     /// `until`, once set, ends the pass at its next batch boundary too.
-    func drain(until: Flag? = nil, progress: @escaping @Sendable (_ written: Int) -> Void = { _ in }) async {
+    ///
+    /// `concurrency` files are written at a time (see ``concurrentWrites``).
+    func drain(until: Flag? = nil, concurrency: Int = 1, progress: @escaping @Sendable (_ written: Int) -> Void = { _ in }) async {
         let (store, dispatcher, logger, lock) = (self.store, self.dispatcher, self.logger, self.lock)
         let retrying = lastError != nil
         let stop = Flag()
@@ -155,7 +157,7 @@ public actor Spooler: Service {
                             return
                         }
                     }
-                    continuation.resume(returning: Self.writePending(store: store, dispatcher: dispatcher, logger: logger,
+                    continuation.resume(returning: Self.writePending(store: store, dispatcher: dispatcher, logger: logger, concurrency: concurrency,
                                                                      shouldStop: { stop.isSet || until?.isSet == true }, progress: progress))
                 }
             }
@@ -174,12 +176,70 @@ public actor Spooler: Service {
     /// Notices written between two directory fsyncs and outbox updates.
     static let batchSize = 64
 
+    /// Files of a batch rendered and written at once, each on its own thread,
+    /// by the passes before READY: the backlog an outage left and the notices
+    /// of its catch-up, which hold up the daemon's start. Each file still gets
+    /// its own fsync before its rename; on a journaling file system (ext4, XFS:
+    /// what a server's /var is) fsyncs that overlap share the journal's
+    /// commits, so eight at once write several times faster than one after the
+    /// other (measured on ext4 with a journal: 1,000–1,700 files/s one at a
+    /// time, 5,400–5,600 eight at a time; the start after 20,000 overdue timers
+    /// took half the time). Once the daemon serves requests the spooler writes
+    /// one file at a time: eight at once took CPU from the requests, and
+    /// `ingest.dispute-open` fell by a fifth on two cores.
+    static let concurrentWrites = 8
+    /// The threads of ``concurrentWrites``: serial queues of their own, so that
+    /// a file blocked in fsync holds none of the threads the engine runs on.
+    private static let writeQueues = (0..<concurrentWrites).map { DispatchQueue(label: "disputed.spool.write.\($0)") }
+
+    /// What writing one notice came to: written (true), found already spooled
+    /// (false), or the error.
+    typealias WriteOutcome = Result<Bool, any Error>
+
+    /// Renders and writes `notices` into the spool (tmp/, fsync, rename into
+    /// new/; new/ itself not synced), `concurrency` at once (on this thread
+    /// when 1), and waits for all of them: one outcome per notice, in their
+    /// order. A notice whose dispute has no merchant in `merchants` fails, naming it.
+    nonisolated static func writeFiles(_ notices: [StoredNotice], merchants: [String: Merchant],
+                                       dispatcher: NoticeDispatcher, concurrency: Int) -> [WriteOutcome] {
+        final class Shared: Sendable {
+            let next = Atomic<Int>(0)
+            let outcomes: Mutex<[WriteOutcome?]>
+            init(count: Int) { outcomes = Mutex(Array(repeating: nil, count: count)) }
+        }
+        let shared = Shared(count: notices.count)
+        let work: @Sendable () -> Void = {
+            while true {
+                let i = shared.next.wrappingAdd(1, ordering: .relaxed).oldValue
+                guard i < notices.count else { return }
+                let notice = notices[i]
+                let outcome = WriteOutcome {
+                    guard let merchant = merchants[notice.disputeID] else {
+                        throw DaemonError.spool(message: "notice \(notice.id) belongs to no dispute with a merchant")
+                    }
+                    let bytes = try dispatcher.message(notice, merchant: merchant)
+                    return try dispatcher.writer.write(noticeID: notice.id, bytes: bytes, syncDirectory: false)
+                }
+                shared.outcomes.withLock { $0[i] = outcome }
+            }
+        }
+        let threads = min(concurrency, concurrentWrites, notices.count)
+        if threads <= 1 {
+            work()
+        } else {
+            let group = DispatchGroup()
+            for queue in writeQueues.prefix(threads) { queue.async(group: group, execute: work) }
+            group.wait()
+        }
+        return shared.outcomes.withLock { outcomes in outcomes.map { $0! } }
+    }
+
     /// The blocking part: returns the first failure, or nil when the outbox is empty.
     ///
     /// A backlog goes out in batches: each file is written, fsynced and renamed
-    /// into `new/`, then one fsync of `new/` makes the batch durable and one
-    /// transaction marks its rows spooled. A row is never marked before its file
-    /// is durable; a crash in between leaves rows pending whose files may be in
+    /// into `new/` (`concurrency` files at a time), then one fsync of `new/`
+    /// makes the batch durable and one transaction marks its rows spooled. A
+    /// row is never marked before its file is durable; a crash in between leaves rows pending whose files may be in
     /// `new/` already, and the rename-without-replace finds them on the next pass
     /// (exactly one file per notice). Fewer transactions also leave the store's
     /// writer to the engine's group commits.
@@ -188,7 +248,7 @@ public actor Spooler: Service {
     /// there, with no failure (the rest stays pending). `progress` is told the
     /// number of notices written and recorded so far, after every such batch.
     nonisolated static func writePending(store: DisputeStore, dispatcher: NoticeDispatcher, logger: Logger,
-                                         pageSize: Int = 1024, shouldStop: () -> Bool = { false },
+                                         concurrency: Int = 1, pageSize: Int = 1024, shouldStop: () -> Bool = { false },
                                          progress: (_ written: Int) -> Void = { _ in }) -> String? {
         var batch: [StoredNotice] = []
         var written = 0
@@ -235,25 +295,29 @@ public actor Spooler: Service {
                 _ = settle()
                 return failure ?? "reading the merchants of \(page.notices.count) pending notices: \(error)"
             }
-            for notice in page.notices where notice.channel == .email {
-                do {
-                    guard let merchant = merchants[notice.disputeID] else {
-                        throw DaemonError.spool(message: "notice \(notice.id) belongs to no dispute with a merchant")
+            let email = page.notices.filter { $0.channel == .email }
+            for start in stride(from: 0, to: email.count, by: batchSize) {
+                let chunk = Array(email[start..<min(start + batchSize, email.count)])
+                var firstError: String? = nil
+                for (notice, outcome) in zip(chunk, writeFiles(chunk, merchants: merchants, dispatcher: dispatcher, concurrency: concurrency)) {
+                    switch outcome {
+                    case .success(let fresh):
+                        if !fresh {
+                            logger.info("notice already in the spool; outbox row repaired", metadata: ["dispute": "\(notice.disputeID)", "notice": "\(notice.id)"])
+                        }
+                        batch.append(notice)
+                    case .failure(let error):
+                        firstError = firstError ?? "\(notice.id): \(error)"
                     }
-                    let bytes = try dispatcher.message(notice, merchant: merchant)
-                    if !(try dispatcher.writer.write(noticeID: notice.id, bytes: bytes, syncDirectory: false)) {
-                        logger.info("notice already in the spool; outbox row repaired", metadata: ["dispute": "\(notice.disputeID)", "notice": "\(notice.id)"])
-                    }
-                    batch.append(notice)
-                    if batch.count >= batchSize {
-                        guard settle() else { return failure }
-                        if shouldStop() { return nil }
-                    }
-                } catch {
-                    // Whatever was written before the failure is still made durable and recorded.
-                    _ = settle()
-                    return failure ?? "\(notice.id): \(error)"
                 }
+                if let firstError {
+                    // Whatever was written is still made durable and recorded; the
+                    // first failure in outbox order is the one named.
+                    _ = settle()
+                    return failure ?? firstError
+                }
+                guard settle() else { return failure }
+                if shouldStop() { return nil }
             }
         }
         guard settle() else { return failure }

@@ -100,6 +100,44 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory + "/spool/new").count == 100)
     }
 
+    @Test func aFailedFileInABatchNamesTheFirstInOutboxOrderAndTheRestOfTheBatchIsStillRecorded() async throws {
+        let (store, dispatcher, directory) = try fixture()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        // The files of a batch are written several at a time (as before READY);
+        // two of these ids cannot be a spool file name, so their writes fail,
+        // whichever of them finishes first.
+        let ids = (0..<20).map { $0 == 5 ? "D-05/x" : $0 == 12 ? "D-12/y" : String(format: "D-%02d", $0) }
+        try await commitOpenedDisputes(ids, to: store)
+        let failure = Spooler.writePending(store: store, dispatcher: dispatcher, logger: Logger(label: "test"),
+                                           concurrency: Spooler.concurrentWrites)
+        #expect(failure == "D-05/x.1.disputeOpened: refuse unsafe notice id D-05/x.1.disputeOpened: Invalid argument")
+        // Every other notice of the batch is durable in new/ and recorded; the two failed ones stay pending.
+        let written = try FileManager.default.contentsOfDirectory(atPath: directory + "/spool/new").sorted()
+        #expect(written == ids.filter { !$0.contains("/") }.map { "\($0).1.disputeOpened.eml" })
+        #expect(try store.pendingNotices().notices.map(\.id).sorted() == ["D-05/x.1.disputeOpened", "D-12/y.1.disputeOpened"])
+    }
+
+    @Test func eightFilesAtATimeWriteTheSameFilesAsOne() async throws {
+        var spooled: [[String: Data]] = []
+        for concurrency in [1, Spooler.concurrentWrites] {
+            let (store, dispatcher, directory) = try fixture()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            try await commitOpenedDisputes((0..<150).map { String(format: "D-%03d", $0) }, to: store)
+            #expect(Spooler.writePending(store: store, dispatcher: dispatcher, logger: Logger(label: "test"), concurrency: concurrency) == nil)
+            #expect(try store.pendingNoticeCount() == 0)
+            let new = directory + "/spool/new/"
+            var files: [String: Data] = [:]
+            for name in try FileManager.default.contentsOfDirectory(atPath: new) {
+                files[name] = try Data(contentsOf: URL(fileURLWithPath: new + name))
+            }
+            #expect(try FileManager.default.contentsOfDirectory(atPath: directory + "/spool/tmp").isEmpty)
+            spooled.append(files)
+        }
+        #expect(spooled[0].count == 150)
+        // Byte for byte the same messages (their Date: is the notice's creation time).
+        #expect(spooled[0] == spooled[1])
+    }
+
     @Test func aPassReportsTheNoticesWrittenAfterEveryDurableBatch() async throws {
         let (store, dispatcher, directory) = try fixture()
         defer { try? FileManager.default.removeItem(atPath: directory) }
