@@ -185,6 +185,23 @@ def test_disputectl_passes_a_negative_amount_on_to_be_refused_by_name(sim):
     assert "such as 499." not in r.stderr, r.stderr
 
 
+def test_an_address_a_notice_could_not_carry_is_refused_and_the_stored_one_kept(sim):
+    base = ["merchant", "upsert", "--id", "M-E", "--name", "Åsa", "--country", "SE", "--timezone", "Europe/Stockholm"]
+    sim.ctl(*base, "--email", "tvist@asa.example")
+    # Each of these was taken before and then refused by the spool at every
+    # retry, holding the merchant's notices in the outbox.
+    for bad in ("a;b@shop.example", "a:b@shop.example", "a(b)@shop.example", "a@[192.0.2.1]", "a\\b@shop.example"):
+        r = sim.ctl(*base, "--email", bad, json_output=False, check=False)
+        assert r.returncode == 1 and "is not a plain address" in r.stderr and "none of < > ( ) [ ] , ; :" in r.stderr, (bad, r.stderr)
+    for bad in ("tvist@åsa.example", "åsa@shop.example"):
+        r = sim.ctl(*base, "--email", bad, json_output=False, check=False)
+        assert r.returncode == 1 and "xn-- form" in r.stderr, (bad, r.stderr)
+    assert sim.ctl("merchant", "show", "M-E").json["email"] == "tvist@asa.example"
+    # The ASCII form of an internationalised domain is an address like any other.
+    sim.ctl(*base, "--email", "tvist@xn--sa-via.example")
+    assert sim.ctl("merchant", "show", "M-E").json["email"] == "tvist@xn--sa-via.example"
+
+
 def test_a_locale_that_is_no_language_is_refused_and_a_tag_is_stored_in_canonical_form(sim):
     base = ["merchant", "upsert", "--id", "M-L", "--name", "Åsa", "--email", "a@shop.example", "--country", "SE",
             "--timezone", "Europe/Stockholm"]

@@ -2,6 +2,7 @@ import DisputeStore
 import DisputeWorkflow
 import Foundation
 import Logging
+import NoticeSpool
 import ServiceLifecycle
 import Synchronization
 
@@ -196,6 +197,21 @@ public actor Spooler: Service {
     /// (false), or the error.
     typealias WriteOutcome = Result<Bool, any Error>
 
+    /// A notice without a merchant to send it to.
+    struct NoMerchant: Error, CustomStringConvertible {
+        let noticeID: String
+        var description: String { "notice \(noticeID) belongs to no dispute with a merchant" }
+    }
+
+    /// Whether `error` is the notice's own: its merchant's address cannot head
+    /// a message, its id cannot name a file, it has no merchant. Writing it
+    /// again fails the same way however the spool fares, so it is named and
+    /// passed over, and the notices behind it go out; anything else (a full or
+    /// read-only disk, a missing directory) ends the pass, to be retried.
+    nonisolated static func isTheNoticesOwn(_ error: any Error) -> Bool {
+        error is MailError || error is NoMerchant || (error as? SpoolError)?.isUnsafeID == true
+    }
+
     /// Renders and writes `notices` into the spool (tmp/, fsync, rename into
     /// new/; new/ itself not synced), `concurrency` at once (on this thread
     /// when 1), and waits for all of them: one outcome per notice, in their
@@ -214,9 +230,7 @@ public actor Spooler: Service {
                 guard i < notices.count else { return }
                 let notice = notices[i]
                 let outcome = WriteOutcome {
-                    guard let merchant = merchants[notice.disputeID] else {
-                        throw DaemonError.spool(message: "notice \(notice.id) belongs to no dispute with a merchant")
-                    }
+                    guard let merchant = merchants[notice.disputeID] else { throw NoMerchant(noticeID: notice.id) }
                     let bytes = try dispatcher.message(notice, merchant: merchant)
                     return try dispatcher.writer.write(noticeID: notice.id, bytes: bytes, syncDirectory: false)
                 }
@@ -254,6 +268,8 @@ public actor Spooler: Service {
         var written = 0
         var failure: String? = nil
         var unreadable: [UnreadableRow] = []
+        /// Notices passed over for a fault of their own (``isTheNoticesOwn(_:)``).
+        var unwritable: [String] = []
 
         /// Makes the batch durable and records it; false (and `failure` set) if that fails.
         func settle() -> Bool {
@@ -306,6 +322,8 @@ public actor Spooler: Service {
                             logger.info("notice already in the spool; outbox row repaired", metadata: ["dispute": "\(notice.disputeID)", "notice": "\(notice.id)"])
                         }
                         batch.append(notice)
+                    case .failure(let error) where isTheNoticesOwn(error):
+                        unwritable.append("\(notice.id) cannot be written: \(error)")
                     case .failure(let error):
                         firstError = firstError ?? "\(notice.id): \(error)"
                     }
@@ -321,9 +339,11 @@ public actor Spooler: Service {
             }
         }
         guard settle() else { return failure }
-        // The readable notices went out; the unreadable ones stay pending, named.
-        if let first = unreadable.first {
-            return "\(first)" + (unreadable.count > 1 ? " (and \(unreadable.count - 1) more outbox rows)" : "")
+        // Every other notice went out; the unreadable and unwritable ones stay
+        // pending, named (the first of them, and how many more).
+        let held = unreadable.map { "\($0)" } + unwritable
+        if let first = held.first {
+            return first + (held.count > 1 ? " (and \(held.count - 1) more outbox rows)" : "")
         }
         return nil
     }

@@ -10,6 +10,9 @@ public struct SpoolError: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String { "\(operation) \(path): \(String(cString: strerror(errno)))" }
     /// A full disk or a read-only file system: wait and retry, nothing is lost.
     public var isTransient: Bool { [ENOSPC, EROFS, EDQUOT, EIO, EMFILE, ENFILE, EAGAIN, EINTR].contains(errno) }
+    /// The notice's id cannot be a file name: no retry or repair of the spool helps.
+    public var isUnsafeID: Bool { operation == Self.unsafeIDOperation }
+    static let unsafeIDOperation = "refuse unsafe notice id"
 }
 
 /// The Maildir-style outgoing spool of interfaces.md.
@@ -82,7 +85,7 @@ public struct SpoolWriter: Sendable {
     /// backlog, one directory fsync per batch instead of one per notice).
     @discardableResult
     public func write(noticeID: String, bytes: [UInt8], syncDirectory: Bool = true) throws(SpoolError) -> Bool {
-        guard Self.isSafeID(noticeID) else { throw SpoolError(path: noticeID, operation: "refuse unsafe notice id", errno: EINVAL) }
+        guard Self.isSafeID(noticeID) else { throw SpoolError(path: noticeID, operation: SpoolError.unsafeIDOperation, errno: EINVAL) }
         let name = Self.fileName(noticeID)
         // Already claimed by the relay (a crash between the write and marking the
         // outbox row). A copy still in new/ is caught by the rename below.

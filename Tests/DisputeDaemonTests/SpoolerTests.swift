@@ -100,7 +100,7 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory + "/spool/new").count == 100)
     }
 
-    @Test func aFailedFileInABatchNamesTheFirstInOutboxOrderAndTheRestOfTheBatchIsStillRecorded() async throws {
+    @Test func noticesWhoseIdsCannotNameAFileAreNamedAndPassedOverAndTheRestGoOut() async throws {
         let (store, dispatcher, directory) = try fixture()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         // The files of a batch are written several at a time (as before READY);
@@ -110,11 +110,38 @@ import Testing
         try await commitOpenedDisputes(ids, to: store)
         let failure = Spooler.writePending(store: store, dispatcher: dispatcher, logger: Logger(label: "test"),
                                            concurrency: Spooler.concurrentWrites)
-        #expect(failure == "D-05/x.1.disputeOpened: refuse unsafe notice id D-05/x.1.disputeOpened: Invalid argument")
-        // Every other notice of the batch is durable in new/ and recorded; the two failed ones stay pending.
+        #expect(failure == "D-05/x.1.disputeOpened cannot be written: refuse unsafe notice id D-05/x.1.disputeOpened: Invalid argument (and 1 more outbox rows)")
+        // Every other notice is durable in new/ and recorded; the two failed ones stay pending.
         let written = try FileManager.default.contentsOfDirectory(atPath: directory + "/spool/new").sorted()
         #expect(written == ids.filter { !$0.contains("/") }.map { "\($0).1.disputeOpened.eml" })
         #expect(try store.pendingNotices().notices.map(\.id).sorted() == ["D-05/x.1.disputeOpened", "D-12/y.1.disputeOpened"])
+    }
+
+    @Test func aMerchantAddressNoMessageCanCarryHoldsBackNoOtherNotice() async throws {
+        let (store, dispatcher, directory) = try fixture()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        // Stored as an earlier version's merchant.upsert took it; the spool refuses it.
+        let bad = Merchant(id: "M-BAD", legalName: "Bad AB", email: "a;b@shop.example", country: "SE", timeZone: "Europe/Stockholm", locale: "sv")
+        var batch = CommitBatch()
+        batch.now = 1_799_658_000
+        batch.merchants = [bad]
+        batch.disputes = [try openedDispute("D-BAD", merchant: bad)]
+        batch.notices = [("D-BAD", .disputeOpened, .email, ["disputeId": "D-BAD"])]
+        _ = try store.commit(batch)
+        // More than a batch of notices behind it, all in one pass.
+        let good = (0..<100).map { String(format: "D-%03d", $0) }
+        try await commitOpenedDisputes(good, to: store)
+        let failure = Spooler.writePending(store: store, dispatcher: dispatcher, logger: Logger(label: "test"))
+        #expect(failure == "D-BAD.1.disputeOpened cannot be written: merchant e-mail: not a plain e-mail address")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory + "/spool/new").count == 100)
+        #expect(try store.pendingNotices().notices.map(\.id) == ["D-BAD.1.disputeOpened"])
+        // Mended, it goes out at the next pass.
+        var mend = CommitBatch()
+        mend.now = 1_799_658_100
+        mend.merchants = [Merchant(id: "M-BAD", legalName: "Bad AB", email: "ab@shop.example", country: "SE", timeZone: "Europe/Stockholm", locale: "sv")]
+        _ = try store.commit(mend)
+        #expect(Spooler.writePending(store: store, dispatcher: dispatcher, logger: Logger(label: "test")) == nil)
+        #expect(try store.pendingNoticeCount() == 0)
     }
 
     @Test func eightFilesAtATimeWriteTheSameFilesAsOne() async throws {
@@ -192,7 +219,8 @@ import Testing
         #expect(filesInNew(directory) == 10)
         // It keeps looking while the catch-up commits more.
         try await commitOpenedDisputes((10..<20).map { "D-\($0)" }, to: store)
-        try await waitFor { filesInNew(directory) == 20 }
+        // Files reach new/ before their batch is recorded: wait for both.
+        try await waitFor { filesInNew(directory) == 20 && (try? store.pendingNoticeCount()) == 0 }
         #expect(filesInNew(directory) == 20)
         #expect(try store.pendingNoticeCount() == 0)
         finished.set()
