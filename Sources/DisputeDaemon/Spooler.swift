@@ -253,9 +253,10 @@ public actor Spooler: Service {
     /// A backlog goes out in batches: each file is written, fsynced and renamed
     /// into `new/` (`concurrency` files at a time), then one fsync of `new/`
     /// makes the batch durable and one transaction marks its rows spooled. A
-    /// row is never marked before its file is durable; a crash in between leaves rows pending whose files may be in
-    /// `new/` already, and the rename-without-replace finds them on the next pass
-    /// (exactly one file per notice). Fewer transactions also leave the store's
+    /// row is never marked before its file is durable; a crash in between
+    /// leaves rows pending whose files may be in `new/` already, and the
+    /// rename-without-replace finds them on the next pass (exactly one file per
+    /// notice). Fewer transactions also leave the store's
     /// writer to the engine's group commits.
     ///
     /// `shouldStop` is asked after every batch made durable; true ends the pass
@@ -338,8 +339,7 @@ public actor Spooler: Service {
                 if shouldStop() { return nil }
             }
         }
-        guard settle() else { return failure }
-        // Every other notice went out; the unreadable and unwritable ones stay
+        // Every other notice went out (each batch is settled as it ends); the unreadable and unwritable ones stay
         // pending, named (the first of them, and how many more).
         let held = unreadable.map { "\($0)" } + unwritable
         if let first = held.first {
