@@ -7,9 +7,10 @@ the release build into it with `make install-files` and follows the README's
 Type=notify readiness and STATUS=, the hardened sandbox actually in force,
 reload, the watchdog restarting a frozen daemon without losing anything, the
 relay units handing a notice to sendmail (msmtp, then Postfix as the machine's
-MTA, each delivering to an SMTP server on the host's loopback), and a clean stop. Needs root, systemd-nspawn and debootstrap; the Debian tree is
-built once (from DEBIAN_MIRROR, default deb.debian.org) and kept under
-.build/nspawn/. Each run boots a throw-away overlay of it.
+MTA, each delivering to an SMTP server on the host's loopback), and a clean
+stop. Needs root, systemd-nspawn and debootstrap; the Debian tree is built once
+(from DEBIAN_MIRROR, default deb.debian.org) and kept under .build/nspawn/.
+Each run boots a throw-away overlay of it.
 
 Not part of `make test`: it needs a Debian mirror the first time and root.
 """
