@@ -274,6 +274,22 @@ def main():
         c.run("systemctl", "daemon-reload")
         c.run("systemctl", "restart", "disputed-relay.timer")
 
+        # A sendmail that, like Exim's, accepts the message and leaves its delivery
+        # to a child in the background: the run lasts until that child is done.
+        # (As a oneshot, systemd stopped the child with the run, and with Exim
+        # the notice waited for the MTA's next queue run, 30 minutes.)
+        (c.root / "usr/local/bin/background-sendmail").write_text(
+            "#!/bin/sh\ncat > /dev/null\n"
+            "( sleep 3; touch /var/spool/disputed/outgoing/delivered-in-the-background ) >/dev/null 2>&1 &\nexit 0\n")
+        (c.root / "usr/local/bin/background-sendmail").chmod(0o755)
+        (c.root / "etc/systemd/system/disputed-relay.service.d/msmtp.conf").write_text(
+            "[Service]\nEnvironment=DISPUTED_SENDMAIL=/usr/local/bin/background-sendmail\n")
+        c.run("systemctl", "daemon-reload")
+        c.run("disputectl", "open", "--merchant", "M-SE", "--order", "O-5", "--amount", "10.00", "--currency", "SEK",
+              "--reason", "faulty", "--id", "D-5")
+        background = wait_for(lambda: (c.root / "var/spool/disputed/outgoing/delivered-in-the-background").exists(), 30)
+        check(background, "an MTA's delivery left running in the background by its sendmail finishes; the relay's run waits for it")
+
         # Postfix as the machine's MTA, the relay on the installed default
         # (/usr/sbin/sendmail): postdrop writes the message into
         # /var/spool/postfix/maildrop, which the unit's ProtectSystem=strict made
