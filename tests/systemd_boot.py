@@ -161,7 +161,7 @@ def main():
         (c.root / "etc/msmtprc").write_text(f"account default\nhost 127.0.0.1\nport {port}\n"
                                             "from disputes@example.com\nauth off\ntls off\n")
         (c.root / "etc/systemd/system/disputed-relay.service.d").mkdir(parents=True, exist_ok=True)
-        (c.root / "etc/systemd/system/disputed-relay.service.d/msmtp.conf").write_text(
+        (c.root / "etc/systemd/system/disputed-relay.service.d/sendmail.conf").write_text(
             "[Service]\nEnvironment=DISPUTED_SENDMAIL=/usr/bin/msmtp\n")
         state = c.boot()
         check(state in ("running", "degraded"), f"the container booted systemd as PID 1 ({state})")
@@ -282,7 +282,7 @@ def main():
             "#!/bin/sh\ncat > /dev/null\n"
             "( sleep 3; touch /var/spool/disputed/outgoing/delivered-in-the-background ) >/dev/null 2>&1 &\nexit 0\n")
         (c.root / "usr/local/bin/background-sendmail").chmod(0o755)
-        (c.root / "etc/systemd/system/disputed-relay.service.d/msmtp.conf").write_text(
+        (c.root / "etc/systemd/system/disputed-relay.service.d/sendmail.conf").write_text(
             "[Service]\nEnvironment=DISPUTED_SENDMAIL=/usr/local/bin/background-sendmail\n")
         c.run("systemctl", "daemon-reload")
         c.run("disputectl", "open", "--merchant", "M-SE", "--order", "O-5", "--amount", "10.00", "--currency", "SEK",
@@ -295,7 +295,7 @@ def main():
         # /var/spool/postfix/maildrop, which the unit's ProtectSystem=strict made
         # read-only until the unit listed the MTAs' queues ("Read-only file
         # system", and no notice went out). Postfix then relays to the test's server.
-        (c.root / "etc/systemd/system/disputed-relay.service.d/msmtp.conf").unlink()
+        (c.root / "etc/systemd/system/disputed-relay.service.d/sendmail.conf").unlink()
         c.run("postconf", "-e", f"relayhost = [127.0.0.1]:{port}", "myhostname = relay.test.invalid",
               "mydestination =", "inet_interfaces = loopback-only")
         c.run("systemctl", "daemon-reload")

@@ -215,8 +215,8 @@ extension Engine {
         // The spool's own rule (MailAddress), so that an address taken here can
         // always be written into a notice: one it refused later held the
         // merchant's notices in the outbox for good.
-        let parts = email.split(separator: "@", omittingEmptySubsequences: false)
-        guard parts.count == 2, parts[1].contains("."), (try? MailAddress(displayName: name, address: email)) != nil else {
+        guard (try? MailAddress(displayName: name, address: email)) != nil,
+              email.split(separator: "@").last?.contains(".") == true else {
             let hint = email.utf8.contains(where: { $0 >= 0x80 })
                 ? " (an address must be ASCII: write a domain with other letters in its xn-- form; a mailbox name with them cannot be sent to)"
                 : " (one @, a domain with a dot, no spaces and none of < > ( ) [ ] , ; : \\ \")"

@@ -188,10 +188,7 @@ public actor Spooler: Service {
     /// took half the time). Once the daemon serves requests the spooler writes
     /// one file at a time: eight at once took CPU from the requests, and
     /// `ingest.dispute-open` fell by a fifth on two cores.
-    static let concurrentWrites = 8
-    /// The threads of ``concurrentWrites``: serial queues of their own, so that
-    /// a file blocked in fsync holds none of the threads the engine runs on.
-    private static let writeQueues = (0..<concurrentWrites).map { DispatchQueue(label: "disputed.spool.write.\($0)") }
+    static let concurrentWrites = ConcurrentWrites.maximumThreads
 
     /// What writing one notice came to: written (true), found already spooled
     /// (false), or the error.
@@ -218,34 +215,14 @@ public actor Spooler: Service {
     /// order. A notice whose dispute has no merchant in `merchants` fails, naming it.
     nonisolated static func writeFiles(_ notices: [StoredNotice], merchants: [String: Merchant],
                                        dispatcher: NoticeDispatcher, concurrency: Int) -> [WriteOutcome] {
-        final class Shared: Sendable {
-            let next = Atomic<Int>(0)
-            let outcomes: Mutex<[WriteOutcome?]>
-            init(count: Int) { outcomes = Mutex(Array(repeating: nil, count: count)) }
-        }
-        let shared = Shared(count: notices.count)
-        let work: @Sendable () -> Void = {
-            while true {
-                let i = shared.next.wrappingAdd(1, ordering: .relaxed).oldValue
-                guard i < notices.count else { return }
-                let notice = notices[i]
-                let outcome = WriteOutcome {
-                    guard let merchant = merchants[notice.disputeID] else { throw NoMerchant(noticeID: notice.id) }
-                    let bytes = try dispatcher.message(notice, merchant: merchant)
-                    return try dispatcher.writer.write(noticeID: notice.id, bytes: bytes, syncDirectory: false)
-                }
-                shared.outcomes.withLock { $0[i] = outcome }
+        ConcurrentWrites.map(count: notices.count, threads: concurrency) { i in
+            let notice = notices[i]
+            return WriteOutcome {
+                guard let merchant = merchants[notice.disputeID] else { throw NoMerchant(noticeID: notice.id) }
+                let bytes = try dispatcher.message(notice, merchant: merchant)
+                return try dispatcher.writer.write(noticeID: notice.id, bytes: bytes, syncDirectory: false)
             }
         }
-        let threads = min(concurrency, concurrentWrites, notices.count)
-        if threads <= 1 {
-            work()
-        } else {
-            let group = DispatchGroup()
-            for queue in writeQueues.prefix(threads) { queue.async(group: group, execute: work) }
-            group.wait()
-        }
-        return shared.outcomes.withLock { outcomes in outcomes.map { $0! } }
     }
 
     /// The blocking part: returns the first failure, or nil when the outbox is empty.
@@ -256,8 +233,8 @@ public actor Spooler: Service {
     /// row is never marked before its file is durable; a crash in between
     /// leaves rows pending whose files may be in `new/` already, and the
     /// rename-without-replace finds them on the next pass (exactly one file per
-    /// notice). Fewer transactions also leave the store's
-    /// writer to the engine's group commits.
+    /// notice). Fewer transactions also leave the store's writer to the
+    /// engine's group commits.
     ///
     /// `shouldStop` is asked after every batch made durable; true ends the pass
     /// there, with no failure (the rest stays pending). `progress` is told the
@@ -339,8 +316,9 @@ public actor Spooler: Service {
                 if shouldStop() { return nil }
             }
         }
-        // Every other notice went out (each batch is settled as it ends); the unreadable and unwritable ones stay
-        // pending, named (the first of them, and how many more).
+        // Every other notice went out (each batch is settled as it ends); the
+        // unreadable and unwritable ones stay pending, named (the first of them,
+        // and how many more).
         let held = unreadable.map { "\($0)" } + unwritable
         if let first = held.first {
             return first + (held.count > 1 ? " (and \(held.count - 1) more outbox rows)" : "")

@@ -3,7 +3,6 @@ import DisputeWorkflow
 import Foundation
 import Glibc
 import NoticeSpool
-import Synchronization
 
 // spool.notices: notices rendered (template + MIME) and spooled (tmp, fsync,
 // rename without replace, fsync new/) per second, next to a raw loop that
@@ -45,28 +44,16 @@ let size = notice(0).count
 }
 
 /// The pass before READY (an outage's backlog): the same batches of 64, each
-/// batch's notices rendered and written by `threads` threads at once, as the
-/// daemon's spooler does then (Spooler.concurrentWrites).
-func spoolConcurrently(into directory: String, threads: Int) -> UInt64 {
+/// batch's notices rendered and written ``ConcurrentWrites/maximumThreads`` at
+/// once, as the daemon's spooler does then.
+func spoolConcurrently(into directory: String) -> UInt64 {
     let writer = SpoolWriter(directory: directory)
     try! writer.prepare()
-    let queues = (0..<threads).map { DispatchQueue(label: "bench.spool.\($0)") }
-    final class Next: Sendable { let value = Atomic<Int>(0) }
     return measure {
         for start in stride(from: 0, to: count, by: 64) {
-            let end = min(start + 64, count)
-            let next = Next()
-            let group = DispatchGroup()
-            for queue in queues {
-                queue.async(group: group) {
-                    while true {
-                        let i = start + next.value.wrappingAdd(1, ordering: .relaxed).oldValue
-                        guard i < end else { return }
-                        _ = try! writer.write(noticeID: "D-\(i).1.disputeOpened", bytes: notice(i), syncDirectory: false)
-                    }
-                }
+            _ = ConcurrentWrites.map(count: min(64, count - start), threads: ConcurrentWrites.maximumThreads) { k in
+                try! writer.write(noticeID: "D-\(start + k).1.disputeOpened", bytes: notice(start + k), syncDirectory: false)
             }
-            group.wait()
             try! writer.syncDirectory()
         }
     }
@@ -100,7 +87,7 @@ for round in 0..<rounds {
     rawNs = min(rawNs, rawLoop(into: base + "/raw-\(round)"))
 }
 let singleNs = spool(into: base + "/single", batch: 1)
-let concurrentNs = spoolConcurrently(into: base + "/concurrent", threads: 8)
+let concurrentNs = spoolConcurrently(into: base + "/concurrent")
 var renderSink = 0
 let renderNs = measure {
     for i in 0..<count {
