@@ -3,16 +3,31 @@ import Glibc
 
 /// Why a spool write failed; the outbox row stays pending and is retried.
 public struct SpoolError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// Whose fault a failure is: the spool's (a system call failed: retried,
+    /// and the spooler stops its pass) or the notice's own.
+    public enum Kind: Sendable, Equatable {
+        case system
+        /// The notice's id cannot be a file name: no retry or repair of the spool helps.
+        case unsafeNoticeID
+    }
+
     public let path: String
     public let operation: String
     public let errno: Int32
+    public let kind: Kind
+
+    public init(path: String, operation: String, errno: Int32, kind: Kind = .system) {
+        self.path = path
+        self.operation = operation
+        self.errno = errno
+        self.kind = kind
+    }
 
     public var description: String { "\(operation) \(path): \(String(cString: strerror(errno)))" }
     /// A full disk or a read-only file system: wait and retry, nothing is lost.
-    public var isTransient: Bool { [ENOSPC, EROFS, EDQUOT, EIO, EMFILE, ENFILE, EAGAIN, EINTR].contains(errno) }
+    public var isTransient: Bool { kind == .system && [ENOSPC, EROFS, EDQUOT, EIO, EMFILE, ENFILE, EAGAIN, EINTR].contains(errno) }
     /// The notice's id cannot be a file name: no retry or repair of the spool helps.
-    public var isUnsafeID: Bool { operation == Self.unsafeIDOperation }
-    static let unsafeIDOperation = "refuse unsafe notice id"
+    public var isUnsafeID: Bool { kind == .unsafeNoticeID }
 }
 
 /// The Maildir-style outgoing spool of interfaces.md.
@@ -85,7 +100,7 @@ public struct SpoolWriter: Sendable {
     /// backlog, one directory fsync per batch instead of one per notice).
     @discardableResult
     public func write(noticeID: String, bytes: [UInt8], syncDirectory: Bool = true) throws(SpoolError) -> Bool {
-        guard Self.isSafeID(noticeID) else { throw SpoolError(path: noticeID, operation: SpoolError.unsafeIDOperation, errno: EINVAL) }
+        guard Self.isSafeID(noticeID) else { throw SpoolError(path: noticeID, operation: "refuse unsafe notice id", errno: EINVAL, kind: .unsafeNoticeID) }
         let name = Self.fileName(noticeID)
         // Already claimed by the relay (a crash between the write and marking the
         // outbox row). A copy still in new/ is caught by the rename below.

@@ -147,8 +147,12 @@ struct SeededGenerator: RandomNumberGenerator {
     @Test func pathTraversalIdsAreRefused() throws {
         let w = try spool()
         for id in ["../etc/passwd", "a/b", ".hidden", "", "x y"] {
-            #expect(throws: SpoolError.self) { try w.write(noticeID: id, bytes: [1]) }
+            let error = #expect(throws: SpoolError.self) { try w.write(noticeID: id, bytes: [1]) }
+            #expect(error?.kind == .unsafeNoticeID && error?.isUnsafeID == true && error?.isTransient == false)
         }
+        // A system call's failure is the spool's, not the notice's.
+        let readOnly = SpoolError(path: w.directory + "/tmp/N.eml", operation: "create", errno: EROFS)
+        #expect(readOnly.kind == .system && !readOnly.isUnsafeID && readOnly.isTransient)
     }
 
     @Test func staleTmpFilesAreRemovedAtStart() throws {
