@@ -269,7 +269,17 @@ def test_bad_amounts_and_unknown_disputes_are_refused(sim):
                 "--currency", "SEK", "--reason", "faulty", check=False)
     assert r.returncode == 1 and "above the order amount" in r.json["message"]
     r = sim.ctl("open", "--merchant", "M-SE", "--order", "O", "--amount", "1", "--currency", "XXX", "--reason", "faulty", check=False)
-    assert r.returncode == 1 and "unknown currency" in r.json["message"]
+    assert r.returncode == 1 and "unknown currency 'XXX'" in r.json["message"]
+    # The refusal lists what is accepted: KWD is ISO 4217, but not a currency the daemon keeps.
+    r = sim.ctl("open", "--merchant", "M-SE", "--order", "O", "--amount", "1", "--currency", "KWD", "--reason", "faulty", check=False)
+    assert r.returncode == 1 and "kept in AUD, CAD, CHF" in r.json["message"] and "SEK" in r.json["message"]
+    r = sim.ctl("open", "--merchant", "M-SE", "--order", "O", "--amount", "1", "--currency", "SEK", "--reason", "faulty",
+                "--invoice-due", "2027-02-30", check=False)
+    assert r.returncode == 1 and "'invoiceDueDate' is \"2027-02-30\", not a calendar date" in r.json["message"]
+    r = sim.ctl("open", "--merchant", "M-SE", "--order", "O", "--amount", "1", "--currency", "SEK", "--reason", "faulty",
+                "--id", "D-Å", check=False)
+    assert r.returncode == 1 and "ASCII letters" in r.json["message"]
+    assert sim.ctl("list", "--json").json["disputes"] == []  # nothing of the refused opens is stored
     open_dispute(sim, "D-1234")
     r = sim.ctl("show", "D-123", check=False)
     assert r.json["code"] == "not_found" and "did you mean D-1234" in r.json["message"]

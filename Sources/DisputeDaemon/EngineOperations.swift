@@ -171,7 +171,7 @@ extension Engine {
     /// deadlines): 20 years, in seconds.
     static let longestSpan: Int64 = 20 * 366 * 86400
 
-    /// Merchant and dispute ids: 1–64 letters, digits, '-', '_' or '.', not
+    /// Merchant and dispute ids: 1–64 ASCII letters, digits, '-', '_' or '.', not
     /// starting with '.' (a hidden spool file) or '-' (`disputectl show -1`
     /// would read it as an option).
     static func validIdentifier(_ s: String) -> Bool {
@@ -180,7 +180,7 @@ extension Engine {
         } && s.first != "." && s.first != "-"
     }
 
-    static let identifierRule = "must be 1–64 letters, digits, '-', '_' or '.', and not start with '.' or '-'"
+    static let identifierRule = "must be 1–64 ASCII letters, digits, '-', '_' or '.', and not start with '.' or '-'"
 
     /// A merchant's locale in its canonical form (`de_at` → `de-AT`), or nil
     /// unless it is an ISO 639 language, optionally followed by an ISO 3166
@@ -254,7 +254,7 @@ extension Engine {
         try args.allow(["merchant", "order", "amount", "currency", "reason", "orderAmount", "customer", "id", "captured", "invoiceDueDate"])
         let merchant = try merchantNamed(try args.required("merchant"))
         let code = try args.required("currency").uppercased()
-        guard let currency = Currency(code: code) else { throw ControlError(.badRequest, "unknown currency '\(code)' (ISO 4217 codes such as SEK, EUR)") }
+        guard let currency = Currency(code: code) else { throw ControlError(.badRequest, "unknown currency '\(code)'; disputes are kept in \(Currency.knownCodes.joined(separator: ", "))") }
         let amount = try money(args, "amount", currency) ?? { throw ControlError(.badRequest, "missing required argument 'amount'") }()
         let orderAmount = try money(args, "orderAmount", currency) ?? amount
         let rawReason = try args.required("reason")
@@ -269,7 +269,7 @@ extension Engine {
         guard Self.validIdentifier(id) else { throw ControlError(.badRequest, "dispute id '\(id)' \(Self.identifierRule)") }
         if try unconfirmed(\.disputes, id) != nil || storedDisputeExists(id) { throw ControlError(.conflict, "dispute \(id) already exists") }
         let due = try args.string("invoiceDueDate").map { raw -> CivilDate in
-            guard let d = CivilDate(raw) else { throw ControlError(.badRequest, "'invoiceDueDate' is not a date YYYY-MM-DD") }
+            guard let d = CivilDate(raw) else { throw ControlError(.badRequest, "'invoiceDueDate' is \"\(raw)\", not a calendar date YYYY-MM-DD") }
             return d
         }
         guard let calendar = calendars[merchant.country] else { throw ControlError(.unavailable, "no calendar for \(merchant.country) is loaded") }

@@ -16,6 +16,9 @@ public struct Currency: Hashable, Sendable, Codable, CustomStringConvertible {
         minorDigits = digits
     }
 
+    /// The codes ``init(code:)`` accepts, in alphabetical order.
+    public static var knownCodes: [String] { known.keys.sorted() }
+
     public var description: String { code }
 
     public init(from decoder: Decoder) throws {

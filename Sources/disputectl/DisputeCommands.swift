@@ -12,7 +12,7 @@ struct MerchantCommand: ParsableCommand {
 struct MerchantUpsert: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "upsert", abstract: "Create or update a merchant.")
     @OptionGroup var connection: ConnectionOptions
-    @Option(help: "Merchant id: 1-64 letters, digits, '-', '_' or '.'.") var id: String
+    @Option(help: "Merchant id: 1-64 ASCII letters, digits, '-', '_' or '.'.") var id: String
     @Option(help: "Legal name, as the notices address the merchant.") var name: String
     @Option(help: "Address the notices are sent to.") var email: String
     @Option(help: "Market, which picks the business calendar (SE, DE, GB, ...).") var country: String
