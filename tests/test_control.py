@@ -127,7 +127,10 @@ def test_numbers_out_of_range_are_refused_by_name_and_the_daemon_keeps_serving(s
         ("calendar.holidays", {"calendar": "SE", "year": big}, f"the year {big} is outside it"),
         ("calendar.holidays", {"calendar": "SE", "year": -big}, f"the year {-big} is outside it"),
         ("calendar.holidays", {"calendar": "SE", "year": 2 ** 40}, f"the year {2 ** 40} is outside it"),
-        ("clock.advance", {"seconds": big}, "an integer from 0 to 20 years"),
+        ("clock.advance", {"seconds": big}, f"'seconds' is {big}; a simulated clock moves from 0 seconds to 20 years"),
+        ("clock.advance", {"seconds": -1}, "'seconds' is -1; a simulated clock moves from 0 seconds to 20 years"),
+        ("clock.advance", {}, "clock.advance needs 'seconds', an integer"),
+        ("dispute.list", {"dueBefore": "tomorrow"}, "'dueBefore' is \"tomorrow\", not an ISO 8601 instant"),
         ("dispute.list", {"limit": -big}, "'limit' is"),
         ("dispute.list", {"limit": 0}, "it must be from 1 to 100000"),
     ]
@@ -142,6 +145,13 @@ def test_numbers_out_of_range_are_refused_by_name_and_the_daemon_keeps_serving(s
         r = sim.ctl(*argv, json_output=False, check=False)
         assert r.returncode == 64, (argv, r.returncode, r.stderr)
         assert "is not a duration such as 90s" in r.stderr, r.stderr
+    # ... and checks the daemon's limits and the instant's form itself, naming the option (exit 64, no request sent).
+    for argv, words in ((["clock", "advance", "7400d"], "'7400d' is longer than the 20 years"),
+                        (["deadlines", "--within", "1100w"], "--within '1100w' is longer than the 20 years"),
+                        (["list", "--due-before", "tomorrow"], "--due-before 'tomorrow' is not an ISO 8601 instant")):
+        r = sim.ctl(*argv, json_output=False, check=False)
+        assert r.returncode == 64 and words in r.stderr, (argv, r.returncode, r.stderr)
+    assert sim.ctl("clock", "advance", "7000d").json["now"].startswith("2046-")
     r = sim.ctl("calendar", "holidays", "--calendar", "SE", "--year", "99999999999999", json_output=False, check=False)
     assert r.returncode != 0 and "the year 99999999999999 is outside it" in r.stderr, (r.returncode, r.stderr)
 
@@ -162,7 +172,7 @@ def test_ids_that_a_command_line_would_take_for_options_or_hidden_files_are_refu
     for bad in ("-1.00", "--help", ".hidden", "a b", "x" * 65):
         reply = sim.request("dispute.open", dict(base, id=bad), request_id=f"open-{len(bad)}-{bad[:3]}")
         assert reply["ok"] is False and reply["error"]["code"] == "bad_request", (bad, reply)
-        assert f"dispute id '{bad}' must be 1–64 letters, digits, '-', '_' or '.', and not start with '.' or '-'" in reply["error"]["message"]
+        assert f"dispute id '{bad}' must be 1–64 ASCII letters, digits, '-', '_' or '.', and not start with '.' or '-'" in reply["error"]["message"]
         reply = sim.request("merchant.upsert", {"id": bad, "name": "N", "email": "a@b.example", "country": "SE",
                                                 "timezone": "Europe/Stockholm"}, request_id=f"m-{len(bad)}-{bad[:3]}")
         assert reply["ok"] is False and f"merchant id '{bad}' must be" in reply["error"]["message"], (bad, reply)

@@ -46,7 +46,9 @@ extension Engine {
                     return s
                 }
                 let due = try args.string("dueBefore").map { raw -> Int64 in
-                    guard let d = Instant.parse(raw) else { throw ControlError(.badRequest, "'dueBefore' is not an ISO 8601 instant") }
+                    guard let d = Instant.parse(raw) else {
+                        throw ControlError(.badRequest, "'dueBefore' is \"\(raw)\", not an ISO 8601 instant such as 2027-01-12T09:00:00Z")
+                    }
                     return Self.seconds(d)
                 }
                 let limit = try Self.limit(args)
@@ -77,8 +79,9 @@ extension Engine {
                 result = .object(["now": View.instant(now), "deadlines": .array(rows), "more": .bool(found.count > limit)])
             case .clockAdvance:
                 try args.allow(["seconds"])
-                guard let seconds = try args.int("seconds"), (0...Self.longestSpan).contains(seconds) else {
-                    throw ControlError(.badRequest, "clock.advance needs 'seconds', an integer from 0 to 20 years")
+                guard let seconds = try args.int("seconds") else { throw ControlError(.badRequest, "clock.advance needs 'seconds', an integer") }
+                guard (0...Self.longestSpan).contains(seconds) else {
+                    throw ControlError(.badRequest, "'seconds' is \(seconds); a simulated clock moves from 0 seconds to 20 years (\(Self.longestSpan) s) at a time")
                 }
                 let (newNow, fired) = try advanceClock(by: seconds)
                 result = .object(["now": View.instant(newNow), "timersFired": .int(Int64(fired))])

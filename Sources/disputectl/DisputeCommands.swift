@@ -108,6 +108,12 @@ struct List: ParsableCommand {
     @Option(name: .customLong("due-before"), help: "Only disputes whose next deadline is before this instant.") var dueBefore: String?
     @Option(help: "Show at most this many (1-100000), oldest first.") var limit: Int = 1000
 
+    func validate() throws {
+        if let dueBefore, parseInstant(dueBefore) == nil {
+            throw ValidationError("--due-before '\(dueBefore)' is not an ISO 8601 instant such as 2026-12-18T09:00:00Z")
+        }
+    }
+
     func run() throws {
         var args: [String: JSONValue] = ["limit": .int(Int64(limit))]
         if let state { args["state"] = .string(state) }
@@ -267,7 +273,8 @@ struct Deadlines: ParsableCommand {
     @Option(help: "Show at most this many (1-100000), soonest first.") var limit: Int = 1000
 
     func validate() throws {
-        guard parseDuration(within) != nil else { throw ValidationError("--within '\(within)' is not a duration such as 90s, 15m, 12h, 3d, 2w or 1d12h") }
+        guard let seconds = parseDuration(within) else { throw ValidationError("--within '\(within)' is not a duration such as 90s, 15m, 12h, 3d, 2w or 1d12h") }
+        guard seconds <= longestSpan else { throw ValidationError("--within '\(within)' is longer than the 20 years the daemon looks ahead") }
     }
 
     func run() throws {
@@ -295,7 +302,8 @@ struct ClockAdvance: ParsableCommand {
     @Argument(help: "Duration such as 90s, 15m, 12h, 3d, 2w or 1d12h.") var duration: String
 
     func validate() throws {
-        guard parseDuration(duration) != nil else { throw ValidationError("'\(duration)' is not a duration such as 90s, 15m, 12h, 3d, 2w or 1d12h") }
+        guard let seconds = parseDuration(duration) else { throw ValidationError("'\(duration)' is not a duration such as 90s, 15m, 12h, 3d, 2w or 1d12h") }
+        guard seconds <= longestSpan else { throw ValidationError("'\(duration)' is longer than the 20 years a simulated clock moves at a time") }
     }
 
     func run() throws {
@@ -355,6 +363,9 @@ func noteMore(_ result: JSONValue, shown: Int, what: String = "", hint: String =
 }
 
 /// `90s`, `15m`, `12h`, `3d`, `2w`, or combined (`1d12h`), in seconds.
+/// The longest window or clock step the daemon takes (its `longestSpan`): 20 years of 366 days.
+let longestSpan: Int64 = 20 * 366 * 86400
+
 func parseDuration(_ text: String) -> Int64? {
     var total: Int64 = 0
     var number = ""
