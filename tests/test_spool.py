@@ -226,9 +226,15 @@ def test_a_spool_that_cannot_be_made_at_start_holds_notices_back_until_it_can(wo
         status = d.ctl("status").json
         assert status["outboxPending"] == 1
         assert str(blocker) in status["lastSpoolError"], status
+        # How far behind the spool is: the oldest waiting notice's commit, on the daemon's clock.
+        assert status["outboxOldest"] == START, status
+        d.ctl("clock", "advance", "90m")
+        text = d.ctl("status", json_output=False).stdout
+        assert f"1 e-mail notices not yet spooled, the oldest committed at {START} (1h 30m ago); last spool error" in text, text
         blocker.unlink()
         assert wait_for((spool / "new" / "D-1.1.disputeOpened.eml").exists, seconds=30)
-        assert d.ctl("status").json["outboxPending"] == 0
+        status = d.ctl("status").json
+        assert status["outboxPending"] == 0 and status.get("outboxOldest") is None, status
         # The spool it made is locked like one that existed at start.
         (workdir / "other").mkdir()
         other = Daemon(workdir / "other", args=["--simulated-clock", START], config=config_text(workdir / "other", spool=str(spool)))

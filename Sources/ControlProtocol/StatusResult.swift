@@ -31,6 +31,9 @@ public struct StatusResult: Sendable, Codable, Equatable {
     public var nextTimerDue: String?
     /// E-mail notices committed but not yet in the spool.
     public var outboxPending: Int
+    /// When the oldest of them was committed (the daemon's clock), while any is
+    /// pending: how far the spool is behind. Nil from a daemon that predates the field.
+    public var outboxOldest: String?
     /// Market code to calendar version.
     public var calendars: [String: String]
     /// Timers loaded and fired by the last start's recovery.
@@ -48,7 +51,7 @@ public struct StatusResult: Sendable, Codable, Equatable {
                 now: String, configPath: String, configLoadedAt: String, store: Store,
                 disputes: [String: Int], pendingTimers: Int, nextTimerDue: String?, outboxPending: Int,
                 calendars: [String: String], recovery: [String: Int], lastSpoolError: String?,
-                heldTimers: Int? = nil, heldTimersReason: String? = nil) {
+                heldTimers: Int? = nil, heldTimersReason: String? = nil, outboxOldest: String? = nil) {
         self.version = version
         self.pid = pid
         self.startedAt = startedAt
@@ -62,6 +65,7 @@ public struct StatusResult: Sendable, Codable, Equatable {
         self.pendingTimers = pendingTimers
         self.nextTimerDue = nextTimerDue
         self.outboxPending = outboxPending
+        self.outboxOldest = outboxOldest
         self.calendars = calendars
         self.recovery = recovery
         self.lastSpoolError = lastSpoolError

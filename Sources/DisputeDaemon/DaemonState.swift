@@ -60,7 +60,8 @@ public final class DaemonState: Sendable {
             disputes: counts.stages, pendingTimers: counts.pendingTimers,
             nextTimerDue: counts.nextTimer.map { ZonedTime.isoUTC($0) }, outboxPending: counts.pendingNotices,
             calendars: calendars, recovery: ["timersLoaded": recovery.timers, "timersFired": recovery.fired],
-            lastSpoolError: await spooler.lastError, heldTimers: held.count, heldTimersReason: held.reason)
+            lastSpoolError: await spooler.lastError, heldTimers: held.count, heldTimersReason: held.reason,
+            outboxOldest: counts.oldestPendingNotice.map { Instant.format(Date(timeIntervalSince1970: TimeInterval($0))) })
     }
 
     /// Re-reads the configuration and the calendars. Anything with a problem is

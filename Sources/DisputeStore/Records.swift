@@ -429,17 +429,18 @@ extension DisputeStore {
         RequestRecord(op: row["op"], fingerprint: row["fingerprint"], response: row["response"])
     }
 
-    /// Counts for `status`: disputes per stage, pending timers, pending e-mail notices.
-    public func counts() throws -> (stages: [String: Int], pendingTimers: Int, pendingNotices: Int, nextTimer: Int64?) {
+    /// Counts for `status`: disputes per stage, pending timers, pending e-mail
+    /// notices and when the oldest of them was committed.
+    public func counts() throws -> (stages: [String: Int], pendingTimers: Int, pendingNotices: Int, oldestPendingNotice: Int64?, nextTimer: Int64?) {
         try pool.read { db in
             var stages: [String: Int] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT stage, COUNT(*) AS n FROM disputes GROUP BY stage") {
                 stages[row["stage"]] = row["n"]
             }
             let timers = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM timers WHERE state = 'pending'") ?? 0
-            let notices = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox WHERE state = 'pending'") ?? 0
+            let notices = try Row.fetchOne(db, sql: "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox WHERE state = 'pending'")
             let next = try Int64.fetchOne(db, sql: "SELECT MIN(due_at) FROM timers WHERE state = 'pending'")
-            return (stages, timers, notices, next)
+            return (stages, timers, notices?["n"] ?? 0, notices?["oldest"], next)
         }
     }
 }

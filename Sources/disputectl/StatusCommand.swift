@@ -25,11 +25,20 @@ struct Status: ParsableCommand {
             ("Timers", "\(status.pendingTimers) pending" + (status.nextTimerDue.map { ", next due \($0)" } ?? "")
                 + ((status.heldTimers ?? 0) > 0
                     ? "; \(status.heldTimers!) overdue held back, retried every minute and at a reload: \(status.heldTimersReason ?? "see the journal")" : "")),
-            ("Outbox", "\(status.outboxPending) e-mail notices not yet spooled" + (status.lastSpoolError.map { "; last spool error: \($0)" } ?? "")),
+            ("Outbox", "\(status.outboxPending) e-mail notices not yet spooled" + Self.backlogAge(status)
+                + (status.lastSpoolError.map { "; last spool error: \($0)" } ?? "")),
             ("Calendars", status.calendars.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")),
             ("Recovery", "\(status.recovery["timersLoaded"] ?? 0) timers loaded, \(status.recovery["timersFired"] ?? 0) fired at start"),
         ]
         printAligned(rows)
+    }
+
+    /// ", the oldest committed at 2027-01-11T09:00:00Z (3m ago)" while notices wait.
+    static func backlogAge(_ status: StatusResult) -> String {
+        guard status.outboxPending > 0, let oldest = status.outboxOldest else { return "" }
+        guard let then = Instant.parse(oldest), let now = Instant.parse(status.now) else { return ", the oldest committed at \(oldest)" }
+        let age = max(0, Int64(now.timeIntervalSince(then)))
+        return ", the oldest committed at \(oldest) (\(formatDuration(age)) ago)"
     }
 }
 
