@@ -6,6 +6,10 @@ public let controlProtocolVersion = 1
 /// The largest request or response line, newline excluded (interfaces.md: 64 KiB).
 public let maximumLineLength = 64 * 1024
 
+/// The longest span a request may name (`clock.advance`, the window of
+/// `deadlines.upcoming`): 20 years of 366 days, in seconds.
+public let longestSpanSeconds: Int64 = 20 * 366 * 86400
+
 /// One request line: `{"v":1,"id":"…","op":"dispute.open","args":{…}}`.
 public struct ControlRequest: Sendable, Codable, Equatable {
     public var v: Int

@@ -170,9 +170,8 @@ extension Engine {
         return Int(limit)
     }
 
-    /// The longest span a request may name (a clock advance, a window of
-    /// deadlines): 20 years, in seconds.
-    static let longestSpan: Int64 = 20 * 366 * 86400
+    /// The longest span a request may name (ControlProtocol's, shared with disputectl).
+    static let longestSpan = longestSpanSeconds
 
     /// Merchant and dispute ids: 1–64 ASCII letters, digits, '-', '_' or '.', not
     /// starting with '.' (a hidden spool file) or '-' (`disputectl show -1`
