@@ -496,8 +496,8 @@ public struct TimerWheel {
     func nextSlot() -> (level: Int, slot: Int, start: Int64)? { Self.nextSlot(occupied: occupied, now: now) }
 
     /// ``nextSlot()`` from its inputs alone: called from a mutating method, an
-    /// instance method would get a copy of the whole wheel (the inline queues
-    /// make that 800 bytes).
+    /// instance method got a memcpy of the whole wheel (nearly a kilobyte with
+    /// the inline queues) at every call.
     static func nextSlot(occupied: [UInt64], now: Int64) -> (level: Int, slot: Int, start: Int64)? {
         var best: (level: Int, slot: Int, start: Int64)? = nil
         let current = UInt64(now)
