@@ -86,6 +86,23 @@ public struct ControlResponse: Sendable, Codable, Equatable {
         return Data(out)
     }
 
+    /// Reads one response line with the protocol's own JSON reader: a list of
+    /// 100,000 disputes (80 MB) took Foundation's decoder, going through
+    /// Codable for every nested value, 50 % of disputectl's time.
+    public static func decode(line: some Collection<UInt8>) throws -> ControlResponse {
+        guard case let .object(fields) = try JSONValue.parse(line),
+              case let .int(v)? = fields["v"], case let .string(id)? = fields["id"], case let .bool(ok)? = fields["ok"]
+        else { throw NotAResponse() }
+        var error: ControlError?
+        if let value = fields["error"], value != .null {
+            guard case let .object(e) = value, case let .string(raw)? = e["code"], let code = ControlErrorCode(rawValue: raw),
+                  case let .string(message)? = e["message"] else { throw NotAResponse() }
+            error = ControlError(code, message)
+        }
+        let result = fields["result"].flatMap { $0 == .null ? nil : $0 }
+        return ControlResponse(v: Int(v), id: id, ok: ok, result: result, error: error)
+    }
+
     /// The response as a JSON value, with the keys and shape Codable gives it.
     public var jsonValue: JSONValue {
         var fields: [String: JSONValue] = ["v": .int(Int64(v)), "id": .string(id), "ok": .bool(ok)]
@@ -94,6 +111,9 @@ public struct ControlResponse: Sendable, Codable, Equatable {
         return .object(fields)
     }
 }
+
+/// A line that parses as JSON but is not a control-protocol response.
+struct NotAResponse: Error {}
 
 extension ControlRequest {
     /// Decodes one request line and says precisely what is wrong with a bad one.

@@ -46,6 +46,53 @@ extension JSONValue {
         }
     }
 
+    /// The value as indented JSON text with sorted keys: the same text as
+    /// `JSONCoding.encoder` with `.prettyPrinted` (what `disputectl --json`
+    /// prints), written directly (Foundation took 2 s of CPU for a list of
+    /// 20,000 disputes).
+    public func prettyJSONText() -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(1024)
+        writePrettyJSON(into: &out, depth: 0)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Foundation's layout: two spaces a level, `"key" : value`, one element a
+    /// line, and an empty container as an opening and a closing line with an
+    /// empty line between.
+    func writePrettyJSON(into out: inout [UInt8], depth: Int) {
+        func newline(_ level: Int) {
+            out.append(0x0A)
+            out.append(contentsOf: repeatElement(UInt8(ascii: " "), count: 2 * level))
+        }
+        switch self {
+        case let .array(items):
+            out.append(UInt8(ascii: "["))
+            if items.isEmpty { out.append(0x0A) }
+            for (n, item) in items.enumerated() {
+                if n > 0 { out.append(UInt8(ascii: ",")) }
+                newline(depth + 1)
+                item.writePrettyJSON(into: &out, depth: depth + 1)
+            }
+            newline(depth)
+            out.append(UInt8(ascii: "]"))
+        case let .object(fields):
+            out.append(UInt8(ascii: "{"))
+            if fields.isEmpty { out.append(0x0A) }
+            for (n, key) in fields.keys.sorted().enumerated() {
+                if n > 0 { out.append(UInt8(ascii: ",")) }
+                newline(depth + 1)
+                Self.writeString(key, into: &out)
+                out.append(contentsOf: " : ".utf8)
+                fields[key].unsafelyUnwrapped.writePrettyJSON(into: &out, depth: depth + 1)
+            }
+            newline(depth)
+            out.append(UInt8(ascii: "}"))
+        default:
+            writeJSON(into: &out)
+        }
+    }
+
     static func writeNumber(_ d: Double, into out: inout [UInt8]) {
         guard d.isFinite else {
             // JSON has no infinities or NaN; nothing in the daemon produces them.

@@ -14,6 +14,8 @@ struct ControlClient {
     let socketPath: String
     private let fd: Int32
     private var buffer: [UInt8] = []
+    /// How much of `buffer` is known to hold no newline.
+    private var scanned = 0
 
     init(socketPath: String, timeoutSeconds: Int = 120) throws {
         self.socketPath = socketPath
@@ -64,7 +66,7 @@ struct ControlClient {
         }
         let line = try readLine()
         do {
-            return try JSONCoding.decoder.decode(ControlResponse.self, from: Data(line))
+            return try ControlResponse.decode(line: line)
         } catch {
             throw UnreachableError(socket: socketPath, reason: "the daemon's answer is not a control-protocol response")
         }
@@ -73,11 +75,15 @@ struct ControlClient {
     private mutating func readLine() throws -> [UInt8] {
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
-            if let newline = buffer.firstIndex(of: 0x0A) {
+            // Only what arrived since the last look: a response of many
+            // megabytes arrives in thousands of reads.
+            if let newline = buffer[scanned...].firstIndex(of: 0x0A) {
                 let line = Array(buffer[..<newline])
                 buffer.removeSubrange(...newline)
+                scanned = 0
                 return line
             }
+            scanned = buffer.count
             let n = recv(fd, &chunk, chunk.count, 0)
             if n < 0 && errno == EINTR { continue }
             if n < 0 {

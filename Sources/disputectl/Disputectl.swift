@@ -104,11 +104,7 @@ struct ConnectionOptions: ParsableArguments {
 }
 
 func printJSON(_ value: JSONValue) {
-    let encoder = JSONCoding.encoder
-    encoder.outputFormatting.insert(.prettyPrinted)
-    if let data = try? encoder.encode(value), let text = String(data: data, encoding: .utf8) {
-        print(text)
-    }
+    print(value.prettyJSONText())
 }
 
 func printStderr(_ message: String) {

@@ -19,6 +19,14 @@ import Testing
         #expect(value.jsonText() == foundation)
     }
 
+    @Test(arguments: samples + [.object(["list": .array(samples), "empty": .object([:]), "nested": .object(["in": .array([.array([]), .object([:])])])])])
+    func prettyWriterProducesFoundationsPrettyText(value: JSONValue) throws {
+        let encoder = JSONCoding.encoder
+        encoder.outputFormatting.insert(.prettyPrinted)
+        let foundation = String(decoding: try encoder.encode(value), as: UTF8.self)
+        #expect(value.prettyJSONText() == foundation)
+    }
+
     @Test(arguments: samples)
     func parserReadsBackWhatTheWriterWrote(value: JSONValue) throws {
         #expect(try JSONValue.parse(Array(value.jsonText().utf8)) == value)

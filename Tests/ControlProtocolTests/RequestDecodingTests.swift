@@ -60,6 +60,27 @@ import Testing
         #expect(String(decoding: line, as: UTF8.self).contains(#""code":"conflict""#))
     }
 
+    @Test func responseReaderAgreesWithCodableOnWhatTheDaemonWrites() throws {
+        let responses = [
+            ControlResponse.failure(id: "x", ControlError(.conflict, "no")),
+            ControlResponse.success(id: "y", result: .object(["disputes": .array([.object(["id": .string("D-1"), "amount": .double(1.5)])]), "more": .bool(false)])),
+            ControlResponse.success(id: "z", result: .array([])),
+        ]
+        for response in responses {
+            let line = response.encodedLine().dropLast()
+            #expect(try ControlResponse.decode(line: line) == response)
+            #expect(try ControlResponse.decode(line: line) == JSONDecoder().decode(ControlResponse.self, from: line))
+        }
+    }
+
+    @Test(arguments: [
+        #"{"v":1,"id":"x"}"#, #"{"v":1,"id":"x","ok":"yes"}"#, #"[1]"#, #"{"v":1,"id":"x","ok":false,"error":{"code":"teapot","message":"m"}}"#,
+        #"{"v":1,"id":"x","ok":false,"error":"boom"}"#, #"{"v":1,"id":"x","ok":true"#,
+    ])
+    func responseReaderRefusesWhatIsNotAResponse(line: String) {
+        #expect(throws: (any Error).self) { try ControlResponse.decode(line: Array(line.utf8)) }
+    }
+
     @Test func writeOperationsNeedAdminAndReadsNeedReader() {
         #expect(ControlRole.reader.may(.status))
         #expect(!ControlRole.reader.may(.disputeOpen))
