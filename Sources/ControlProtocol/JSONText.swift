@@ -18,33 +18,7 @@ extension JSONValue {
     }
 
     /// Appends the value as compact JSON text with sorted keys.
-    public func writeJSON(into out: inout [UInt8]) {
-        switch self {
-        case .null: out.append(contentsOf: "null".utf8)
-        case let .bool(b): out.append(contentsOf: (b ? "true" : "false").utf8)
-        case let .int(i): out.append(contentsOf: String(i).utf8)
-        case let .double(d): Self.writeNumber(d, into: &out)
-        case let .string(s): Self.writeString(s, into: &out)
-        case let .array(items):
-            out.append(UInt8(ascii: "["))
-            for (n, item) in items.enumerated() {
-                if n > 0 { out.append(UInt8(ascii: ",")) }
-                item.writeJSON(into: &out)
-            }
-            out.append(UInt8(ascii: "]"))
-        case let .object(fields):
-            out.append(UInt8(ascii: "{"))
-            var first = true
-            for key in fields.keys.sorted() {
-                if !first { out.append(UInt8(ascii: ",")) }
-                first = false
-                Self.writeString(key, into: &out)
-                out.append(UInt8(ascii: ":"))
-                fields[key].unsafelyUnwrapped.writeJSON(into: &out)
-            }
-            out.append(UInt8(ascii: "}"))
-        }
-    }
+    public func writeJSON(into out: inout [UInt8]) { write(into: &out, indent: nil) }
 
     /// The value as indented JSON text with sorted keys: the same text as
     /// `JSONCoding.encoder` with `.prettyPrinted` (what `disputectl --json`
@@ -53,43 +27,49 @@ extension JSONValue {
     public func prettyJSONText() -> String {
         var out: [UInt8] = []
         out.reserveCapacity(1024)
-        writePrettyJSON(into: &out, depth: 0)
+        write(into: &out, indent: 0)
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// Foundation's layout: two spaces a level, `"key" : value`, one element a
-    /// line, and an empty container as an opening and a closing line with an
-    /// empty line between.
-    func writePrettyJSON(into out: inout [UInt8], depth: Int) {
-        func newline(_ level: Int) {
+    /// Compact when `indent` is nil; otherwise Foundation's pretty layout at
+    /// that depth: two spaces a level, `"key" : value`, one element a line, and
+    /// an empty container as an opening and a closing line with an empty line
+    /// between.
+    func write(into out: inout [UInt8], indent depth: Int?) {
+        func newline(_ level: Int?) {
+            guard let level else { return }
             out.append(0x0A)
             out.append(contentsOf: repeatElement(UInt8(ascii: " "), count: 2 * level))
         }
+        let inner = depth.map { $0 + 1 }
         switch self {
+        case .null: out.append(contentsOf: "null".utf8)
+        case let .bool(b): out.append(contentsOf: (b ? "true" : "false").utf8)
+        case let .int(i): out.append(contentsOf: String(i).utf8)
+        case let .double(d): Self.writeNumber(d, into: &out)
+        case let .string(s): Self.writeString(s, into: &out)
         case let .array(items):
             out.append(UInt8(ascii: "["))
-            if items.isEmpty { out.append(0x0A) }
+            if items.isEmpty && depth != nil { out.append(0x0A) }
             for (n, item) in items.enumerated() {
                 if n > 0 { out.append(UInt8(ascii: ",")) }
-                newline(depth + 1)
-                item.writePrettyJSON(into: &out, depth: depth + 1)
+                newline(inner)
+                item.write(into: &out, indent: inner)
             }
             newline(depth)
             out.append(UInt8(ascii: "]"))
         case let .object(fields):
             out.append(UInt8(ascii: "{"))
-            if fields.isEmpty { out.append(0x0A) }
+            if fields.isEmpty && depth != nil { out.append(0x0A) }
             for (n, key) in fields.keys.sorted().enumerated() {
                 if n > 0 { out.append(UInt8(ascii: ",")) }
-                newline(depth + 1)
+                newline(inner)
                 Self.writeString(key, into: &out)
-                out.append(contentsOf: " : ".utf8)
-                fields[key].unsafelyUnwrapped.writePrettyJSON(into: &out, depth: depth + 1)
+                out.append(contentsOf: (depth == nil ? ":" : " : ").utf8)
+                fields[key].unsafelyUnwrapped.write(into: &out, indent: inner)
             }
             newline(depth)
             out.append(UInt8(ascii: "}"))
-        default:
-            writeJSON(into: &out)
         }
     }
 

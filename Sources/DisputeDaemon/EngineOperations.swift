@@ -63,7 +63,7 @@ extension Engine {
             case .deadlinesUpcoming:
                 try args.allow(["withinSeconds", "limit"])
                 let within = try args.int("withinSeconds") ?? 7 * 86400
-                guard (0...Self.longestSpan).contains(within) else {
+                guard (0...longestSpanSeconds).contains(within) else {
                     throw ControlError(.badRequest, "'withinSeconds' is \(within); the window must be from 0 seconds to 20 years")
                 }
                 let limit = try Self.limit(args)
@@ -80,8 +80,8 @@ extension Engine {
             case .clockAdvance:
                 try args.allow(["seconds"])
                 guard let seconds = try args.int("seconds") else { throw ControlError(.badRequest, "clock.advance needs 'seconds', an integer") }
-                guard (0...Self.longestSpan).contains(seconds) else {
-                    throw ControlError(.badRequest, "'seconds' is \(seconds); a simulated clock moves from 0 seconds to 20 years (\(Self.longestSpan) s) at a time")
+                guard (0...longestSpanSeconds).contains(seconds) else {
+                    throw ControlError(.badRequest, "'seconds' is \(seconds); a simulated clock moves from 0 seconds to 20 years (\(longestSpanSeconds) s) at a time")
                 }
                 let (newNow, fired) = try advanceClock(by: seconds)
                 result = .object(["now": View.instant(newNow), "timersFired": .int(Int64(fired))])
@@ -169,9 +169,6 @@ extension Engine {
         guard (1...100_000).contains(limit) else { throw ControlError(.badRequest, "'limit' is \(limit); it must be from 1 to 100000") }
         return Int(limit)
     }
-
-    /// The longest span a request may name (ControlProtocol's, shared with disputectl).
-    static let longestSpan = longestSpanSeconds
 
     /// Merchant and dispute ids: 1–64 ASCII letters, digits, '-', '_' or '.', not
     /// starting with '.' (a hidden spool file) or '-' (`disputectl show -1`
