@@ -40,9 +40,11 @@
 /// timer is as scheduled as a placed one: every pop and query places the queue
 /// first.
 ///
-/// **Memory.** 40 bytes per pending timer (``bytesPerTimer``): a 24-byte slab
-/// entry and a 16-byte slot element; at most 56 bytes while stale elements
-/// await compaction. Entries freed by firing or cancelling are reused and slot
+/// **Memory.** 32 bytes per pending timer (``bytesPerTimer``): a 24-byte slab
+/// entry and an 8-byte slot element (index and stamp; the deadline is read
+/// from the entry, whose line emptying a slot loads anyway to check the
+/// stamp); at most 40 bytes while stale elements await compaction. Entries
+/// freed by firing or cancelling are reused and slot
 /// arrays keep their capacity, so once the wheel has grown to its peak no
 /// operation allocates.
 ///
@@ -80,16 +82,25 @@ public struct TimerWheel {
         }
     }
 
-    /// A slot element: the deadline next to the index, so emptying a slot reads
-    /// deadlines sequentially, and the stamp that tells whether it is still live.
+    /// A slot element: the entry's index and the stamp that tells whether it
+    /// is still live. The deadline is the entry's (a live element's entry has
+    /// not been rescheduled since it was placed).
     @usableFromInline struct Slotted {
-        @usableFromInline var deadline: Int64
         @usableFromInline var index: UInt32
         @usableFromInline var stamp: UInt32
-        @inlinable init(deadline: Int64, index: UInt32, stamp: UInt32) {
-            self.deadline = deadline
+        @inlinable init(index: UInt32, stamp: UInt32) {
             self.index = index
             self.stamp = stamp
+        }
+    }
+
+    /// A timer just scheduled and not yet placed: its element and deadline.
+    @usableFromInline struct Queued {
+        @usableFromInline var deadline: Int64
+        @usableFromInline var item: Slotted
+        @inlinable init(deadline: Int64, item: Slotted) {
+            self.deadline = deadline
+            self.item = item
         }
     }
 
@@ -140,8 +151,8 @@ public struct TimerWheel {
     /// Elements of timers just scheduled, not yet put into their slots: the
     /// first `queuedPlacements` of this fixed-size buffer (see "Batched
     /// placement" above). Every pop, query, cancel and compaction places them first.
-    @usableFromInline var placementQueue = InlineArray<32, Slotted>(repeating: Slotted(deadline: 0, index: 0, stamp: 0))
-    @usableFromInline static var placementBatchSize: Int { InlineArray<32, Slotted>.count }
+    @usableFromInline var placementQueue = InlineArray<32, Queued>(repeating: Queued(deadline: 0, item: Slotted(index: 0, stamp: 0)))
+    @usableFromInline static var placementBatchSize: Int { InlineArray<32, Queued>.count }
 
     /// Timers scheduled and neither fired nor cancelled.
     public var count: Int {
@@ -185,7 +196,7 @@ public struct TimerWheel {
             entries.append(entry)
         }
         appliedCount += 1
-        placementQueue[queuedPlacements] = Slotted(deadline: deadline, index: index, stamp: entry.stamp)
+        placementQueue[queuedPlacements] = Queued(deadline: deadline, item: Slotted(index: index, stamp: entry.stamp))
         queuedPlacements += 1
         if queuedPlacements == Self.placementBatchSize { applyQueuedPlacements() }
         return TimerHandle(index: index, generation: entry.generation)
@@ -223,7 +234,7 @@ public struct TimerWheel {
         uniqueLists()
         let n = queuedPlacements
         queuedPlacements = 0
-        for k in 0..<n { place(placementQueue[k]) }
+        for k in 0..<n { place(placementQueue[k].item, deadline: placementQueue[k].deadline) }
     }
 
     /// Applies every queued placement, then every queued cancel: first a pass
@@ -260,7 +271,7 @@ public struct TimerWheel {
         entries[i].stamp &+= 1
         entries[i].deadline = deadline
         stale += 1
-        place(Slotted(deadline: deadline, index: handle.index, stamp: entries[i].stamp))
+        place(Slotted(index: handle.index, stamp: entries[i].stamp), deadline: deadline)
         // After placing: a compaction that rebuilds the slots from the slab
         // would otherwise place this timer once itself and once more here.
         noteStampChange()
@@ -308,12 +319,12 @@ public struct TimerWheel {
                 }
                 // Due for the wheel but not for this caller's target (a target
                 // behind `now`): keep it for a later pop.
-                guard item.deadline <= target else { return nil }
-                readyCursor += 1
                 let entry = entries[Int(item.index)]
+                guard entry.deadline <= target else { return nil }
+                readyCursor += 1
                 release(item.index)
                 return ExpiredTimer(handle: TimerHandle(index: item.index, generation: entry.generation),
-                                    deadline: item.deadline, payload: entry.payload)
+                                    deadline: entry.deadline, payload: entry.payload)
             }
             ready.removeAll(keepingCapacity: true)
             readyCursor = 0
@@ -338,9 +349,9 @@ public struct TimerWheel {
         if count == 0 { return nil }
         var best: Int64 = .max
         for i in readyCursor..<ready.count where isLive(ready[i]) {
-            best = min(best, ready[i].deadline)
+            best = min(best, entries[Int(ready[i].index)].deadline)
         }
-        for k in 0..<queuedPlacements where isLive(placementQueue[k]) {
+        for k in 0..<queuedPlacements where isLive(placementQueue[k].item) {
             best = min(best, placementQueue[k].deadline)
         }
         if let next = nextSlot() { best = min(best, next.start) }
@@ -388,8 +399,7 @@ public struct TimerWheel {
     }
 
     /// Puts an element into the ready list, a slot, or the overflow list, by its deadline relative to `now`.
-    mutating func place(_ item: Slotted) {
-        let deadline = item.deadline
+    mutating func place(_ item: Slotted, deadline: Int64) {
         if deadline <= now {
             insertReady(item)
             return
@@ -412,7 +422,8 @@ public struct TimerWheel {
     }
 
     func dueOrder(_ item: Slotted) -> (Int64, UInt64) {
-        (item.deadline, entries[Int(item.index)].payload)
+        let entry = entries[Int(item.index)]
+        return (entry.deadline, entry.payload)
     }
 
     /// A timer that is due already: into the ready list at its due-order position.
@@ -475,7 +486,7 @@ public struct TimerWheel {
         for i in entries.indices {
             let entry = entries[i]
             if entry.generation & 1 == 1 && entry.deadline > now {
-                place(Slotted(deadline: entry.deadline, index: UInt32(truncatingIfNeeded: i), stamp: entry.stamp))
+                place(Slotted(index: UInt32(truncatingIfNeeded: i), stamp: entry.stamp), deadline: entry.deadline)
             }
         }
     }
@@ -558,17 +569,15 @@ public struct TimerWheel {
     /// rest move to finer levels.
     mutating func empty(list: Int) {
         let taken = lists.take(list)
-        // With nothing stale anywhere (no cancel since the last compaction or
-        // since every stale element was dropped), no element needs its entry read.
-        let mayBeStale = stale > 0
         if let base = taken.base {
             for item in UnsafeBufferPointer(start: base, count: taken.count) {
-                if mayBeStale && !isLive(item) {
+                let entry = entries[Int(item.index)]
+                if entry.stamp != item.stamp {
                     stale -= 1
-                } else if item.deadline <= now {
+                } else if entry.deadline <= now {
                     ready.append(item)
                 } else {
-                    place(item)
+                    place(item, deadline: entry.deadline)
                 }
             }
         }
@@ -579,7 +588,7 @@ public struct TimerWheel {
     mutating func sortReady(from start: Int) {
         guard ready.count - start > 1 else { return }
         let entries = self.entries
-        func key(_ s: Slotted) -> (Int64, UInt64) { (s.deadline, entries[Int(s.index)].payload) }
+        func key(_ s: Slotted) -> (Int64, UInt64) { let e = entries[Int(s.index)]; return (e.deadline, e.payload) }
         if ready.count - start <= 32 {
             // Insertion sort in place: the usual small batch allocates nothing
             // (sorting a slice copies it), and costs nothing when already in order.

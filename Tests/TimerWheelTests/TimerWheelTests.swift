@@ -429,5 +429,7 @@ extension TimerWheel {
 
     @Test func pendingTimerCostsAtMost64Bytes() {
         #expect(TimerWheel.bytesPerTimer <= 64)
+        // The documented figure: a 24-byte entry and an 8-byte slot element.
+        #expect(TimerWheel.bytesPerTimer == 32)
     }
 }
