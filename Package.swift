@@ -36,7 +36,9 @@ let package = Package(
             name: "TOMLDocument",
             dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]
         ),
-        .target(name: "TimerWheel"),
+        // Header only: the processor's prefetch hint, which Swift cannot spell.
+        .systemLibrary(name: "CPrefetch"),
+        .target(name: "TimerWheel", dependencies: ["CPrefetch"]),
         .target(name: "BusinessCalendar", dependencies: ["TOMLDocument"]),
         .target(name: "DisputeWorkflow", dependencies: ["BusinessCalendar"]),
         .target(
