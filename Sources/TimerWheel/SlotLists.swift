@@ -3,9 +3,8 @@
 ///
 /// An array of arrays would do the same, but each append to one checks the
 /// outer and the inner array for uniqueness and goes through two indirections;
-/// here an append is a capacity check and a store. ``TimerWheel`` keeps its
-/// value semantics by copying the table before changing it while another wheel
-/// value shares it (``TimerWheel/uniqueLists()``), once per batch of changes.
+/// here an append is a capacity check and a store. Owned by exactly one
+/// ``TimerWheel`` (which is noncopyable), so nothing else ever shares it.
 final class SlotLists {
     typealias Element = TimerWheel.Slotted
 
@@ -32,19 +31,6 @@ final class SlotLists {
         for i in 0..<listCount { table[i].base?.deallocate() }
         table.deallocate()
         spare.base?.deallocate()
-    }
-
-    /// A copy sharing nothing with this table.
-    func copy() -> SlotLists {
-        let other = SlotLists(listCount: listCount)
-        for i in 0..<listCount {
-            let list = table[i]
-            guard let base = list.base, list.count > 0 else { continue }
-            let copied = UnsafeMutablePointer<Element>.allocate(capacity: list.count)
-            copied.initialize(from: base, count: list.count)
-            other.table[i] = List(base: copied, count: list.count, capacity: list.count)
-        }
-        return other
     }
 
     @inline(__always)

@@ -46,22 +46,26 @@ import CPrefetch
 /// entry and an 8-byte slot element (index and stamp; the deadline is read
 /// from the entry, whose line emptying a slot loads anyway to check the
 /// stamp); at most 40 bytes while stale elements await compaction. Entries
-/// freed by firing or cancelling are reused and slot
-/// arrays keep their capacity, so once the wheel has grown to its peak no
-/// operation allocates.
+/// freed by firing or cancelling are reused and slot arrays keep their
+/// capacity, so once the wheel has grown to its peak no operation allocates.
 ///
 /// Slots are arrays rather than linked lists: emptying a slot walks an array,
 /// so the processor fetches many elements at once instead of chasing pointers
-/// (``SlotLists``: one table of buffers, copied on write like an array).
+/// (``SlotLists``: one table of buffers).
 ///
 /// Six levels of 64 slots span 2^36 seconds (about 2,177 years); a timer beyond
 /// that waits in an overflow list and enters the wheel when time comes near it.
 ///
-/// Not thread-safe: a value type owned by one actor.
-public struct TimerWheel {
+/// Noncopyable, so that no write ever has to ask whether another value shares
+/// the wheel's storage (see ``Slab``); not thread-safe: owned by one actor.
+public struct TimerWheel: ~Copyable {
     static let slotBits = 6
     static let slotsPerLevel = 64
-    static let levels = 6
+    /// Six, the length of ``Occupancy``.
+    static let levels = Occupancy.count
+    /// One word of occupancy bits per level, held inline like the queues
+    /// (setting a bit asks the runtime nothing).
+    typealias Occupancy = InlineArray<6, UInt64>
     @usableFromInline static let none: UInt32 = .max
     /// The overflow list is the list after the last slot.
     static let overflowList = levels * slotsPerLevel
@@ -109,12 +113,12 @@ public struct TimerWheel {
     /// The cost of one pending timer (slab entry plus its slot element), in bytes.
     public static var bytesPerTimer: Int { MemoryLayout<Entry>.stride + MemoryLayout<Slotted>.stride }
 
-    @usableFromInline var entries: [Entry] = []
+    @usableFromInline var entries = Slab()
     @usableFromInline var freeHead: UInt32 = none
     /// The elements of each slot, level-major, then the overflow list.
     var lists = SlotLists(listCount: levels * slotsPerLevel + 1)
     /// One occupancy bit per slot, one word per level (an occupied slot may hold only stale elements).
-    var occupied: [UInt64] = Array(repeating: 0, count: levels)
+    var occupied = Occupancy(repeating: 0)
     var overflowMinimum: Int64 = .max
     /// Elements that are due and wait to be popped, in due order from `readyCursor` on.
     var ready: [Slotted] = []
@@ -233,7 +237,6 @@ public struct TimerWheel {
     /// Puts the queued elements of newly scheduled timers into their slots.
     @usableFromInline
     mutating func applyQueuedPlacements() {
-        uniqueLists()
         let n = queuedPlacements
         queuedPlacements = 0
         for k in 0..<n { place(placementQueue[k].item, deadline: placementQueue[k].deadline) }
@@ -288,12 +291,11 @@ public struct TimerWheel {
     /// loads the processor had started past it).
     @inline(__always)
     func prefetchEntries(count: Int, _ index: (Int) -> UInt32) {
-        entries.withUnsafeBufferPointer { slab in
-            guard let base = slab.baseAddress else { return }
-            for k in 0..<count {
-                let i = Int(index(k))
-                if i < slab.count { disputed_prefetch(base + i) }
-            }
+        let base = entries.base
+        let slabCount = entries.count
+        for k in 0..<count {
+            let i = Int(index(k))
+            if i < slabCount { disputed_prefetch(base + i) }
         }
     }
 
@@ -379,14 +381,6 @@ public struct TimerWheel {
 
     // MARK: - Internals
 
-    /// Copies the slot lists first if another wheel value shares them (a copy
-    /// of this wheel), so that changing one value never changes the other.
-    /// Every path that changes the lists passes here once before it starts.
-    @inline(__always)
-    mutating func uniqueLists() {
-        if !isKnownUniquelyReferenced(&lists) { lists = lists.copy() }
-    }
-
     @inline(__always)
     func isLive(_ item: Slotted) -> Bool {
         entries[Int(item.index)].stamp == item.stamp
@@ -468,8 +462,8 @@ public struct TimerWheel {
     /// nothing for the free entries of a slab that once held many more timers.
     /// Either way a compaction costs O(elements held).
     mutating func compact() {
-        applyQueuedPlacements()  // also makes the lists this value's own
-        let entries = self.entries
+        applyQueuedPlacements()
+        let entries = self.entries.buffer
         ready.removeSubrange(0..<readyCursor)
         readyCursor = 0
         ready.removeAll { entries[Int($0.index)].stamp != $0.stamp }
@@ -499,7 +493,7 @@ public struct TimerWheel {
         for level in occupied.indices { occupied[level] = 0 }
         earliestSlotKnown = false
         overflowMinimum = .max
-        let entries = self.entries
+        let entries = self.entries.buffer
         let now = self.now
         for i in entries.indices {
             let entry = entries[i]
@@ -527,7 +521,7 @@ public struct TimerWheel {
     /// ``nextSlot()`` from its inputs alone: called from a mutating method, an
     /// instance method got a memcpy of the whole wheel (nearly a kilobyte with
     /// the inline queues) at every call.
-    static func nextSlot(occupied: [UInt64], now: Int64) -> (level: Int, slot: Int, start: Int64)? {
+    static func nextSlot(occupied: Occupancy, now: Int64) -> (level: Int, slot: Int, start: Int64)? {
         var best: (level: Int, slot: Int, start: Int64)? = nil
         let current = UInt64(now)
         for level in 0..<Self.levels where occupied[level] != 0 {
@@ -555,7 +549,6 @@ public struct TimerWheel {
     /// Processes the earliest slots up to `target` until at least one timer is
     /// ready; returns false when nothing more is due by `target`.
     mutating func collectNextBatch(notAfter target: Int64) -> Bool {
-        uniqueLists()
         while true {
             let slot = earliestSlot()
             let overflowAt = lists.count(Self.overflowList) == 0 ? Int64.max : max(overflowEntryTime, now)
@@ -612,7 +605,7 @@ public struct TimerWheel {
     /// Sorts `ready[from...]` by (deadline, payload) unless already in order.
     mutating func sortReady(from start: Int) {
         guard ready.count - start > 1 else { return }
-        let entries = self.entries
+        let entries = self.entries.buffer
         func key(_ s: Slotted) -> (Int64, UInt64) { let e = entries[Int(s.index)]; return (e.deadline, e.payload) }
         if ready.count - start <= 32 {
             // Insertion sort in place: the usual small batch allocates nothing
