@@ -24,8 +24,6 @@ public struct SpoolError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 
     public var description: String { "\(operation) \(path): \(String(cString: strerror(errno)))" }
-    /// A full disk or a read-only file system: wait and retry, nothing is lost.
-    public var isTransient: Bool { kind == .system && [ENOSPC, EROFS, EDQUOT, EIO, EMFILE, ENFILE, EAGAIN, EINTR].contains(errno) }
     /// The notice's id cannot be a file name: no retry or repair of the spool helps.
     public var isUnsafeID: Bool { kind == .unsafeNoticeID }
 }

@@ -148,11 +148,11 @@ struct SeededGenerator: RandomNumberGenerator {
         let w = try spool()
         for id in ["../etc/passwd", "a/b", ".hidden", "", "x y"] {
             let error = #expect(throws: SpoolError.self) { try w.write(noticeID: id, bytes: [1]) }
-            #expect(error?.kind == .unsafeNoticeID && error?.isUnsafeID == true && error?.isTransient == false)
+            #expect(error?.kind == .unsafeNoticeID && error?.isUnsafeID == true)
         }
         // A system call's failure is the spool's, not the notice's.
         let readOnly = SpoolError(path: w.directory + "/tmp/N.eml", operation: "create", errno: EROFS)
-        #expect(readOnly.kind == .system && !readOnly.isUnsafeID && readOnly.isTransient)
+        #expect(readOnly.kind == .system && !readOnly.isUnsafeID)
     }
 
     @Test func staleTmpFilesAreRemovedAtStart() throws {
