@@ -40,7 +40,7 @@ let package = Package(
         .systemLibrary(name: "CPrefetch"),
         .target(name: "TimerWheel", dependencies: ["CPrefetch"]),
         .target(name: "BusinessCalendar", dependencies: ["TOMLDocument"]),
-        .target(name: "DisputeWorkflow", dependencies: ["BusinessCalendar"]),
+        .target(name: "DisputeWorkflow", dependencies: ["BusinessCalendar", "ControlProtocol"]),
         .target(
             name: "NoticeSpool",
             dependencies: ["CSystemd", "BusinessCalendar", "DisputeWorkflow", .product(name: "Mustache", package: "swift-mustache")]

@@ -4,6 +4,11 @@ import Foundation
 public struct SkippedDay: Codable, Sendable, Equatable {
     public var date: String
     public var reason: String
+
+    public init(date: String, reason: String) {
+        self.date = date
+        self.reason = reason
+    }
 }
 
 /// A deadline and how it was reached, day by day (interfaces.md, `calendar deadline`).
@@ -29,6 +34,27 @@ public struct DeadlineExplanation: Codable, Sendable, Equatable {
     public var counted: [String]
     /// Non-business days between the effective notification day and the last day.
     public var skipped: [SkippedDay]
+
+    public init(calendar: String, calendarVersion: String, timezone: String, businessDays: Int, notifiedAt: String,
+                notifiedLocal: String, cutoff: String, effectiveNotificationDay: String, effectiveReason: String?,
+                lastDay: String, deadline: String, deadlineLocal: String, deadlineEpochSeconds: Int64,
+                counted: [String], skipped: [SkippedDay]) {
+        self.calendar = calendar
+        self.calendarVersion = calendarVersion
+        self.timezone = timezone
+        self.businessDays = businessDays
+        self.notifiedAt = notifiedAt
+        self.notifiedLocal = notifiedLocal
+        self.cutoff = cutoff
+        self.effectiveNotificationDay = effectiveNotificationDay
+        self.effectiveReason = effectiveReason
+        self.lastDay = lastDay
+        self.deadline = deadline
+        self.deadlineLocal = deadlineLocal
+        self.deadlineEpochSeconds = deadlineEpochSeconds
+        self.counted = counted
+        self.skipped = skipped
+    }
 }
 
 extension BusinessCalendar {

@@ -365,3 +365,133 @@ struct JSONReader {
         return .double(d)
     }
 }
+
+/// Reads a JSON text value by value, for a reader that knows the shape it
+/// expects (the daemon's stored dispute bodies): no tree of dictionaries is
+/// built, so a 1.5 KB body reads in a few microseconds instead of the ~55 that
+/// Foundation's `JSONDecoder` takes through `Codable`.
+///
+/// The same rules as ``JSONValue/parse(_:)`` for what is JSON (strings, escapes,
+/// numbers, nesting); a value of the wrong kind, or anything after the
+/// document, is an error naming the byte offset.
+public struct JSONPullReader {
+    var reader: JSONReader
+    /// Set by `beginObject`/`beginArray`: no separator before the next member.
+    var atFirstMember = false
+
+    /// Reads `text` with `body`, which must consume exactly one value.
+    public static func read<T>(_ text: String, _ body: (inout JSONPullReader) throws(JSONSyntaxError) -> T) throws(JSONSyntaxError) -> T {
+        var text = text
+        var outcome: Result<T, JSONSyntaxError>? = nil
+        text.withUTF8 { buffer in
+            outcome = Result { () throws(JSONSyntaxError) -> T in
+                var pull = JSONPullReader(reader: JSONReader(bytes: buffer))
+                pull.reader.skipWhitespace()
+                let value = try body(&pull)
+                pull.reader.skipWhitespace()
+                guard pull.reader.position == buffer.count else { throw pull.error("unexpected text after the JSON value") }
+                return value
+            }
+        }
+        return try outcome.unsafelyUnwrapped.get()
+    }
+
+    /// An error at the current position.
+    public func error(_ reason: String) -> JSONSyntaxError { reader.error(reason) }
+
+    mutating func expectByte(_ byte: UInt8, _ what: String) throws(JSONSyntaxError) {
+        reader.skipWhitespace()
+        guard reader.position < reader.bytes.count, reader.bytes[reader.position] == byte else { throw error("expected \(what)") }
+        reader.position += 1
+    }
+
+    /// Whether the next value is `null`; consumes it if so.
+    public mutating func skipNull() throws(JSONSyntaxError) -> Bool {
+        reader.skipWhitespace()
+        guard reader.position < reader.bytes.count, reader.bytes[reader.position] == UInt8(ascii: "n") else { return false }
+        _ = try reader.expect("null", .null)
+        return true
+    }
+
+    public mutating func beginObject() throws(JSONSyntaxError) {
+        try expectByte(UInt8(ascii: "{"), "an object")
+        atFirstMember = true
+    }
+
+    /// The next key of the object being read (positioned at its value), or nil
+    /// after the object's closing brace.
+    public mutating func nextKey() throws(JSONSyntaxError) -> String? {
+        guard try nextMember(closing: UInt8(ascii: "}")) else { return nil }
+        reader.skipWhitespace()
+        guard reader.position < reader.bytes.count, reader.bytes[reader.position] == UInt8(ascii: "\"") else { throw error("expected a string key") }
+        let key = try reader.string()
+        try expectByte(UInt8(ascii: ":"), "':'")
+        return key
+    }
+
+    public mutating func beginArray() throws(JSONSyntaxError) {
+        try expectByte(UInt8(ascii: "["), "an array")
+        atFirstMember = true
+    }
+
+    /// Whether another element of the array being read follows (positioned at
+    /// it); false after the array's closing bracket.
+    public mutating func nextElement() throws(JSONSyntaxError) -> Bool {
+        try nextMember(closing: UInt8(ascii: "]"))
+    }
+
+    /// Steps over the separator before the next member, or over the closing
+    /// byte (then false). A container that ends leaves its parent after a member.
+    mutating func nextMember(closing: UInt8) throws(JSONSyntaxError) -> Bool {
+        reader.skipWhitespace()
+        guard reader.position < reader.bytes.count else { throw error("unexpected end of text") }
+        let first = atFirstMember
+        atFirstMember = false
+        if reader.bytes[reader.position] == closing {
+            reader.position += 1
+            return false
+        }
+        if !first {
+            guard reader.bytes[reader.position] == UInt8(ascii: ",") else { throw error(closing == UInt8(ascii: "}") ? "expected ',' or '}'" : "expected ',' or ']'") }
+            reader.position += 1
+            reader.skipWhitespace()
+            guard reader.position < reader.bytes.count, reader.bytes[reader.position] != closing else { throw error("expected a value after ','") }
+        }
+        return true
+    }
+
+    public mutating func string() throws(JSONSyntaxError) -> String {
+        reader.skipWhitespace()
+        guard reader.position < reader.bytes.count, reader.bytes[reader.position] == UInt8(ascii: "\"") else { throw error("expected a string") }
+        return try reader.string()
+    }
+
+    public mutating func int64() throws(JSONSyntaxError) -> Int64 {
+        reader.skipWhitespace()
+        let start = reader.position
+        guard start < reader.bytes.count, reader.bytes[start] == UInt8(ascii: "-") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(reader.bytes[start]),
+              case let .int(i) = try reader.number() else {
+            throw JSONSyntaxError(offset: start, reason: "expected an integer")
+        }
+        return i
+    }
+
+    public mutating func int() throws(JSONSyntaxError) -> Int { Int(try int64()) }
+
+    public mutating func bool() throws(JSONSyntaxError) -> Bool {
+        reader.skipWhitespace()
+        guard reader.position < reader.bytes.count else { throw error("expected true or false") }
+        switch reader.bytes[reader.position] {
+        case UInt8(ascii: "t"): _ = try reader.expect("true", .bool(true)); return true
+        case UInt8(ascii: "f"): _ = try reader.expect("false", .bool(false)); return false
+        default: throw error("expected true or false")
+        }
+    }
+
+    /// Reads past a value of any kind (a key this reader does not know).
+    public mutating func skipValue() throws(JSONSyntaxError) {
+        reader.skipWhitespace()
+        _ = try reader.value(depth: 1)
+        atFirstMember = false
+    }
+}

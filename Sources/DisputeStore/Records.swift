@@ -234,7 +234,7 @@ extension DisputeStore {
 
     public func dispute(_ id: String) throws -> Dispute? {
         try pool.read { db in
-            try String.fetchOne(db.cachedStatement(sql: "SELECT body FROM disputes WHERE id = ?"), arguments: [id]).map { try Self.decode(Dispute.self, $0) }
+            try String.fetchOne(db.cachedStatement(sql: "SELECT body FROM disputes WHERE id = ?"), arguments: [id]).map { try Self.dispute(id, body: $0) }
         }
     }
 
@@ -258,8 +258,13 @@ extension DisputeStore {
         let (sql, arguments) = Self.listing(stage: stage, merchantID: merchantID, dueBefore: dueBefore,
                                             orderReference: orderReference, byDeadline: byDeadline, limit: limit)
         return try pool.read { db in
-            try String.fetchAll(db, sql: sql, arguments: arguments).map { try Self.decode(Dispute.self, $0) }
+            try Row.fetchAll(db, sql: sql, arguments: arguments).map { try Self.dispute($0["id"], body: $0["body"]) }
         }
+    }
+
+    /// A stored dispute body read back; one that cannot be read is named by its id.
+    static func dispute(_ id: String, body: String) throws -> Dispute {
+        do { return try Dispute(storedJSON: body) } catch { throw UnreadableRow(table: "disputes", id: id, problem: "\(error)") }
     }
 
     /// The query of ``disputes(stage:merchantID:dueBefore:orderReference:byDeadline:limit:)``.
@@ -273,7 +278,7 @@ extension DisputeStore {
         if let orderReference { clauses.append("order_reference = ?"); arguments.append(orderReference) }
         let whereSQL = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
         arguments.append(limit)
-        return ("SELECT body FROM disputes \(whereSQL) ORDER BY \(byDeadline ? "next_deadline, rowid" : "rowid") LIMIT ?",
+        return ("SELECT id, body FROM disputes \(whereSQL) ORDER BY \(byDeadline ? "next_deadline, rowid" : "rowid") LIMIT ?",
                 StatementArguments(arguments))
     }
 
@@ -394,7 +399,7 @@ extension DisputeStore {
                 .map(Self.timer) else { return nil }
             if known(timer.disputeID) { return (timer, nil) }
             let body = try String.fetchOne(db.cachedStatement(sql: "SELECT body FROM disputes WHERE id = ?"), arguments: [timer.disputeID])
-            return (timer, try body.map { try Self.decode(Dispute.self, $0) })
+            return (timer, try body.map { try Self.dispute(timer.disputeID, body: $0) })
         }
     }
 

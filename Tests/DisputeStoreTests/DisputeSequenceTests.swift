@@ -54,6 +54,21 @@ import Testing
         #expect(try store.notices(of: "D-b").map(\.id) == ["D-b.1.disputeOpened"])
     }
 
+    @Test func storedDisputesReadBackAsStoredAndAnUnreadableBodyIsNamedByItsRow() async throws {
+        let store = try DisputeStore(path: DisputeStoreTests.temporaryPath())
+        let a = try Self.opened("D-a"), b = try Self.opened("D-b")
+        _ = try await store.commit(group: [Self.batch(a, now: 100, event: "opened", withMerchant: true), Self.batch(b, now: 100, event: "opened")])
+        #expect(try store.dispute("D-a") == a)
+        #expect(try store.disputes() == [a, b])
+        // A body this version cannot read (written by hand): every read names the row and the problem.
+        try await store.pool.write { db in try db.execute(sql: "UPDATE disputes SET body = replace(body, '\"stage\":\"awaitingMerchant\"', '\"stage\":\"lost\"') WHERE id = 'D-b'") }
+        for read in [{ _ = try store.dispute("D-b") }, { _ = try store.disputes() }] {
+            let error = #expect(throws: UnreadableRow.self) { try read() }
+            #expect(error?.description.hasPrefix("disputes row 'D-b' cannot be read: 'lost' is not a DisputeStage at byte ") == true, "\(String(describing: error))")
+        }
+        #expect(try store.dispute("D-a") == a)
+    }
+
     @Test func rowsOfADisputeThatWasNeverStoredAreRefusedAndNothingIsWritten() async throws {
         let store = try DisputeStore(path: DisputeStoreTests.temporaryPath())
         var batch = CommitBatch()
