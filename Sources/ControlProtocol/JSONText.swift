@@ -274,18 +274,28 @@ struct JSONReader {
     mutating func string() throws(JSONSyntaxError) -> String {
         position += 1  // the opening quote
         let start = position
-        // Fast path: no escapes.
+        // Fast path: no escapes. A string of ASCII only (what the daemon's own
+        // texts nearly all are) needs no UTF-8 validation.
+        var ored: UInt8 = 0
         while position < bytes.count {
             let c = bytes[position]
             if c == UInt8(ascii: "\"") {
-                guard let s = String(validating: UnsafeBufferPointer(rebasing: bytes[start..<position]), as: UTF8.self) else {
-                    throw JSONSyntaxError(offset: start, reason: "string is not valid UTF-8")
+                let text = UnsafeBufferPointer(start: bytes.baseAddress.unsafelyUnwrapped + start, count: position - start)
+                let s: String
+                if ored < 0x80 {
+                    s = String(decoding: text, as: UTF8.self)
+                } else {
+                    guard let valid = String(validating: text, as: UTF8.self) else {
+                        throw JSONSyntaxError(offset: start, reason: "string is not valid UTF-8")
+                    }
+                    s = valid
                 }
                 position += 1
                 return s
             }
             if c == UInt8(ascii: "\\") { break }
             guard c >= 0x20 else { throw error("control character in a string") }
+            ored |= c
             position += 1
         }
         var out = Array(UnsafeBufferPointer(rebasing: bytes[start..<position]))
