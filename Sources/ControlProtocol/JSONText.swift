@@ -383,7 +383,9 @@ struct JSONReader {
 ///
 /// The same rules as ``JSONValue/parse(_:)`` for what is JSON (strings, escapes,
 /// numbers, nesting); a value of the wrong kind, or anything after the
-/// document, is an error naming the byte offset.
+/// document, is an error naming the byte offset. One difference: a repeated
+/// key is not refused here, each occurrence is handed to the caller in turn
+/// (the dispute reader keeps the last; no writer of stored bodies repeats one).
 public struct JSONPullReader {
     var reader: JSONReader
     /// Set by `beginObject`/`beginArray`: no separator before the next member.
