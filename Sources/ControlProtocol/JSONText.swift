@@ -390,6 +390,8 @@ public struct JSONPullReader {
     var reader: JSONReader
     /// Set by `beginObject`/`beginArray`: no separator before the next member.
     var atFirstMember = false
+    /// Containers open around the position; at most ``JSONValue/maximumNesting``, as for `parse`.
+    var depth = 0
 
     /// Reads `text` with `body`, which must consume exactly one value.
     public static func read<T>(_ text: String, _ body: (inout JSONPullReader) throws(JSONSyntaxError) -> T) throws(JSONSyntaxError) -> T {
@@ -427,6 +429,13 @@ public struct JSONPullReader {
 
     public mutating func beginObject() throws(JSONSyntaxError) {
         try expectByte(UInt8(ascii: "{"), "an object")
+        try enterContainer()
+    }
+
+    mutating func enterContainer() throws(JSONSyntaxError) {
+        // Named at the bracket that opens one level too many, as parse does.
+        guard depth < JSONValue.maximumNesting else { throw JSONSyntaxError(offset: reader.position - 1, reason: "nested too deeply") }
+        depth += 1
         atFirstMember = true
     }
 
@@ -443,7 +452,7 @@ public struct JSONPullReader {
 
     public mutating func beginArray() throws(JSONSyntaxError) {
         try expectByte(UInt8(ascii: "["), "an array")
-        atFirstMember = true
+        try enterContainer()
     }
 
     /// Whether another element of the array being read follows (positioned at
@@ -461,6 +470,7 @@ public struct JSONPullReader {
         atFirstMember = false
         if reader.bytes[reader.position] == closing {
             reader.position += 1
+            depth -= 1
             return false
         }
         if !first {
@@ -503,7 +513,7 @@ public struct JSONPullReader {
     /// Reads past a value of any kind (a key this reader does not know).
     public mutating func skipValue() throws(JSONSyntaxError) {
         reader.skipWhitespace()
-        _ = try reader.value(depth: 1)
+        _ = try reader.value(depth: depth)
         atFirstMember = false
     }
 }

@@ -88,6 +88,34 @@ import Testing
         #expect(throws: Never.self) { try JSONValue.parse(Array(fine.utf8)) }
     }
 
+    /// A reader walking arrays by hand stops at parse's limit too, and so
+    /// does passing over a deep value from inside a container (found by the
+    /// fuzzer: a walk of 12,000 levels overflowed its stack).
+    @Test func pullReaderRefusesNestingBeyondParsesLimit() throws {
+        func descend(_ r: inout JSONPullReader) throws(JSONSyntaxError) -> Int {
+            try r.beginArray()
+            let below = try r.nextElement() ? try descend(&r) : 0
+            if below > 0 { _ = try r.nextElement() }
+            return below + 1
+        }
+        let max = JSONValue.maximumNesting
+        let fine = String(repeating: "[", count: max) + String(repeating: "]", count: max)
+        #expect(try JSONPullReader.read(fine) { (r: inout JSONPullReader) throws(JSONSyntaxError) in try descend(&r) } == max)
+        let deep = String(repeating: "[", count: max + 1) + String(repeating: "]", count: max + 1)
+        let error = #expect(throws: JSONSyntaxError.self) { try JSONPullReader.read(deep) { (r: inout JSONPullReader) throws(JSONSyntaxError) in try descend(&r) } }
+        #expect(error?.reason == "nested too deeply" && error?.offset == max)
+        // Passed over from one level down: the skipped value may nest one level less.
+        let skipped = "[" + String(repeating: "[", count: max) + String(repeating: "]", count: max) + "]"
+        let skipError = #expect(throws: JSONSyntaxError.self) {
+            try JSONPullReader.read(skipped) { (r: inout JSONPullReader) throws(JSONSyntaxError) in
+                try r.beginArray()
+                while try r.nextElement() { try r.skipValue() }
+            }
+        }
+        #expect(skipError?.reason == "nested too deeply")
+        #expect(throws: JSONSyntaxError.self) { try JSONValue.parse(Array(skipped.utf8)) }
+    }
+
     @Test func repeatedKeyIsRefusedAndNamed() {
         do {
             _ = try JSONValue.parse(Array(#"{"a":1,"b":{"x":true,"x":false}}"#.utf8))
