@@ -206,9 +206,8 @@ struct JSONReader {
         }
         while true {
             skipWhitespace()
-            guard position < bytes.count, bytes[position] == UInt8(ascii: "\"") else { throw error("expected a string key") }
             let keyStart = position
-            let key = try string()
+            let key = try quotedString("a string key")
             guard fields[key] == nil else { throw JSONSyntaxError(offset: keyStart, reason: "repeated key \"\(key.prefix(64))\"") }
             skipWhitespace()
             guard position < bytes.count, bytes[position] == UInt8(ascii: ":") else { throw error("expected ':'") }
@@ -269,6 +268,13 @@ struct JSONReader {
             position += 1
         }
         return v
+    }
+
+    /// The string at the position, which must open with a quote (else an
+    /// error saying `what` was expected).
+    mutating func quotedString(_ what: String) throws(JSONSyntaxError) -> String {
+        guard position < bytes.count, bytes[position] == UInt8(ascii: "\"") else { throw error("expected \(what)") }
+        return try string()
     }
 
     mutating func string() throws(JSONSyntaxError) -> String {
@@ -444,8 +450,7 @@ public struct JSONPullReader {
     public mutating func nextKey() throws(JSONSyntaxError) -> String? {
         guard try nextMember(closing: UInt8(ascii: "}")) else { return nil }
         reader.skipWhitespace()
-        guard reader.position < reader.bytes.count, reader.bytes[reader.position] == UInt8(ascii: "\"") else { throw error("expected a string key") }
-        let key = try reader.string()
+        let key = try reader.quotedString("a string key")
         try expectByte(UInt8(ascii: ":"), "':'")
         return key
     }
@@ -484,8 +489,7 @@ public struct JSONPullReader {
 
     public mutating func string() throws(JSONSyntaxError) -> String {
         reader.skipWhitespace()
-        guard reader.position < reader.bytes.count, reader.bytes[reader.position] == UInt8(ascii: "\"") else { throw error("expected a string") }
-        return try reader.string()
+        return try reader.quotedString("a string")
     }
 
     public mutating func int64() throws(JSONSyntaxError) -> Int64 {
