@@ -92,6 +92,12 @@ public final class DisputeStore: Sendable {
         let configuration = Self.connectionConfiguration
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
+            // GRDB puts the writer's connection into WAL mode after
+            // `prepareDatabase` ran and sets `synchronous = NORMAL` as it does:
+            // commits would then be synced only at checkpoints, and an
+            // acknowledged request could be lost with the power. FULL again,
+            // on the connection whose commits acknowledge requests.
+            try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
             let version = try pool.read { db in try String.fetchOne(db, sql: "SELECT sqlite_version()") } ?? "unknown"
             guard Self.supports(sqliteVersion: version) else {
                 throw StoreError(path: path, message: "SQLite \(version) is too old: disputed needs \(Self.minimumSQLite) or newer (UPSERT ... RETURNING)")

@@ -77,6 +77,11 @@ final class WALCheckpointer: Sendable {
         }
     }
 
+    /// `PRAGMA synchronous` of the checkpointer's connection (2 is FULL).
+    func synchronousLevel() throws -> Int? {
+        try connection.inDatabase { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") }
+    }
+
     private func pass() {
         state.withLock { $0.scheduled = false }
         do {

@@ -18,6 +18,12 @@ import Testing
         }
         #expect(mode == "wal")
         #expect(sync == 2) // FULL
+        // The writer's connection is the one whose commits must be synced: GRDB
+        // turns it to NORMAL when it enters WAL mode, after our own setup ran.
+        let writerSync = try store.pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") }
+        #expect(writerSync == 2, "the writer commits with synchronous=\(writerSync.map(String.init) ?? "?"), not FULL")
+        let checkpointerSync = try store.checkpointer.synchronousLevel()
+        #expect(checkpointerSync == 2)
         #expect(try store.schemaVersion() != "none")
         #expect(try store.meta("createdAt") != nil)
     }
