@@ -5,6 +5,7 @@ import DisputeWorkflow
 import Foundation
 import Logging
 import NoticeSpool
+import Synchronization
 import TimerWheel
 
 /// The shell around the pure workflow: applies commands and expired timers,
@@ -35,16 +36,23 @@ public actor Engine {
     public private(set) var lastRecovery: (timers: Int, fired: Int) = (0, 0)
     let spooler: Spooler
     var queuedWrites: [QueuedWrite] = []
-    /// The group being built (write requests of one group commit).
+    /// The group requests are being handled into; set only while they are
+    /// (``build(_:)``), so that other work on the actor sees committed state.
     var group: Group?
-    /// The group handed to the store and not yet durable; the next group is
-    /// built on top of it.
-    var committing: Group?
+    /// The group taking in write requests while the ones before it are written.
+    var openGroup: OpenGroup?
+    /// Groups handed to the store and not yet landed, oldest first; the open
+    /// group is built on top of their changes.
+    var inFlight: [InFlight] = []
+    /// Counts failed group commits: a group is refused by the store's writer
+    /// when the commit that failed last was of its epoch (built on top of it).
+    var commitEpoch = 0
+    nonisolated let failedEpoch = FailedEpoch()
     /// Merchants read or committed so far (the store has no other writer).
     var merchantCache: [String: Merchant] = [:]
-    /// True while a group is being applied and committed: timers wait, so they
+    /// True while a group is open or being committed: timers wait, so they
     /// never act on a dispute whose new state is not yet durable.
-    var batchInFlight = false
+    var batchInFlight: Bool { !inFlight.isEmpty || openGroup != nil }
     nonisolated let writeWakeups: AsyncStream<Void>
     nonisolated let writeWakeup: AsyncStream<Void>.Continuation
 

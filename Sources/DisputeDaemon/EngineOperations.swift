@@ -143,7 +143,11 @@ extension Engine {
     /// outside a group sees committed state only.
     func unconfirmed<Value>(_ table: KeyPath<Group, [String: Value]>, _ key: String) -> Value? {
         guard let group else { return nil }
-        return group[keyPath: table][key] ?? committing?[keyPath: table][key]
+        if let value = group[keyPath: table][key] { return value }
+        for earlier in inFlight.reversed() {
+            if let value = earlier.group[keyPath: table][key] { return value }
+        }
+        return nil
     }
 
     func merchantNamed(_ id: String) throws -> Merchant {

@@ -2,6 +2,7 @@ import ControlProtocol
 import DisputeStore
 import DisputeWorkflow
 import ServiceLifecycle
+import Synchronization
 
 /// Group commit: write requests that arrive while a commit is in flight are
 /// applied one after the other, in arrival order, into one transaction, and
@@ -27,6 +28,14 @@ extension Engine {
         var requests: [String: RequestRecord] = [:]
         var lookedUpDisputes: Set<String> = []
         var disputes: Set<String> = []
+
+        /// Adds what a later read found (for requests handled into the same group).
+        mutating func merge(_ other: Prefetched) {
+            lookedUpRequests.formUnion(other.lookedUpRequests)
+            requests.merge(other.requests) { _, new in new }
+            lookedUpDisputes.formUnion(other.lookedUpDisputes)
+            disputes.formUnion(other.disputes)
+        }
     }
 
     /// Reads, in one transaction, what the group's requests will ask the store:
@@ -85,114 +94,216 @@ extension Engine {
         op == .clockAdvance || op == .orderRefunded || op == .orderCancelled
     }
 
-    /// Drains the queue in groups until it is empty, pipelined: while one
-    /// group's transaction is being written and synced, the next group is built
-    /// on top of it (its lookups see the group in flight through
-    /// ``committing``), then committed once the first is durable. So the
-    /// actor's work and the disk's overlap instead of taking turns.
+    /// A group being built while the ones before it are written: what it
+    /// changed so far and the answers it owes, sent once it is durable.
+    struct OpenGroup {
+        var group: Group
+        var answered: [(CheckedContinuation<ControlResponse, Never>, ControlResponse)] = []
+    }
+
+    /// Groups handed to the store at once: one being written, one waiting
+    /// behind it, so the store's writer goes from one group to the next
+    /// without waiting for the actor (which, when a group lands, is busy with
+    /// its requests' answers and the next requests).
+    static let groupsInFlight = 2
+
+    /// One turn of the committer, run on every wakeup: a write queued, a commit
+    /// landed. Pipelined: while groups are being written and synced, the open
+    /// group takes in every write that arrives, so the actor's work and the
+    /// store's overlap instead of taking turns; the open group goes to the
+    /// store as soon as fewer than ``groupsInFlight`` are under way.
     ///
-    /// If a commit fails, the group built on top of it is refused too: its
+    /// If a commit fails, the groups built on top of it are refused too: their
     /// answers assumed changes that were not stored.
-    func commitQueuedWrites() async {
-        batchInFlight = true
-        defer { batchInFlight = false }
-        var inFlight: InFlight? = nil
-        while !queuedWrites.isEmpty || inFlight != nil {
-            // Let the submissions that queued up behind the group just built
-            // (they need the actor to enqueue) in before deciding what to do next.
-            await Task.yield()
-            if queuedWrites.isEmpty {
-                _ = await land(&inFlight)
-                continue
+    func advanceWrites() async {
+        // Let the submissions that queued up behind this wakeup in first.
+        await Task.yield()
+        landFinished()
+        if inFlight.isEmpty && openGroup == nil, let due = wheel.nextExpirationBound(), due <= now {
+            // Timers must not starve under a steady stream of writes: they apply
+            // between groups, once nothing is in flight or being built.
+            do { try fireDue(upTo: now, limit: timersPerTurn) } catch {
+                logger.error("firing due timers failed; the tick loop retries", metadata: ["error": "\(error)"])
             }
-            if let due = wheel.nextExpirationBound(), due <= now {
-                // Timers must not starve under a steady stream of writes: they
-                // apply between groups, once nothing is in flight.
-                _ = await land(&inFlight)
-                do { try fireDue(upTo: now, limit: timersPerTurn) } catch {
-                    logger.error("firing due timers failed; the tick loop retries", metadata: ["error": "\(error)"])
-                }
-            }
+        }
+        // Due timers wait for the pipeline to empty: no new group is opened
+        // meanwhile (one already open still takes writes and goes out).
+        let timersWaiting = wheel.nextExpirationBound().map { $0 <= now } ?? false
+        if !(timersWaiting && openGroup == nil && !inFlight.isEmpty) { await buildQueuedWrites() }
+        handOffOpenGroup()
+    }
+
+    /// Applies every queued write to the open group (opening one if needed). A
+    /// barrier operation first lets everything before it become durable, then
+    /// runs alone.
+    func buildQueuedWrites() async {
+        while !queuedWrites.isEmpty {
             let items = queuedWrites
             queuedWrites = []
-            var answered: [(CheckedContinuation<ControlResponse, Never>, ControlResponse)] = []
-            group = Group(stored: prefetch(items))
-            for item in items {
-                if Self.isBarrier(item.operation) {
-                    // Runs alone: everything before it is durable first.
-                    await commitBuiltGroup(answered, after: &inFlight)
-                    answered = []
-                    _ = await land(&inFlight)
-                    item.continuation.resume(returning: handle(item.request, item.operation))
-                    group = Group()
-                } else {
-                    answered.append((item.continuation, handle(item.request, item.operation)))
-                }
+            var index = items.startIndex
+            while index < items.endIndex {
+                let barrier = items[index...].firstIndex { Self.isBarrier($0.operation) } ?? items.endIndex
+                if index < barrier { build(items[index..<barrier]) }
+                guard barrier < items.endIndex else { break }
+                // Runs alone: everything before it is durable first.
+                await drainPipeline()
+                let item = items[barrier]
+                item.continuation.resume(returning: handle(item.request, item.operation))
+                index = barrier + 1
             }
-            await commitBuiltGroup(answered, after: &inFlight)
         }
     }
 
-    /// Hands the group built so far to the store once the group in flight is
-    /// durable; refuses it if that commit failed.
-    func commitBuiltGroup(_ answered: [(CheckedContinuation<ControlResponse, Never>, ControlResponse)], after inFlight: inout InFlight?) async {
-        let built = group ?? Group()
+    /// Handles `items` into the open group, reading what they ask of the store
+    /// in one transaction first.
+    func build(_ items: ArraySlice<QueuedWrite>) {
+        var open = openGroup ?? OpenGroup(group: Group())
+        // Read now, after the groups landed so far: fresher than what earlier
+        // requests of this group were told, and those groups' changes are in
+        // the store by now.
+        open.group.stored.merge(prefetch(Array(items)))
+        // `group` is set only while requests are handled into it: a read handled
+        // in between (the actor is free while commits are awaited) sees
+        // committed state only.
+        group = open.group
+        for item in items {
+            open.answered.append((item.continuation, handle(item.request, item.operation)))
+        }
+        open.group = group ?? open.group
         group = nil
-        if await land(&inFlight) {
-            inFlight = start(built, answered)
-        } else {
-            Self.refuse(answered, becauseOf: "the commit before it failed")
+        openGroup = open
+    }
+
+    /// Hands the open group, if any, to the store unless enough are under way.
+    func handOffOpenGroup() {
+        guard inFlight.count < Self.groupsInFlight, let open = openGroup else { return }
+        openGroup = nil
+        inFlight.append(start(open.group, open.answered))
+    }
+
+    /// At shutdown: commits and answers every write queued or under way.
+    func finishWrites() async {
+        while !queuedWrites.isEmpty || !inFlight.isEmpty || openGroup != nil {
+            await buildQueuedWrites()
+            await drainPipeline()
         }
     }
 
-    /// A group handed to the store and not yet durable.
+    /// Waits until nothing is in flight and no group is open: the open group
+    /// is committed too.
+    func drainPipeline() async {
+        while true {
+            handOffOpenGroup()
+            guard let first = inFlight.first else { return }
+            await first.outcome.wait()
+            landFinished()
+        }
+    }
+
+    /// A group handed to the store and not yet landed.
     struct InFlight {
-        let commit: Task<Result<[CommitResult], any Error>, Never>
+        /// What it changes, which groups built after it read through ``unconfirmed(_:_:)``.
+        let group: Group
+        let outcome: CommitOutcome
+    }
+
+    /// A commit's outcome, told by the store's writer thread, awaited by the actor.
+    final class CommitOutcome: Sendable {
+        private struct State {
+            var result: Result<[CommitResult], any Error>?
+            var waiters: [CheckedContinuation<Void, Never>] = []
+        }
+        private let state = Mutex(State())
+
+        var result: Result<[CommitResult], any Error>? { state.withLock { $0.result } }
+
+        func set(_ result: Result<[CommitResult], any Error>) {
+            let waiters = state.withLock { state in
+                state.result = result
+                defer { state.waiters = [] }
+                return state.waiters
+            }
+            for w in waiters { w.resume() }
+        }
+
+        func wait() async {
+            await withCheckedContinuation { continuation in
+                let known = state.withLock { state in
+                    if state.result == nil { state.waiters.append(continuation) }
+                    return state.result != nil
+                }
+                if known { continuation.resume() }
+            }
+        }
+    }
+
+    /// The epoch of the group commit that failed last, set on the store's
+    /// writer thread and read there before each group.
+    final class FailedEpoch: Sendable {
+        private let epoch = Atomic<Int>(-1)
+        var value: Int { epoch.load(ordering: .sequentiallyConsistent) }
+        func set(_ value: Int) { epoch.store(value, ordering: .sequentiallyConsistent) }
+    }
+
+    /// A group not written because one enqueued before it failed.
+    struct BuiltOnFailedCommit: Error, CustomStringConvertible {
+        var description: String { "the commit before it failed" }
     }
 
     /// Hands a built group to the store's writer without waiting for it. Its
-    /// requests are answered the moment the commit is durable (by the commit
-    /// task itself, not when the engine next looks), so their clients can send
-    /// their next request while the engine is still building the next group.
+    /// requests are answered the moment the commit is durable (on the writer's
+    /// thread, not when the engine next looks), so their clients can send
+    /// their next request while the engine is still building the next group;
+    /// then the committer is woken to land it.
     func start(_ built: Group, _ answered: [(CheckedContinuation<ControlResponse, Never>, ControlResponse)]) -> InFlight {
-        committing = built
-        let store = self.store
+        let outcome = CommitOutcome()
+        let wakeup = writeWakeup
+        let epoch = commitEpoch
+        let failedEpoch = self.failedEpoch
         let batches = built.batches
-        let commit = Task<Result<[CommitResult], any Error>, Never> {
-            let outcome: Result<[CommitResult], any Error>
-            if batches.isEmpty {
-                outcome = .success([])
-            } else {
-                do { outcome = .success(try await store.commit(group: batches)) } catch { outcome = .failure(error) }
-            }
-            switch outcome {
+        let finish: @Sendable (Result<[CommitResult], any Error>) -> Void = { result in
+            switch result {
             case .success:
                 for (continuation, response) in answered { continuation.resume(returning: response) }
             case let .failure(error):
-                Self.refuse(answered, becauseOf: "the commit failed (\(error))")
+                // Groups enqueued behind this one were built on it: the writer refuses them.
+                if !(error is BuiltOnFailedCommit) { failedEpoch.set(epoch) }
+                Self.refuse(answered, becauseOf: error is BuiltOnFailedCommit ? "\(error)" : "the commit failed (\(error))")
             }
-            return outcome
+            outcome.set(result)
+            wakeup.yield()
         }
-        return InFlight(commit: commit)
+        if batches.isEmpty {
+            finish(.success([]))
+        } else {
+            store.enqueueCommit(group: batches, refusal: {
+                failedEpoch.value == epoch ? BuiltOnFailedCommit() : nil
+            }, completion: finish)
+        }
+        return InFlight(group: built, outcome: outcome)
     }
 
-    /// Waits for the group in flight, if any, and brings the wheel and caches in
-    /// line with it; true unless its commit failed (its requests were refused,
-    /// nothing of them stored).
-    func land(_ inFlight: inout InFlight?) async -> Bool {
-        guard let current = inFlight else { return true }
-        inFlight = nil
-        let outcome = await current.commit.value
-        let landed = committing
-        committing = nil
-        switch outcome {
-        case let .success(results):
-            for result in results { afterCommit(result) }
-            if let landed { for m in landed.merchants.values { merchantCache[m.id] = m } }
-            return true
-        case let .failure(error):
-            logger.error("group commit failed; its requests are refused and nothing of them is stored", metadata: ["error": "\(error)"])
-            return false
+    /// Lands the groups whose commits are done, oldest first, and brings the
+    /// wheel and caches in line with them. After a failed one (its requests
+    /// were refused, nothing of them stored) the open group, built on top of
+    /// it, is refused too, and groups built from then on are written again.
+    func landFinished() {
+        while let first = inFlight.first, let result = first.outcome.result {
+            inFlight.removeFirst()
+            switch result {
+            case let .success(results):
+                for result in results { afterCommit(result) }
+                for m in first.group.merchants.values { merchantCache[m.id] = m }
+            case let .failure(error):
+                if !(error is BuiltOnFailedCommit) {
+                    logger.error("group commit failed; its requests are refused and nothing of them is stored", metadata: ["error": "\(error)"])
+                }
+                commitEpoch += 1
+                if let open = openGroup {
+                    openGroup = nil
+                    Self.refuse(open.answered, becauseOf: "the commit before it failed")
+                }
+            }
         }
     }
 
@@ -213,11 +324,15 @@ struct WriteCommitter: Service {
     func run() async throws {
         await withGracefulShutdownHandler {
             for await _ in engine.writeWakeups {
-                await engine.commitQueuedWrites()
+                await engine.advanceWrites()
             }
+            // Requests already queued and the groups under way are committed and
+            // answered before the service ends.
+            await engine.finishWrites()
         } onGracefulShutdown: {
             // Requests already queued are committed and answered before the stream ends.
             engine.writeWakeup.finish()
         }
     }
 }
+

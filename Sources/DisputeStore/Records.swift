@@ -107,11 +107,46 @@ extension DisputeStore {
         return try pool.write { db in try batches.map { try Self.write($0, into: db) } }
     }
 
-    /// Group commit: the batches apply in order, in one transaction (one fsync).
+    /// Group commit, waited for: the batches apply in order, in one
+    /// transaction (one fsync), after every commit enqueued before.
     /// Either all of them are stored or none.
     public func commit(group batches: [CommitBatch]) async throws -> [CommitResult] {
-        defer { checkpointer.committed() }
-        return try await pool.write { db in try batches.map { try Self.write($0, into: db) } }
+        try await withCheckedThrowingContinuation { continuation in
+            enqueueCommit(group: batches, refusal: { nil }) { continuation.resume(with: $0) }
+        }
+    }
+
+    /// Group commit without waiting: the batches are written in one
+    /// transaction on the store's writer after every commit enqueued before
+    /// this call (in call order, with no hop between one and the next), and
+    /// `completion` is told the outcome on the writer's thread once the
+    /// transaction is durable or failed. Either all of them are stored or none.
+    ///
+    /// `refusal` is asked on the writer right before the transaction: an error
+    /// from it refuses the group without writing anything (the group was built
+    /// on top of one whose commit failed).
+    public func enqueueCommit(group batches: [CommitBatch], refusal: @escaping @Sendable () -> (any Error)?,
+                              completion: @escaping @Sendable (Result<[CommitResult], any Error>) -> Void) {
+        let checkpointer = self.checkpointer
+        pool.asyncWriteWithoutTransaction { db in
+            if let refusal = refusal() {
+                completion(.failure(refusal))
+                return
+            }
+            var results: [CommitResult] = []
+            do {
+                try db.inTransaction {
+                    results = try batches.map { try Self.write($0, into: db) }
+                    return .commit
+                }
+            } catch {
+                checkpointer.committed()
+                completion(.failure(error))
+                return
+            }
+            checkpointer.committed()
+            completion(.success(results))
+        }
     }
 
     /// The sequence numbers of the disputes a batch touches, read once each.

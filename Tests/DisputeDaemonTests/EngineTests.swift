@@ -24,6 +24,20 @@ extension Engine {
     }
 
     func setTimersPerTurn(_ limit: Int) { timersPerTurn = limit }
+
+    /// Hands these groups to the store at once, as the committer does with
+    /// ``groupsInFlight`` of them, and lands them: each one's outcome, in order.
+    func commitTogether(_ batches: [CommitBatch]) async -> [Result<[CommitResult], any Error>] {
+        let started = batches.map { batch in
+            var group = Group()
+            group.batches = [batch]
+            return start(group, [])
+        }
+        inFlight += started
+        for s in started { await s.outcome.wait() }
+        landFinished()
+        return started.map { $0.outcome.result! }
+    }
 }
 
 @Suite struct EngineTests {
@@ -53,6 +67,44 @@ extension Engine {
         #expect(turns == [7, 7, 7, 7, 2])
         #expect(await engine.pendingTimerCount == 0)
         for id in ids { #expect(try store.dispute(id)?.stage == .closed) }
+    }
+
+    /// Two groups are handed to the store at once; when the first one's commit
+    /// fails, the second (built on top of it) is refused by the store's writer
+    /// without anything of it written, and groups built after the engine saw
+    /// the failure are written again.
+    @Test func aGroupEnqueuedBehindAFailedCommitIsRefusedAndLaterGroupsAreWritten() async throws {
+        let (store, dispatcher, directory) = try storeAndDispatcher()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let clock = DaemonClock.simulated(at: Date(timeIntervalSince1970: 1_799_658_000))
+        let engine = Engine(store: store, clock: clock, calendars: try repositoryCalendars(), policy: DisputePolicy(),
+                            spooler: Spooler(store: store, dispatcher: dispatcher, logger: Logger(label: "test")), logger: Logger(label: "test"))
+        try await engine.open(["D-0"], for: Self.merchant)
+        func opening(_ id: String) async throws -> CommitBatch {
+            var batch = CommitBatch()
+            batch.now = await engine.now
+            _ = try await engine.open(Arguments(.object(["merchant": .string("M1"), "order": .string("O-\(id)"), "amount": .string("10.00"),
+                                                          "currency": .string("SEK"), "reason": .string("faulty"), "id": .string(id)])),
+                                      requestID: "open-\(id)", &batch)
+            return batch
+        }
+        var broken = CommitBatch()
+        broken.timeline = [("D-ghost", TimelineEntry(at: 1, event: "opened", detail: ""))]   // no such dispute: the commit fails
+        let outcomes = await engine.commitTogether([broken, try await opening("D-1")])
+        guard case let .failure(first) = outcomes[0], case let .failure(second) = outcomes[1] else {
+            Issue.record("both groups should fail: \(outcomes)")
+            return
+        }
+        #expect(first is StoreError)
+        #expect(second is Engine.BuiltOnFailedCommit)
+        #expect(try store.dispute("D-1") == nil)
+        #expect(await engine.pendingTimerCount == 3)   // D-0's only
+        // The engine has seen the failure: what it builds now is written.
+        let again = await engine.commitTogether([try await opening("D-2"), try await opening("D-3")])
+        for outcome in again { if case let .failure(error) = outcome { Issue.record("\(error)") } }
+        #expect(try store.dispute("D-2")?.stage == .awaitingMerchant)
+        #expect(try store.dispute("D-3")?.stage == .awaitingMerchant)
+        #expect(await engine.pendingTimerCount == 9)
     }
 
     /// A system clock before 1970 (a host without clock battery or NTP) starts

@@ -1,6 +1,7 @@
 import BusinessCalendar
 import Foundation
 import GRDB
+import Synchronization
 import Testing
 @testable import DisputeStore
 @testable import DisputeWorkflow
@@ -75,6 +76,31 @@ import Testing
         batch.timeline = [("D-ghost", TimelineEntry(at: 1, event: "opened", detail: ""))]
         await #expect(throws: StoreError.self) { _ = try await store.commit(group: [batch]) }
         #expect(try await store.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM timeline") } == 0)
+    }
+
+    /// Enqueued group commits are written in call order, each told its
+    /// outcome once written; one refused before its transaction writes nothing.
+    @Test func enqueuedGroupsAreWrittenInCallOrderAndARefusedOneWritesNothing() async throws {
+        let store = try DisputeStore(path: DisputeStoreTests.temporaryPath())
+        let order = Mutex<[String]>([])
+        struct Refused: Error {}
+        let ids = ["D-a", "D-b", "D-c", "D-d"]
+        await withTaskGroup(of: Void.self) { tasks in
+            for (i, id) in ids.enumerated() {
+                let batch = Self.batch(try! Self.opened(id), now: 100, event: "opened", withMerchant: i == 0)
+                let done = AsyncStream<Void>.makeStream()
+                store.enqueueCommit(group: [batch], refusal: { id == "D-c" ? Refused() : nil }) { result in
+                    order.withLock { $0.append("\(id) \((try? result.get()) == nil ? "refused" : "written")") }
+                    done.continuation.finish()
+                }
+                tasks.addTask { for await _ in done.stream {} }
+            }
+        }
+        #expect(order.withLock { $0 } == ["D-a written", "D-b written", "D-c refused", "D-d written"])
+        #expect(try Self.sequence(of: "D-b", in: store) == 2)
+        #expect(try Self.sequence(of: "D-c", in: store) == nil)
+        #expect(try Self.sequence(of: "D-d", in: store) == 3)
+        #expect(try store.timeline(of: "D-c").isEmpty)
     }
 
     @Test func aDisputesRowsAreReadThroughTheSequenceIndexes() throws {
