@@ -21,9 +21,12 @@ public actor Spooler: Service {
     /// The last failure, for `status`; nil once a write succeeds again.
     public private(set) var lastError: String?
     var backoff: Duration = .seconds(1)
-    /// File writes and fsyncs block; they run on this thread, not on the
-    /// cooperative pool that the engine and the control connections share.
+    /// File writes and fsyncs block; they run on these threads, not on the
+    /// cooperative pool that the engine and the control connections share:
+    /// the passes before READY on `queue`, the passes while requests are
+    /// served on `background`, at a lower CPU priority.
     private let queue = DispatchQueue(label: "disputed.spool")
+    nonisolated let background = BackgroundThread(name: "disputed-spool")
     private let wakeups: AsyncStream<Void>
     private let wakeup: AsyncStream<Void>.Continuation
 
@@ -107,11 +110,11 @@ public actor Spooler: Service {
         if lastError != nil { wake() }
         try? await cancelWhenGracefulShutdown {
             for await _ in self.wakeups {
-                await self.drain()
+                await self.drain(inBackground: true)
                 // After a failure, retry after the back-off even if nothing new arrives.
                 while await self.lastError != nil, !Task.isCancelled {
                     try await self.waitBeforeRetry()
-                    await self.drain()
+                    await self.drain(inBackground: true)
                 }
             }
         }
@@ -141,13 +144,16 @@ public actor Spooler: Service {
     /// `until`, once set, ends the pass at its next batch boundary too.
     ///
     /// `concurrency` files are written at a time (see ``concurrentWrites``).
-    func drain(until: Flag? = nil, concurrency: Int = 1, progress: @escaping @Sendable (_ written: Int) -> Void = { _ in }) async {
+    /// `inBackground`, the pass runs on the spooler's thread of lower CPU
+    /// priority (``BackgroundThread``): for the passes while requests are served.
+    func drain(until: Flag? = nil, concurrency: Int = 1, inBackground: Bool = false,
+               progress: @escaping @Sendable (_ written: Int) -> Void = { _ in }) async {
         let (store, dispatcher, logger, lock) = (self.store, self.dispatcher, self.logger, self.lock)
         let retrying = lastError != nil
         let stop = Flag()
         let failure: String? = await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
-                queue.async {
+                let pass: @Sendable () -> Void = {
                     if retrying {
                         do {
                             // A spool that could not be made at start is locked before its first file.
@@ -161,6 +167,7 @@ public actor Spooler: Service {
                     continuation.resume(returning: Self.writePending(store: store, dispatcher: dispatcher, logger: logger, concurrency: concurrency,
                                                                      shouldStop: { stop.isSet || until?.isSet == true }, progress: progress))
                 }
+                if inBackground { background.async(pass) } else { queue.async(execute: pass) }
             }
         } onCancel: {
             stop.set()

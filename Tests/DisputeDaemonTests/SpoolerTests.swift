@@ -86,6 +86,25 @@ import Testing
                 == ["D-a.1.disputeOpened.eml", "D-b.1.disputeOpened.eml"])
     }
 
+    /// While requests are served, a pass runs on the spooler's own thread, 10
+    /// nice levels below the rest of the daemon, and writes the same files.
+    @Test func aPassInTheBackgroundRunsAtLowerCPUPriorityAndWritesEveryNotice() async throws {
+        let (store, dispatcher, directory) = try fixture()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try await commitOpenedDisputes(["D-a", "D-b"], to: store)
+        let spooler = Spooler(store: store, dispatcher: dispatcher, logger: Logger(label: "test"))
+        await spooler.drain(inBackground: true)
+        #expect(await spooler.lastError == nil)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory + "/spool/new").sorted()
+                == ["D-a.1.disputeOpened.eml", "D-b.1.disputeOpened.eml"])
+        let ours = BackgroundThread.currentNice()
+        let theirs = await withCheckedContinuation { continuation in
+            spooler.background.async { continuation.resume(returning: BackgroundThread.currentNice()) }
+        }
+        #expect(theirs == min(19, ours + BackgroundThread.niceIncrement))
+        #expect(ours < 19)   // the test itself must leave room to see the difference
+    }
+
     @Test func aPassAskedToStopEndsAtTheNextBatchAndLeavesTheRestPending() async throws {
         let (store, dispatcher, directory) = try fixture()
         defer { try? FileManager.default.removeItem(atPath: directory) }
