@@ -261,7 +261,7 @@ public actor Spooler: Service {
             guard !batch.isEmpty else { return true }
             do {
                 try dispatcher.writer.syncDirectory()
-                try store.markSpooled(batch.map(\.id), at: Int64(Date().timeIntervalSince1970))
+                try store.markSpooled(batch, at: Int64(Date().timeIntervalSince1970))
             } catch {
                 failure = failure ?? "\(batch[0].id) and \(batch.count - 1) more: \(error)"
                 return false

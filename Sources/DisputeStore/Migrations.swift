@@ -108,6 +108,35 @@ extension DisputeStore {
             // million; with it, 12 ms. Building it on such a store takes about 4 s.
             try db.execute(sql: "CREATE INDEX disputes_next_deadline ON disputes(next_deadline)")
         }
+        migrator.registerMigration("0005-outbox-by-dispute") { db in
+            // The outbox's text primary key (a notice id begins with its dispute's
+            // id, which clients choose) put each new notice on a random leaf of its
+            // index: a 4 KiB page of WAL per open for a few bytes, one open in seven
+            // of all pages written. A notice id is unique among its dispute's
+            // notices, and a dispute has one sequence number, so the unique index
+            // (dispute_seq, id) keeps ids unique, serves every lookup by dispute,
+            // and takes a new dispute's notices at its right-hand end. The rows
+            // keep their rowids (the spooler works the outbox in rowid order).
+            try db.execute(sql: """
+                CREATE TABLE outbox_new (
+                    id TEXT NOT NULL,
+                    dispute_id TEXT NOT NULL REFERENCES disputes(id),
+                    kind TEXT NOT NULL,
+                    channel TEXT NOT NULL,
+                    state TEXT NOT NULL CHECK (state IN ('pending', 'spooled', 'portal')),
+                    context TEXT NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    done_at INTEGER,
+                    dispute_seq INTEGER
+                );
+                INSERT INTO outbox_new (rowid, id, dispute_id, kind, channel, state, context, created_at, done_at, dispute_seq)
+                    SELECT rowid, id, dispute_id, kind, channel, state, context, created_at, done_at, dispute_seq FROM outbox ORDER BY rowid;
+                DROP TABLE outbox;
+                ALTER TABLE outbox_new RENAME TO outbox;
+                CREATE UNIQUE INDEX outbox_dispute ON outbox(dispute_seq, id);
+                CREATE INDEX outbox_pending ON outbox(state);
+                """)
+        }
         return migrator
     }
 }

@@ -399,12 +399,16 @@ extension DisputeStore {
     }
 
     /// Marks notices whose files are durable in the spool, in one transaction.
-    public func markSpooled(_ noticeIDs: [String], at: Int64) throws {
-        guard !noticeIDs.isEmpty else { return }
+    public func markSpooled(_ notices: [StoredNotice], at: Int64) throws {
+        guard !notices.isEmpty else { return }
         defer { checkpointer.committed() }
         try pool.write { db in
-            let statement = try db.cachedStatement(sql: "UPDATE outbox SET state = 'spooled', done_at = ? WHERE id = ? AND state = 'pending'")
-            for id in noticeIDs { try statement.execute(arguments: [at, id]) }
+            // Found through the dispute (the outbox is indexed by dispute, then notice id).
+            let statement = try db.cachedStatement(sql: """
+                UPDATE outbox SET state = 'spooled', done_at = ?
+                WHERE dispute_seq = (SELECT seq FROM disputes WHERE id = ?) AND id = ? AND state = 'pending'
+                """)
+            for notice in notices { try statement.execute(arguments: [at, notice.disputeID, notice.id]) }
         }
     }
 

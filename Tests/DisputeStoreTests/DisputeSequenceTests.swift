@@ -138,7 +138,7 @@ import Testing
             }
         }
         let store = try DisputeStore(path: path)
-        #expect(try store.schemaVersion() == "0004-next-deadline")
+        #expect(try store.schemaVersion() == "0005-outbox-by-dispute")
         #expect(Set([try Self.sequence(of: "D-a", in: store), try Self.sequence(of: "D-b", in: store)]) == [1, 2])
         for d in ["D-a", "D-b"] {
             #expect(try store.timeline(of: d).map(\.event) == ["opened", "notified"])
@@ -148,6 +148,56 @@ import Testing
         #expect(try store.pool.read { db in
             try Int.fetchOne(db, sql: "SELECT (SELECT COUNT(*) FROM timeline WHERE dispute_seq IS NULL) + (SELECT COUNT(*) FROM timers WHERE dispute_seq IS NULL) + (SELECT COUNT(*) FROM outbox WHERE dispute_seq IS NULL)")
         } == 0)
+    }
+}
+
+/// Schema 0005: the outbox is indexed by dispute, then notice id, instead of by
+/// the notice id alone.
+@Suite struct OutboxByDisputeTests {
+    /// A store of schema 0004 keeps every notice, its rowid (the spooler's
+    /// order) and its state; notice ids stay unique; marking a notice spooled
+    /// finds it through its dispute.
+    @Test func upgradingKeepsEveryNoticeInOrderAndIdsStayUnique() throws {
+        let path = DisputeStoreTests.temporaryPath()
+        do {
+            let queue = try DatabaseQueue(path: path)
+            try DisputeStore.migrator.migrate(queue, upTo: "0004-next-deadline")
+            try queue.write { db in
+                try db.execute(sql: "INSERT INTO merchants (id, body, updated_at) VALUES ('M1', '{}', 1)")
+                for (seq, d) in ["D-b", "D-a"].enumerated() {
+                    try db.execute(sql: "INSERT INTO disputes (id, merchant_id, order_reference, stage, body, opened_at, updated_at, seq) VALUES (?, 'M1', ?, 'awaitingMerchant', '{}', 1, 1, ?)",
+                                   arguments: [d, "O-" + d, seq + 1])
+                }
+                // Rowids out of the id order, and one notice already spooled.
+                for (rowid, d, n, state) in [(7, "D-a", 1, "pending"), (3, "D-b", 1, "spooled"), (9, "D-b", 2, "pending")] {
+                    try db.execute(sql: "INSERT INTO outbox (rowid, id, dispute_id, dispute_seq, kind, channel, state, context, created_at) VALUES (?, ?, ?, (SELECT seq FROM disputes WHERE id = ?), 'disputeOpened', 'email', ?, '{}', 1)",
+                                   arguments: [rowid, "\(d).\(n).disputeOpened", d, d, state])
+                }
+            }
+        }
+        let store = try DisputeStore(path: path)
+        #expect(try store.schemaVersion() == "0005-outbox-by-dispute")
+        let rows = try store.pool.read { db in try Row.fetchAll(db, sql: "SELECT rowid, id, state FROM outbox ORDER BY rowid") }
+        #expect(rows.map { "\($0[0] as Int64) \($0[1] as String) \($0[2] as String)" }
+                == ["3 D-b.1.disputeOpened spooled", "7 D-a.1.disputeOpened pending", "9 D-b.2.disputeOpened pending"])
+        #expect(try store.pendingNotices().notices.map(\.id) == ["D-a.1.disputeOpened", "D-b.2.disputeOpened"])
+        // The same notice id twice for one dispute is refused, as the primary key refused it.
+        #expect(throws: DatabaseError.self) {
+            try store.pool.write { db in
+                try db.execute(sql: "INSERT INTO outbox (id, dispute_id, dispute_seq, kind, channel, state, context, created_at) VALUES ('D-a.1.disputeOpened', 'D-a', 2, 'disputeOpened', 'email', 'pending', '{}', 2)")
+            }
+        }
+        let pending = try store.pendingNotices().notices
+        try store.markSpooled(pending.filter { $0.disputeID == "D-b" }, at: 50)
+        #expect(try store.pendingNotices().notices.map(\.id) == ["D-a.1.disputeOpened"])
+        #expect(try store.notices(of: "D-b").map { "\($0.id) \($0.state) \($0.doneAt.map(String.init) ?? "-")" }
+                == ["D-b.1.disputeOpened spooled -", "D-b.2.disputeOpened spooled 50"])
+        // Marking looks the notice up through its dispute's index, not by scanning the outbox.
+        let plan = try store.pool.read { db in
+            try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN UPDATE outbox SET state = 'spooled' WHERE dispute_seq = (SELECT seq FROM disputes WHERE id = 'D-a') AND id = 'D-a.1.disputeOpened'")
+                .map { $0["detail"] as String }.joined(separator: "; ")
+        }
+        #expect(plan.contains("USING INDEX outbox_dispute (dispute_seq=? AND id=?)"), "\(plan)")
     }
 }
 
