@@ -144,7 +144,9 @@ extension Engine {
     func unconfirmed<Value>(_ table: KeyPath<Group, [String: Value]>, _ key: String) -> Value? {
         guard let group else { return nil }
         if let value = group[keyPath: table][key] { return value }
-        for earlier in inFlight.reversed() {
+        // Groups of an earlier epoch are still in flight after a failed commit
+        // only to be refused: what they changed will not be stored.
+        for earlier in inFlight.reversed() where earlier.epoch == commitEpoch {
             if let value = earlier.group[keyPath: table][key] { return value }
         }
         return nil

@@ -205,6 +205,9 @@ extension Engine {
         /// What it changes, which groups built after it read through ``unconfirmed(_:_:)``.
         let group: Group
         let outcome: CommitOutcome
+        /// The ``commitEpoch`` it was built in: once a commit of that epoch has
+        /// failed, the store refuses it and nothing built later may read it.
+        let epoch: Int
     }
 
     /// A commit's outcome, told by the store's writer thread, awaited by the actor.
@@ -280,7 +283,7 @@ extension Engine {
                 failedEpoch.value == epoch ? BuiltOnFailedCommit() : nil
             }, completion: finish)
         }
-        return InFlight(group: built, outcome: outcome)
+        return InFlight(group: built, outcome: outcome, epoch: epoch)
     }
 
     /// Lands the groups whose commits are done, oldest first, and brings the
@@ -294,10 +297,12 @@ extension Engine {
             case let .success(results):
                 for result in results { afterCommit(result) }
                 for m in first.group.merchants.values { merchantCache[m.id] = m }
+            case .failure(is BuiltOnFailedCommit):
+                // Refused by the writer behind a failed commit, which landed
+                // before it and moved the epoch on already.
+                continue
             case let .failure(error):
-                if !(error is BuiltOnFailedCommit) {
-                    logger.error("group commit failed; its requests are refused and nothing of them is stored", metadata: ["error": "\(error)"])
-                }
+                logger.error("group commit failed; its requests are refused and nothing of them is stored", metadata: ["error": "\(error)"])
                 commitEpoch += 1
                 if let open = openGroup {
                     openGroup = nil

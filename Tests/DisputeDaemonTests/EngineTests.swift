@@ -38,6 +38,20 @@ extension Engine {
         landFinished()
         return started.map { $0.outcome.result! }
     }
+
+    /// Whether a group being built reads the changes of a group still in
+    /// flight that was built in `epoch` (one that made `disputeID` `dispute`).
+    func seesGroupInFlight(builtIn epoch: Int, disputeID: String, dispute: Dispute) -> Bool {
+        var earlier = Group()
+        earlier.disputes[disputeID] = dispute
+        inFlight.append(InFlight(group: earlier, outcome: CommitOutcome(), epoch: epoch))
+        defer { inFlight.removeLast() }
+        group = Group()
+        defer { group = nil }
+        return unconfirmed(\.disputes, disputeID) != nil
+    }
+
+    var epoch: Int { commitEpoch }
 }
 
 @Suite struct EngineTests {
@@ -99,6 +113,12 @@ extension Engine {
         #expect(second is Engine.BuiltOnFailedCommit)
         #expect(try store.dispute("D-1") == nil)
         #expect(await engine.pendingTimerCount == 3)   // D-0's only
+        // A group of the failed epoch still in flight (to be refused) is not read
+        // by what is built now; one of the current epoch is.
+        let d2 = try #require(try store.dispute("D-0"))
+        #expect(await engine.epoch == 1)
+        #expect(await engine.seesGroupInFlight(builtIn: 0, disputeID: "D-9", dispute: d2) == false)
+        #expect(await engine.seesGroupInFlight(builtIn: 1, disputeID: "D-9", dispute: d2) == true)
         // The engine has seen the failure: what it builds now is written.
         let again = await engine.commitTogether([try await opening("D-2"), try await opening("D-3")])
         for outcome in again { if case let .failure(error) = outcome { Issue.record("\(error)") } }
