@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/prctl.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -21,6 +22,12 @@ extern int renameat2(int olddirfd, const char *oldpath, int newdirfd,
 static inline int disputed_rename_noreplace(int olddirfd, const char *oldpath,
                                             int newdirfd, const char *newpath) {
     return renameat2(olddirfd, oldpath, newdirfd, newpath, DISPUTED_RENAME_NOREPLACE);
+}
+
+/* prctl is variadic, which Swift cannot call: the kernel's name of the calling
+   thread (at most 15 bytes; top -H and /proc/<pid>/task/<tid>/comm show it). */
+static inline int disputed_name_thread(const char *name) {
+    return prctl(PR_SET_NAME, (unsigned long)name, 0UL, 0UL, 0UL);
 }
 
 #endif

@@ -1,3 +1,4 @@
+import CSystemd
 import Foundation
 import Synchronization
 #if canImport(Glibc)
@@ -38,6 +39,9 @@ final class BackgroundThread: Sendable {
     }
 
     private func run() {
+        // The kernel's name of the thread (top -H, /proc/<pid>/task/*/comm),
+        // which Foundation's `Thread.name` does not set on Linux.
+        _ = disputed_name_thread(String(name.utf8.prefix(15))!)
         // Linux applies setpriority(PRIO_PROCESS, 0) to the calling thread only.
         errno = 0
         let current = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)

@@ -98,10 +98,13 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory + "/spool/new").sorted()
                 == ["D-a.1.disputeOpened.eml", "D-b.1.disputeOpened.eml"])
         let ours = BackgroundThread.currentNice()
-        let theirs = await withCheckedContinuation { continuation in
-            spooler.background.async { continuation.resume(returning: BackgroundThread.currentNice()) }
+        let (theirs, name) = await withCheckedContinuation { continuation in
+            spooler.background.async {
+                continuation.resume(returning: (BackgroundThread.currentNice(), try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8)))
+            }
         }
         #expect(theirs == min(19, ours + BackgroundThread.niceIncrement))
+        #expect(name == "disputed-spool\n")   // as top -H shows it
         #expect(ours < 19)   // the test itself must leave room to see the difference
     }
 
