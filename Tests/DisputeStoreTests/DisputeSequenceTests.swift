@@ -35,6 +35,19 @@ import Testing
         return batch
     }
 
+    /// A new store migrated up to `migration` only, holding merchant M1 and
+    /// what `fill` writes: the store an older version left behind.
+    static func storeOfSchema(_ migration: String, _ fill: (Database) throws -> Void) throws -> String {
+        let path = DisputeStoreTests.temporaryPath()
+        let queue = try DatabaseQueue(path: path)
+        try DisputeStore.migrator.migrate(queue, upTo: migration)
+        try queue.write { db in
+            try db.execute(sql: "INSERT INTO merchants (id, body, updated_at) VALUES ('M1', '{}', 1)")
+            try fill(db)
+        }
+        return path
+    }
+
     static func sequence(of id: String, in store: DisputeStore) throws -> Int64? {
         try store.pool.read { db in try Int64.fetchOne(db, sql: "SELECT seq FROM disputes WHERE id = ?", arguments: [id]) }
     }
@@ -119,22 +132,16 @@ import Testing
     /// A store written by the previous schema: after the upgrade every dispute
     /// has a sequence number and all its rows are found through it.
     @Test func upgradingAStoreKeepsEveryRowOfEveryDisputeReachable() throws {
-        let path = DisputeStoreTests.temporaryPath()
-        do {
-            let queue = try DatabaseQueue(path: path)
-            try DisputeStore.migrator.migrate(queue, upTo: "0002-disputes")
-            try queue.write { db in
-                try db.execute(sql: "INSERT INTO merchants (id, body, updated_at) VALUES ('M1', '{}', 1)")
-                for d in ["D-b", "D-a"] {
-                    try db.execute(sql: "INSERT INTO disputes (id, merchant_id, order_reference, stage, body, opened_at, updated_at) VALUES (?, 'M1', ?, 'awaitingMerchant', '{}', 1, 1)",
-                                   arguments: [d, "O-" + d])
-                    for event in ["opened", "notified"] {
-                        try db.execute(sql: "INSERT INTO timeline (dispute_id, at, event, detail) VALUES (?, 1, ?, '')", arguments: [d, event])
-                    }
-                    try db.execute(sql: "INSERT INTO timers (dispute_id, kind, due_at, state) VALUES (?, 'responseDeadline', 99, 'pending')", arguments: [d])
-                    try db.execute(sql: "INSERT INTO outbox (id, dispute_id, kind, channel, state, context, created_at) VALUES (?, ?, 'disputeOpened', 'email', 'pending', '{}', 1)",
-                                   arguments: [d + ".1.disputeOpened", d])
+        let path = try Self.storeOfSchema("0002-disputes") { db in
+            for d in ["D-b", "D-a"] {
+                try db.execute(sql: "INSERT INTO disputes (id, merchant_id, order_reference, stage, body, opened_at, updated_at) VALUES (?, 'M1', ?, 'awaitingMerchant', '{}', 1, 1)",
+                               arguments: [d, "O-" + d])
+                for event in ["opened", "notified"] {
+                    try db.execute(sql: "INSERT INTO timeline (dispute_id, at, event, detail) VALUES (?, 1, ?, '')", arguments: [d, event])
                 }
+                try db.execute(sql: "INSERT INTO timers (dispute_id, kind, due_at, state) VALUES (?, 'responseDeadline', 99, 'pending')", arguments: [d])
+                try db.execute(sql: "INSERT INTO outbox (id, dispute_id, kind, channel, state, context, created_at) VALUES (?, ?, 'disputeOpened', 'email', 'pending', '{}', 1)",
+                               arguments: [d + ".1.disputeOpened", d])
             }
         }
         let store = try DisputeStore(path: path)
@@ -158,21 +165,15 @@ import Testing
     /// order) and its state; notice ids stay unique; marking a notice spooled
     /// finds it through its dispute.
     @Test func upgradingKeepsEveryNoticeInOrderAndIdsStayUnique() throws {
-        let path = DisputeStoreTests.temporaryPath()
-        do {
-            let queue = try DatabaseQueue(path: path)
-            try DisputeStore.migrator.migrate(queue, upTo: "0004-next-deadline")
-            try queue.write { db in
-                try db.execute(sql: "INSERT INTO merchants (id, body, updated_at) VALUES ('M1', '{}', 1)")
-                for (seq, d) in ["D-b", "D-a"].enumerated() {
-                    try db.execute(sql: "INSERT INTO disputes (id, merchant_id, order_reference, stage, body, opened_at, updated_at, seq) VALUES (?, 'M1', ?, 'awaitingMerchant', '{}', 1, 1, ?)",
-                                   arguments: [d, "O-" + d, seq + 1])
-                }
-                // Rowids out of the id order, and one notice already spooled.
-                for (rowid, d, n, state) in [(7, "D-a", 1, "pending"), (3, "D-b", 1, "spooled"), (9, "D-b", 2, "pending")] {
-                    try db.execute(sql: "INSERT INTO outbox (rowid, id, dispute_id, dispute_seq, kind, channel, state, context, created_at) VALUES (?, ?, ?, (SELECT seq FROM disputes WHERE id = ?), 'disputeOpened', 'email', ?, '{}', 1)",
-                                   arguments: [rowid, "\(d).\(n).disputeOpened", d, d, state])
-                }
+        let path = try DisputeSequenceTests.storeOfSchema("0004-next-deadline") { db in
+            for (seq, d) in ["D-b", "D-a"].enumerated() {
+                try db.execute(sql: "INSERT INTO disputes (id, merchant_id, order_reference, stage, body, opened_at, updated_at, seq) VALUES (?, 'M1', ?, 'awaitingMerchant', '{}', 1, 1, ?)",
+                               arguments: [d, "O-" + d, seq + 1])
+            }
+            // Rowids out of the id order, and one notice already spooled.
+            for (rowid, d, n, state) in [(7, "D-a", 1, "pending"), (3, "D-b", 1, "spooled"), (9, "D-b", 2, "pending")] {
+                try db.execute(sql: "INSERT INTO outbox (rowid, id, dispute_id, dispute_seq, kind, channel, state, context, created_at) VALUES (?, ?, ?, (SELECT seq FROM disputes WHERE id = ?), 'disputeOpened', 'email', ?, '{}', 1)",
+                               arguments: [rowid, "\(d).\(n).disputeOpened", d, d, state])
             }
         }
         let store = try DisputeStore(path: path)
