@@ -16,10 +16,11 @@ extension Engine {
         var disputes: [String: Dispute] = [:]
         var merchants: [String: Merchant] = [:]
         var requests: [String: RequestRecord] = [:]
-        /// What the store held, read once for the whole group before its
-        /// requests run (``Engine/prefetch(_:)``): stored answers of the group's
-        /// request ids and which of its new dispute ids are taken. An id not
-        /// among the looked-up ones was not asked about and is read on its own.
+        /// What the store held, read in one transaction for each batch of
+        /// requests before they are handled into the group
+        /// (``Engine/prefetch(_:)``): stored answers of their request ids and
+        /// which of their new dispute ids are taken. An id not among the
+        /// looked-up ones was not asked about and is read on its own.
         var stored = Prefetched()
     }
 
@@ -41,9 +42,11 @@ extension Engine {
     /// Reads, in one transaction, what the group's requests will ask the store:
     /// whether each request id was answered before, and whether each id a
     /// `dispute.open` names is taken. Nothing but the engine writes, and the
-    /// group in flight is consulted before these answers (``unconfirmed``), so
-    /// they stay right while the group is built. A barrier request starts a
-    /// new group, which drops them.
+    /// groups in flight are consulted before these answers (``unconfirmed``),
+    /// so they stay right while the group is built; a group that lands takes
+    /// its changes out of that view once they are in the store, so a later
+    /// batch's read finds them there. A barrier request starts a new group,
+    /// which drops them.
     func prefetch(_ items: [QueuedWrite]) -> Prefetched {
         var requestIDs: [String] = []
         var disputeIDs: [String] = []
