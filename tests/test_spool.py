@@ -303,7 +303,20 @@ def test_full_disk_keeps_notices_pending_and_delivers_them_when_space_returns(wo
         # Nothing half-written is visible to the relay.
         for f in (spool / "outgoing/new").glob("*.eml"):
             assert f.read_bytes().rstrip().endswith(b"--")
-        assert not list((spool / "outgoing/tmp").iterdir())
+        # A failed write removes its own file from tmp/. The spooler retries
+        # meanwhile (1 s, then 2 s, ...), and a retry's file is in tmp/ for the
+        # moment its write takes to fail; a file left behind would stay.
+        def tmp_files():
+            found = {}
+            for f in (spool / "outgoing/tmp").iterdir():
+                try:
+                    found[f.name] = f.stat().st_ino
+                except FileNotFoundError:  # a retry's file, gone as its write failed
+                    pass
+            return found
+        before = tmp_files()
+        time.sleep(0.5)
+        assert not set(before.items()) & set(tmp_files().items()), "a file stayed in tmp/ after its write failed"
         grow_disk(spool, "8m")
         deadline = time.monotonic() + 60
         while d.ctl("status").json["outboxPending"] and time.monotonic() < deadline:
@@ -311,4 +324,5 @@ def test_full_disk_keeps_notices_pending_and_delivers_them_when_space_returns(wo
         status = d.ctl("status").json
         assert status["outboxPending"] == 0 and status.get("lastSpoolError") is None
         assert len(list((spool / "outgoing/new").glob("*.eml"))) == 40
+        assert not list((spool / "outgoing/tmp").iterdir())
         d.stop()
