@@ -62,6 +62,10 @@ directory = "{values['calendars']}"
 class Daemon:
     """A running `disputed` on a temporary configuration."""
 
+    # Every daemon a test started; the workdir fixture kills those still running
+    # in its directory, so a test that fails before its own stop leaves none behind.
+    started = []
+
     def __init__(self, base: Path, args=(), env=None, config=None):
         self.base = base
         self.config = base / "disputed.toml"
@@ -78,6 +82,7 @@ class Daemon:
         self.proc = subprocess.Popen(
             [str(DISPUTED), "--config", str(self.config), *self.args],
             stdout=self._log_file, stderr=subprocess.STDOUT, env=self.env, **process)
+        Daemon.started.append(self)
         if wait:
             self.wait_ready()
         return self
@@ -198,6 +203,9 @@ def workdir():
     path = Path(tempfile.mkdtemp(prefix="dsp-", dir="/tmp"))
     os.chmod(path, 0o755)
     yield path
+    for d in [d for d in Daemon.started if path in d.base.parents or d.base == path]:
+        d.kill()
+        Daemon.started.remove(d)
     shutil.rmtree(path, ignore_errors=True)
 
 
