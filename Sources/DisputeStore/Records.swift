@@ -133,19 +133,16 @@ extension DisputeStore {
                 completion(.failure(refusal))
                 return
             }
-            var results: [CommitResult] = []
-            do {
+            let outcome = Result { () throws -> [CommitResult] in
+                var results: [CommitResult] = []
                 try db.inTransaction {
                     results = try batches.map { try Self.write($0, into: db) }
                     return .commit
                 }
-            } catch {
-                checkpointer.committed()
-                completion(.failure(error))
-                return
+                return results
             }
             checkpointer.committed()
-            completion(.success(results))
+            completion(outcome)
         }
     }
 
