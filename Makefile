@@ -141,6 +141,10 @@ test-systemd: release test-deps
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq systemd-container debootstrap; }
 	$(PYTHON) tests/systemd_boot.py
 
+# A C compiler for the small preload libraries of the benchmarks and tests: cc
+# when the machine has one, else the clang that comes with the Swift toolchain.
+CC := $(shell command -v cc || command -v clang)
+
 # Benchmarks are a separate package (Benchmarks/), built in release mode only here.
 bench-deps: deps
 	@$(PYTHON) -c "import numpy" 2>/dev/null || { echo "Installing numpy"; $(PYTHON) -m pip install -q numpy; }
@@ -148,7 +152,7 @@ bench-deps: deps
 bench: bench-deps
 	$(SWIFT) build $(RELEASE_FLAGS)
 	cd Benchmarks && $(SWIFT) build -c release
-	gcc -O2 -shared -fPIC -o Benchmarks/.build/libmalloc_counter.so Benchmarks/malloc-counter/malloc_counter.c
+	$(CC) -O2 -shared -fPIC -o Benchmarks/.build/libmalloc_counter.so Benchmarks/malloc-counter/malloc_counter.c
 	$(PYTHON) Benchmarks/run.py
 
 clean:
