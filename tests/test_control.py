@@ -281,3 +281,76 @@ def test_disputectl_says_why_it_cannot_reach_the_daemon(tmp_path):
     assert r.returncode == 69
     assert json.loads(r.stdout)["code"] == "unavailable"
     assert "path is longer than a Unix socket path may be" in r.stderr
+
+
+def test_listings_come_in_pages_of_at_most_64_kib_a_line_that_together_list_everything(sim):
+    # Every line the daemon writes is at most 64 KiB (interfaces.md), so a long
+    # listing comes in pages: `next` of one answer is `after` of the next request.
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(str(sim.socket))
+        lines = []
+
+        def ask(op, args, id="q"):
+            s.sendall((json.dumps({"v": 1, "id": id, "op": op, "args": args}) + "\n").encode())
+            line = read_line(s, limit=1 << 22)
+            lines.append(len(line))
+            reply = json.loads(line)
+            assert reply["ok"], reply
+            return reply["result"]
+
+        def pages(op, args, key):
+            rows, after = [], None
+            while True:
+                page = ask(op, dict(args, **({"after": after} if after else {})))
+                rows += page[key]
+                if not page["more"]:
+                    assert "next" not in page
+                    return rows
+                after = page["next"]
+
+        merchants = [f"M-{n:03}" for n in range(450)]
+        for m in merchants:
+            ask("merchant.upsert", {"id": m, "name": f"Shop {m}", "email": "a@shop.example", "country": "SE",
+                                    "timezone": "Europe/Stockholm"}, id=f"up-{m}")
+        disputes = [f"D-{n:03}" for n in range(260)]
+        for n, d in enumerate(disputes):
+            # 14 and 21 business days: deadlines interleave with open order, and many share an instant.
+            ask("dispute.open", {"merchant": "M-000", "order": f"O-{d}", "amount": "10.00", "currency": "SEK",
+                                 "reason": "faulty" if n % 2 else "notReceived", "id": d}, id=f"open-{d}")
+        lines.clear()
+
+        first = ask("dispute.list", {})
+        assert first["more"] and 0 < len(first["disputes"]) < 260 and first["next"]
+        assert [x["id"] for x in pages("dispute.list", {}, "disputes")] == disputes
+        assert [x["id"] for x in pages("dispute.list", {"merchant": "M-000", "state": "awaitingMerchant"}, "disputes")] == disputes
+        ten = ask("dispute.list", {"limit": 10})
+        assert [x["id"] for x in ten["disputes"]] == disputes[:10] and ten["more"] and ten["next"]
+        assert ask("dispute.list", {"limit": 10, "after": ten["next"]})["disputes"][0]["id"] == disputes[10]
+
+        deadlines = pages("deadlines.upcoming", {"withinSeconds": 60 * 86400}, "deadlines")
+        assert sorted(x["id"] for x in deadlines) == disputes
+        assert [x["deadline"] for x in deadlines] == sorted(x["deadline"] for x in deadlines)
+        same_instant = [x["id"] for x in deadlines if x["deadline"] == deadlines[0]["deadline"]]
+        assert same_instant == sorted(same_instant) and len(same_instant) == 130  # the same instant: in open order
+
+        assert [x["id"] for x in pages("merchant.list", {}, "merchants")] == merchants
+        shown = ask("merchant.show", {"id": "M-000"})
+        assert shown["more"] and [x["id"] for x in shown["disputes"]] == disputes[:len(shown["disputes"])]
+        rest = ask("dispute.list", {"merchant": "M-000", "after": shown["next"]})["disputes"]
+        assert rest[0]["id"] == disputes[len(shown["disputes"])]
+        assert max(lines) <= 64 * 1024, max(lines)
+
+        for op, after in (("dispute.list", "x"), ("dispute.list", "1:2"), ("deadlines.upcoming", "12"), ("merchant.list", 7)):
+            s.sendall((json.dumps({"v": 1, "id": "bad", "op": op, "args": {"after": after}}) + "\n").encode())
+            reply = json.loads(read_line(s))
+            assert reply["ok"] is False and reply["error"]["code"] == "bad_request" and "'after'" in reply["error"]["message"], (op, reply)
+
+    # disputectl reads the pages for the user, up to --limit (default 1000).
+    assert [x["id"] for x in sim.ctl("list").json["disputes"]] == disputes and sim.ctl("list").json["more"] is False
+    some = sim.ctl("list", "--limit", "150").json
+    assert [x["id"] for x in some["disputes"]] == disputes[:150] and some["more"] is True and "next" not in some
+    out = sim.ctl("list", "--limit", "150", json_output=False)
+    assert len(out.stdout.splitlines()) == 151 and "the first 150 shown; more match" in out.stderr
+    assert len(sim.ctl("deadlines", "--within", "60d").json["deadlines"]) == 260
+    assert [m["id"] for m in sim.ctl("merchant", "list").json["merchants"]] == merchants
+    assert [x["id"] for x in sim.ctl("merchant", "show", "M-000").json["disputes"]] == disputes

@@ -246,8 +246,14 @@ public final class ControlServer: Service, Sendable {
         return await handler.handle(request, operation: operation, peer: peer)
     }
 
+    /// The response as one line. Listings come in pages that fit the
+    /// protocol's 64 KiB a line; should any other answer not fit, the client
+    /// gets `too_large` rather than a line it may not be able to read.
     static func line(_ response: ControlResponse) -> ByteBuffer {
-        ByteBuffer(bytes: response.encodedLine())
+        let line = response.encodedLine()
+        guard line.count > maximumLineLength else { return ByteBuffer(bytes: line) }
+        return ByteBuffer(bytes: ControlResponse.failure(id: response.id, ControlError(.tooLarge,
+            "the answer is \(line.count) bytes, more than the protocol's \(maximumLineLength) a line")).encodedLine())
     }
 }
 

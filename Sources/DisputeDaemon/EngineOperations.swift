@@ -26,19 +26,25 @@ extension Engine {
             let result: JSONValue
             switch op {
             case .merchantList:
-                try args.allow([])
-                result = .object(["merchants": .array(try store.merchants().map(View.merchant))])
+                try args.allow(["limit", "after"])
+                let limit = min(try Self.limit(args), Self.merchantsPerPage)
+                let found = try store.merchants(after: try args.string("after"), limit: limit + 1)
+                result = Self.listing("merchants", AnswerPage(found, limit: limit, cursor: \.id, view: View.merchant), next: { $0 })
             case .merchantShow:
                 try args.allow(["id"])
                 let m = try merchantNamed(try args.required("id"))
                 guard case var .object(fields) = View.merchant(m) else { return .failure(id: request.id, ControlError(.internal, "view")) }
-                // The first ones, oldest first; `more` says that dispute.list has the rest.
-                let found = try store.disputes(merchantID: m.id, limit: Self.defaultLimit + 1)
-                fields["disputes"] = .array(found.prefix(Self.defaultLimit).map(View.dispute))
-                fields["more"] = .bool(found.count > Self.defaultLimit)
+                // The first ones that fit the answer, oldest first; `more` says that dispute.list has
+                // the rest, from `next` (its `after`, with the merchant as filter).
+                let found = try store.disputePage(merchantID: m.id, after: nil, limit: Self.disputesPerPage + 1)
+                let page = AnswerPage(found, limit: Self.disputesPerPage, budget: AnswerPage<ListingCursor>.rowBudget - 2048,
+                                      cursor: \.cursor) { View.dispute($0.dispute) }
+                fields["disputes"] = .array(page.rows)
+                fields["more"] = .bool(page.more)
+                if let next = page.next { fields["next"] = .string(next.text) }
                 result = .object(fields)
             case .disputeList:
-                try args.allow(["state", "merchant", "order", "dueBefore", "limit"])
+                try args.allow(["state", "merchant", "order", "dueBefore", "limit", "after"])
                 let stage = try args.string("state").map { raw -> DisputeStage in
                     guard let s = DisputeStage(rawValue: raw) else {
                         throw ControlError(.badRequest, "'state' is \"\(raw)\"; states: \(DisputeStage.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -51,32 +57,37 @@ extension Engine {
                     }
                     return Self.seconds(d)
                 }
-                let limit = try Self.limit(args)
-                // One more than asked, to tell the client that more match.
-                let found = try store.disputes(stage: stage, merchantID: try args.string("merchant"), dueBefore: due,
-                                               orderReference: try args.string("order"), limit: limit + 1)
-                result = .object(["disputes": .array(found.prefix(limit).map(View.dispute)), "more": .bool(found.count > limit)])
+                let limit = min(try Self.limit(args), Self.disputesPerPage)
+                // One more than the page holds, to tell the client that more match.
+                let found = try store.disputePage(stage: stage, merchantID: try args.string("merchant"), dueBefore: due,
+                                                  orderReference: try args.string("order"), after: try Self.cursor(args, byDeadline: false),
+                                                  limit: limit + 1)
+                result = Self.listing("disputes", AnswerPage(found, limit: limit, cursor: \.cursor) { View.dispute($0.dispute) }, next: \.text)
             case .disputeShow:
                 try args.allow(["id"])
                 let d = try disputeNamed(try args.required("id"))
                 result = View.detailed(d, timeline: try store.timeline(of: d.id), notices: try store.notices(of: d.id), timers: try store.timers(of: d.id))
             case .deadlinesUpcoming:
-                try args.allow(["withinSeconds", "limit"])
+                try args.allow(["withinSeconds", "limit", "after"])
                 let within = try args.int("withinSeconds") ?? 7 * 86400
                 guard (0...longestSpanSeconds).contains(within) else {
                     throw ControlError(.badRequest, "'withinSeconds' is \(within); the window must be from 0 seconds to 20 years")
                 }
-                let limit = try Self.limit(args)
-                // Soonest first (closed disputes have no next deadline); one more than asked, to tell that more match.
-                let found = try store.disputes(dueBefore: now + within, byDeadline: true, limit: limit + 1)
-                let rows: [JSONValue] = found.prefix(limit).compactMap { d in
+                let limit = min(try Self.limit(args), Self.deadlinesPerPage)
+                // Soonest first (closed disputes have no next deadline); one more than the page holds, to tell that more match.
+                let found = try store.disputePage(dueBefore: now + within, byDeadline: true, after: try Self.cursor(args, byDeadline: true),
+                                                  limit: limit + 1)
+                let page = AnswerPage(found, limit: limit, cursor: \.cursor) { row -> JSONValue? in
+                    let d = row.dispute
                     guard let last = d.deadlines.last else { return nil }
                     return .object(["id": .string(d.id), "merchant": .string(d.merchantID), "state": .string(d.stage.rawValue),
                                     "kind": .string(last.kind.rawValue), "deadline": View.instant(last.instant),
                                     "deadlineLocal": .string(last.explanation.deadlineLocal), "lastDay": .string(last.explanation.lastDay),
                                     "businessDaysLeft": .int(Int64(businessDaysLeft(d, last)))])
                 }
-                result = .object(["now": View.instant(now), "deadlines": .array(rows), "more": .bool(found.count > limit)])
+                guard case var .object(fields) = Self.listing("deadlines", page, next: \.text) else { throw ControlError(.internal, "listing") }
+                fields["now"] = View.instant(now)
+                result = .object(fields)
             case .clockAdvance:
                 try args.allow(["seconds"])
                 guard let seconds = try args.int("seconds") else { throw ControlError(.badRequest, "clock.advance needs 'seconds', an integer") }
@@ -168,6 +179,30 @@ extension Engine {
 
     /// How many rows a listing answers when the request does not say.
     static let defaultLimit = 1000
+
+    /// The most rows a listing reads for one answer: a little more than the
+    /// 64 KiB line holds of each (disputes about 820 bytes, deadlines 330,
+    /// merchants 200), so that a page does not read and decode rows it leaves out.
+    static let disputesPerPage = 100
+    static let deadlinesPerPage = 250
+    static let merchantsPerPage = 400
+
+    /// A listing's answer: its rows under `key`, `more`, and `next` (the cursor
+    /// to continue from, as text) when more match.
+    static func listing<Cursor>(_ key: String, _ page: AnswerPage<Cursor>, next text: (Cursor) -> String) -> JSONValue {
+        var fields: [String: JSONValue] = [key: .array(page.rows), "more": .bool(page.more)]
+        if let next = page.next { fields["next"] = .string(text(next)) }
+        return .object(fields)
+    }
+
+    /// The `after` of a request for the next page: a cursor from a previous answer's `next`.
+    static func cursor(_ args: Arguments, byDeadline: Bool) throws -> ListingCursor? {
+        guard let text = try args.string("after") else { return nil }
+        guard let cursor = ListingCursor(text: text, byDeadline: byDeadline) else {
+            throw ControlError(.badRequest, "'after' is \"\(text)\", not a cursor this listing gives; pass the 'next' of its previous answer")
+        }
+        return cursor
+    }
 
     /// How many rows a listing answers at most: `limit`, 1 to 100,000 (default ``defaultLimit``).
     static func limit(_ args: Arguments) throws -> Int {

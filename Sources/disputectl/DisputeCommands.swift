@@ -37,7 +37,7 @@ struct MerchantList: ParsableCommand {
     @OptionGroup var connection: ConnectionOptions
 
     func run() throws {
-        let result = try connection.call(.merchantList)
+        let result = try connection.listing(.merchantList, [:], key: "merchants")
         if connection.json { printJSON(result); return }
         let rows = (result["merchants"]?.arrayValue ?? []).map { m in
             [m["id"]?.stringValue ?? "", m["country"]?.stringValue ?? "", m["locale"]?.stringValue ?? "",
@@ -53,7 +53,18 @@ struct MerchantShow: ParsableCommand {
     @Argument(help: "Merchant id.") var id: String
 
     func run() throws {
-        let m = try connection.call(.merchantShow, ["id": .string(id)])
+        var m = try connection.call(.merchantShow, ["id": .string(id)])
+        // The answer carries the disputes that fit its line; the rest of the first
+        // thousand come from dispute.list, from where it stopped.
+        if case var .object(fields) = m, fields["more"]?.boolValue == true, let next = fields["next"]?.stringValue {
+            let shown = fields["disputes"]?.arrayValue ?? []
+            let rest = try connection.listing(.disputeList, ["merchant": .string(id), "after": .string(next)],
+                                              key: "disputes", limit: 1000 - shown.count)
+            fields["disputes"] = .array(shown + (rest["disputes"]?.arrayValue ?? []))
+            fields["more"] = rest["more"] ?? .bool(false)
+            fields["next"] = nil
+            m = .object(fields)
+        }
         if connection.json { printJSON(m); return }
         printAligned([("Merchant", "\(m["id"]?.stringValue ?? "") — \(m["name"]?.stringValue ?? "")"),
                       ("E-mail", m["email"]?.stringValue ?? ""),
@@ -109,18 +120,19 @@ struct List: ParsableCommand {
     @Option(help: "Show at most this many (1-100000), oldest first.") var limit: Int = 1000
 
     func validate() throws {
+        try validateLimit(limit)
         if let dueBefore, parseInstant(dueBefore) == nil {
             throw ValidationError("--due-before '\(dueBefore)' is not an ISO 8601 instant such as 2026-12-18T09:00:00Z")
         }
     }
 
     func run() throws {
-        var args: [String: JSONValue] = ["limit": .int(Int64(limit))]
+        var args: [String: JSONValue] = [:]
         if let state { args["state"] = .string(state) }
         if let merchant { args["merchant"] = .string(merchant) }
         if let order { args["order"] = .string(order) }
         if let dueBefore { args["dueBefore"] = .string(dueBefore) }
-        let result = try connection.call(.disputeList, args)
+        let result = try connection.listing(.disputeList, args, key: "disputes", limit: limit)
         if connection.json { printJSON(result); return }
         let rows = result["disputes"]?.arrayValue ?? []
         printDisputes(rows)
@@ -273,12 +285,13 @@ struct Deadlines: ParsableCommand {
     @Option(help: "Show at most this many (1-100000), soonest first.") var limit: Int = 1000
 
     func validate() throws {
+        try validateLimit(limit)
         guard let seconds = parseDuration(within) else { throw ValidationError("--within '\(within)' is not a duration such as 90s, 15m, 12h, 3d, 2w or 1d12h") }
         guard seconds <= longestSpanSeconds else { throw ValidationError("--within '\(within)' is longer than the 20 years the daemon looks ahead") }
     }
 
     func run() throws {
-        let result = try connection.call(.deadlinesUpcoming, ["withinSeconds": .int(parseDuration(within)!), "limit": .int(Int64(limit))])
+        let result = try connection.listing(.deadlinesUpcoming, ["withinSeconds": .int(parseDuration(within)!)], key: "deadlines", limit: limit)
         if connection.json { printJSON(result); return }
         let deadlines = result["deadlines"]?.arrayValue ?? []
         defer { noteMore(result, shown: deadlines.count) }
@@ -351,6 +364,11 @@ func printTable(_ header: [String], none: String = "(none)", _ rows: [[String]])
     }
     print(line(header))
     for row in rows { print(line(row)) }
+}
+
+/// `--limit` of a listing: 1 to 100,000 rows, read in as many pages as that takes.
+func validateLimit(_ limit: Int) throws {
+    guard (1...100_000).contains(limit) else { throw ValidationError("--limit \(limit) must be from 1 to 100000") }
 }
 
 /// Says on stderr when the daemon had more rows than it was asked for, so a

@@ -78,12 +78,46 @@ struct ConnectionOptions: ParsableArguments {
 
     /// Sends one request; prints the error and exits 1 or 69 when it does not succeed.
     func call(_ op: ControlOperation, _ args: [String: JSONValue] = [:], requestID: String? = nil) throws -> JSONValue {
+        var client: ControlClient? = nil
+        defer { client?.close() }
+        return try call(op, args, requestID: requestID, on: &client)
+    }
+
+    /// A listing (`dispute.list`, `deadlines.upcoming`, `merchant.list`) read
+    /// page by page on one connection, each request's `after` the `next` of the
+    /// answer before, until it has `limit` rows or the listing ends. The answer
+    /// has the shape of one page: the first page's other fields (`now`), every
+    /// row under `key`, and `more` when rows beyond `limit` match.
+    func listing(_ op: ControlOperation, _ args: [String: JSONValue], key: String, limit: Int = .max) throws -> JSONValue {
+        var client: ControlClient? = nil
+        defer { client?.close() }
+        var args = args
+        var answer: [String: JSONValue]? = nil
+        var rows: [JSONValue] = []
+        var more = false
+        repeat {
+            args["limit"] = .int(Int64(min(limit - rows.count, 100_000)))
+            guard case let .object(page) = try call(op, args, on: &client) else { break }
+            if answer == nil { answer = page }
+            rows += page[key]?.arrayValue ?? []
+            more = page["more"]?.boolValue == true
+            guard more, let next = page["next"]?.stringValue else { break }
+            args["after"] = .string(next)
+        } while rows.count < limit
+        var whole = answer ?? [:]
+        whole[key] = .array(rows)
+        whole["more"] = .bool(more)
+        whole["next"] = nil
+        return .object(whole)
+    }
+
+    /// ``call(_:_:requestID:)`` on a connection kept across calls (the first opens it).
+    func call(_ op: ControlOperation, _ args: [String: JSONValue], requestID: String? = nil, on client: inout ControlClient?) throws -> JSONValue {
         let id = requestID ?? UUID().uuidString.lowercased()
         let response: ControlResponse
         do {
-            var client = try ControlClient(socketPath: socketPath)
-            defer { client.close() }
-            response = try client.send(ControlRequest(id: id, op: op.rawValue, args: .object(args)))
+            if client == nil { client = try ControlClient(socketPath: socketPath) }
+            response = try client!.send(ControlRequest(id: id, op: op.rawValue, args: .object(args)))
         } catch let error as UnreachableError {
             if json {
                 printJSON(.object(["code": .string("unavailable"), "message": .string(error.description)]))

@@ -1,6 +1,7 @@
 import Foundation
 import DisputeWorkflow
 import GRDB
+import GRDBSQLite
 import Testing
 @testable import DisputeStore
 
@@ -112,12 +113,65 @@ import Testing
             (.closed, "M-1", nil, false), (nil, nil, nil, true)]
         for (stage, merchant, order, byDeadline) in filters {
             // By deadline: what deadlines.upcoming asks, every dispute due before an instant, soonest first.
-            let (sql, arguments) = DisputeStore.listing(stage: stage, merchantID: merchant, dueBefore: byDeadline ? 1_900_000_000 : nil,
-                                                        orderReference: order, byDeadline: byDeadline, limit: 1000)
-            let plan = try store.pool.read { db in
-                try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql, arguments: arguments).map { $0["detail"] as String }
+            // The first page, and one after a cursor: the later pages start where the one before ended.
+            for after in [nil, ListingCursor(nextDeadline: byDeadline ? 1_800_000_000 : nil, rowid: 500)] {
+                let (sql, arguments) = DisputeStore.listing(stage: stage, merchantID: merchant, dueBefore: byDeadline ? 1_900_000_000 : nil,
+                                                            orderReference: order, byDeadline: byDeadline, after: after, limit: 1000)
+                let plan = try store.pool.read { db in
+                    try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql, arguments: arguments).map { $0["detail"] as String }
+                }
+                #expect(!plan.contains { $0.contains("TEMP B-TREE") }, "\(sql): \(plan)")
             }
-            #expect(!plan.contains { $0.contains("TEMP B-TREE") }, "\(sql): \(plan)")
+        }
+    }
+}
+
+@Suite struct ListingCursorTests {
+    /// SQLite's count of virtual-machine steps for running `sql` to its end:
+    /// a page read from where its cursor points takes steps for its own rows,
+    /// a scan from the start of an index one or more for every entry before.
+    static func steps(_ db: Database, _ sql: String, _ arguments: StatementArguments) throws -> Int32 {
+        let statement = try db.makeStatement(sql: sql)
+        _ = try Row.fetchAll(statement, arguments: arguments)
+        return sqlite3_stmt_status(statement.sqliteStatement, SQLITE_STMTSTATUS_VM_STEP, 0)
+    }
+
+    @Test func aPageAfterACursorReadsItsOwnRowsNotEveryRowBefore() throws {
+        let store = try DisputeStore(path: DisputeStoreTests.temporaryPath())
+        try store.pool.write { db in
+            try db.execute(sql: "INSERT INTO merchants (id, body, updated_at) VALUES ('M-1', '{}', 0)")
+            for n in 1...3000 {
+                // A thousand disputes share each deadline: a page that begins inside an instant
+                // must not step over the disputes of that instant before its cursor.
+                try db.execute(sql: """
+                    INSERT INTO disputes (id, merchant_id, order_reference, stage, next_deadline, body, opened_at, updated_at, seq)
+                    VALUES (?, 'M-1', ?, 'awaitingMerchant', ?, '{}', 0, 0, ?)
+                    """, arguments: ["D-\(n)", "O-\(n % 7)", 1_800_000_000 + n / 1000, n])
+            }
+        }
+        let filters: [(DisputeStage?, String?, String?, Bool)] = [
+            (nil, nil, nil, false), (.awaitingMerchant, nil, nil, false), (nil, "M-1", nil, false), (nil, nil, "O-1", false), (nil, nil, nil, true)]
+        for (stage, merchant, order, byDeadline) in filters {
+            let near = ListingCursor(nextDeadline: byDeadline ? 1_800_000_000 + 2990 / 1000 : nil, rowid: 2990)
+            let (sql, arguments) = DisputeStore.listing(stage: stage, merchantID: merchant, dueBefore: byDeadline ? 1_900_000_000 : nil,
+                                                        orderReference: order, byDeadline: byDeadline, after: near, limit: 100)
+            let (rows, steps) = try store.pool.read { db in
+                (try Row.fetchAll(db, sql: sql, arguments: arguments).map { $0["id"] as String }, try Self.steps(db, sql, arguments))
+            }
+            #expect(rows.first == (order == nil ? "D-2991" : "D-2997") && rows.last == (order == nil ? "D-3000" : "D-2997"), "\(sql): \(rows)")
+            #expect(steps < 1000, "\(sql): \(steps) steps for \(rows.count) rows")
+        }
+    }
+
+    @Test func aCursorReadsBackFromItsTextInItsOwnOrderOnly() {
+        let byOpen = ListingCursor(nextDeadline: nil, rowid: 42)
+        let byDeadline = ListingCursor(nextDeadline: 1_801_263_600, rowid: 42)
+        #expect(ListingCursor(text: byOpen.text, byDeadline: false) == byOpen)
+        #expect(ListingCursor(text: byDeadline.text, byDeadline: true) == byDeadline)
+        #expect(ListingCursor(text: byOpen.text, byDeadline: true) == nil)
+        #expect(ListingCursor(text: byDeadline.text, byDeadline: false) == nil)
+        for bad in ["", "x", "-1", "1:", ":1", "1:2:3", " 1", "1e3", "99999999999999999999"] {
+            #expect(ListingCursor(text: bad, byDeadline: false) == nil && ListingCursor(text: bad, byDeadline: true) == nil, "\(bad)")
         }
     }
 }
