@@ -8,7 +8,7 @@ import ControlProtocol
 /// until it has what `--limit` asked for).
 ///
 /// The protocol promises every line at most 64 KiB, answers included, so a
-/// listing comes in pages (about 75 disputes or 180 deadlines a page) rather
+/// listing comes in pages (about 75 disputes, 240 deadlines a page) rather
 /// than as one line of up to 80 MB. Decided here; interfaces.md gives the line
 /// limit and no paging.
 struct AnswerPage<Cursor> {

@@ -180,9 +180,9 @@ extension Engine {
     /// How many rows a listing answers when the request does not say.
     static let defaultLimit = 1000
 
-    /// The most rows a listing reads for one answer: a little more than the
-    /// 64 KiB line holds of each (disputes about 820 bytes, deadlines 330,
-    /// merchants 200), so that a page does not read and decode rows it leaves out.
+    /// The most rows a listing reads for one answer: about what the 64 KiB
+    /// line holds of each (disputes about 820 bytes, deadlines 250, merchants
+    /// 150), so that a page does not read and decode many rows it leaves out.
     static let disputesPerPage = 100
     static let deadlinesPerPage = 250
     static let merchantsPerPage = 400
