@@ -99,9 +99,11 @@ struct ConnectionOptions: ParsableArguments {
             args["limit"] = .int(Int64(min(limit - rows.count, 100_000)))
             guard case let .object(page) = try call(op, args, on: &client) else { break }
             if answer == nil { answer = page }
-            rows += page[key]?.arrayValue ?? []
+            let taken = page[key]?.arrayValue ?? []
+            rows += taken
             more = page["more"]?.boolValue == true
-            guard more, let next = page["next"]?.stringValue else { break }
+            // A page without rows would ask for the same page again: stop, saying more match.
+            guard more, !taken.isEmpty, let next = page["next"]?.stringValue else { break }
             args["after"] = .string(next)
         } while rows.count < limit
         var whole = answer ?? [:]
