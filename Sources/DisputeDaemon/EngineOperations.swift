@@ -85,9 +85,7 @@ extension Engine {
                                     "deadlineLocal": .string(last.explanation.deadlineLocal), "lastDay": .string(last.explanation.lastDay),
                                     "businessDaysLeft": .int(Int64(businessDaysLeft(d, last)))])
                 }
-                guard case var .object(fields) = Self.listing("deadlines", page, next: \.text) else { throw ControlError(.internal, "listing") }
-                fields["now"] = View.instant(now)
-                result = .object(fields)
+                result = Self.listing("deadlines", page, next: \.text, with: ["now": View.instant(now)])
             case .clockAdvance:
                 try args.allow(["seconds"])
                 guard let seconds = try args.int("seconds") else { throw ControlError(.badRequest, "clock.advance needs 'seconds', an integer") }
@@ -187,10 +185,13 @@ extension Engine {
     static let deadlinesPerPage = 250
     static let merchantsPerPage = 400
 
-    /// A listing's answer: its rows under `key`, `more`, and `next` (the cursor
-    /// to continue from, as text) when more match.
-    static func listing<Cursor>(_ key: String, _ page: AnswerPage<Cursor>, next text: (Cursor) -> String) -> JSONValue {
-        var fields: [String: JSONValue] = [key: .array(page.rows), "more": .bool(page.more)]
+    /// A listing's answer: `fields`, its rows under `key`, `more`, and `next`
+    /// (the cursor to continue from, as text) when more match.
+    static func listing<Cursor>(_ key: String, _ page: AnswerPage<Cursor>, next text: (Cursor) -> String,
+                                with fields: [String: JSONValue] = [:]) -> JSONValue {
+        var fields = fields
+        fields[key] = .array(page.rows)
+        fields["more"] = .bool(page.more)
         if let next = page.next { fields["next"] = .string(text(next)) }
         return .object(fields)
     }

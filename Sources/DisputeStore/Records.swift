@@ -260,11 +260,11 @@ extension DisputeStore {
         }
     }
 
-    /// Merchants in id order: every one, or the first `limit` after the id `after`.
-    public func merchants(after: String? = nil, limit: Int = .max) throws -> [Merchant] {
+    /// The first `limit` merchants in id order after the id `after` (from the first without it).
+    public func merchants(after: String?, limit: Int) throws -> [Merchant] {
         try pool.read { db in
             try String.fetchAll(db.cachedStatement(sql: "SELECT body FROM merchants WHERE id > ? ORDER BY id LIMIT ?"),
-                                arguments: [after ?? "", limit == .max ? -1 : limit]).map { try Self.decode(Merchant.self, $0) }
+                                arguments: [after ?? "", limit]).map { try Self.decode(Merchant.self, $0) }
         }
     }
 
