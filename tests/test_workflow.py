@@ -6,6 +6,7 @@ import shutil
 import socket
 import sqlite3
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -234,6 +235,31 @@ def test_an_order_reference_two_merchants_share_needs_the_merchant_named(sim):
     assert r.json["code"] == "not_found" and "of merchant M-SE" in r.json["message"]
     text = sim.ctl("cancelled", "O-X", check=False, json_output=False)
     assert "no open dispute on order O-X" in text.stderr
+
+
+def test_open_disputes_of_one_order_claim_at_most_the_order_even_when_opened_at_once(sim):
+    # A customer disputes two parts of one order; together the open disputes
+    # may claim the order amount, not more, however the opens are grouped.
+    open_dispute(sim, "D-1", order="O-9")  # 499.00 of 899.00
+    def open_part(i):
+        return sim.ctl("open", "--merchant", "M-SE", "--order", "O-9", "--amount", "100.00", "--currency", "SEK",
+                       "--reason", "faulty", "--id", f"D-P{i}", check=False)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(open_part, range(8)))
+    opened = [a.json["dispute"] for a in answers if a.returncode == 0]
+    refused = [a.json for a in answers if a.returncode != 0]
+    assert len(opened) == 4 and len(refused) == 4, answers
+    # Without --order-amount each part took the order's 899.00 from D-1.
+    assert all(d["orderAmount"]["amount"] == "899.00" for d in opened)
+    assert all(r["code"] == "conflict" and "899.00 SEK disputed in its open disputes" in r["message"] for r in refused)
+    listed = sim.ctl("list", "--order", "O-9").json["disputes"]
+    assert sorted(d["id"] for d in listed) == sorted(["D-1"] + [d["id"] for d in opened])
+    r = sim.ctl("open", "--merchant", "M-SE", "--order", "O-9", "--amount", "1.00", "--order-amount", "1000.00",
+                "--currency", "SEK", "--reason", "faulty", check=False)
+    assert r.json["code"] == "conflict" and "is 899.00 SEK in its open dispute D-1, not 1000.00 SEK" in r.json["message"]
+    # Once D-1 is withdrawn its 499.00 is free again.
+    sim.ctl("withdraw", "D-1")
+    assert open_part(9).returncode == 0
 
 
 def test_captured_order_cannot_be_cancelled(sim):

@@ -297,7 +297,7 @@ extension Engine {
         let code = try args.required("currency").uppercased()
         guard let currency = Currency(code: code) else { throw ControlError(.badRequest, "unknown currency '\(code)'; disputes are kept in \(Currency.knownCodes.joined(separator: ", "))") }
         let amount = try money(args, "amount", currency) ?? { throw ControlError(.badRequest, "missing required argument 'amount'") }()
-        let orderAmount = try money(args, "orderAmount", currency) ?? amount
+        let givenOrderAmount = try money(args, "orderAmount", currency)
         let rawReason = try args.required("reason")
         guard let reason = DisputeReason(rawValue: rawReason) else {
             throw ControlError(.badRequest, "'reason' is \"\(rawReason)\"; reasons: \(DisputeReason.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -306,6 +306,8 @@ extension Engine {
         guard order.utf8.count <= 100, !order.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else {
             throw ControlError(.badRequest, "'order' must be at most 100 bytes without control characters")
         }
+        let others = try openDisputes(on: OrderKey(merchantID: merchant.id, order: order))
+        let orderAmount = try Self.orderAmount(givenOrderAmount, disputing: amount, onOrder: order, of: merchant.id, alreadyOpen: others)
         let id = try args.string("id") ?? "D-" + String(UInt32.random(in: 0x1000_0000...UInt32.max), radix: 16).uppercased()
         guard Self.validIdentifier(id) else { throw ControlError(.badRequest, "dispute id '\(id)' \(Self.identifierRule)") }
         if try unconfirmed(\.disputes, id) != nil || storedDisputeExists(id) { throw ControlError(.conflict, "dispute \(id) already exists") }
@@ -321,6 +323,38 @@ extension Engine {
         add(t, merchant: merchant, to: &batch)
         logger.info("dispute opened", metadata: ["dispute": "\(id)", "merchant": "\(merchant.id)", "reason": "\(reason.rawValue)"])
         return .object(["dispute": View.dispute(t.dispute)])
+    }
+
+    /// The order amount of a new dispute, checked against the disputes already
+    /// open on the same order of the same merchant (decision, the design is
+    /// silent): a customer may dispute several parts of one order, but the
+    /// order has one amount, and together the open disputes may not claim more
+    /// than it (each chargeback returns its disputed amount). Without
+    /// `orderAmount` a dispute takes the amount the open ones know, else its
+    /// own disputed amount. Closed disputes do not count: their money has
+    /// moved, and a new claim on the order is the provider's to vet.
+    static func orderAmount(_ given: Money?, disputing amount: Money, onOrder order: String, of merchantID: String,
+                            alreadyOpen others: [Dispute]) throws -> Money {
+        guard let first = others.first else { return given ?? amount }
+        let known = first.orderAmount
+        guard amount.currency == known.currency else {
+            throw ControlError(.conflict, "order \(order) of merchant \(merchantID) is in \(known.currency) (its open dispute \(first.id)), "
+                + "not \(amount.currency)")
+        }
+        let orderAmount = given ?? known
+        guard orderAmount == known else {
+            throw ControlError(.conflict, "order \(order) of merchant \(merchantID) is \(known) in its open dispute \(first.id), "
+                + "not \(orderAmount); name the same order amount, or leave it out")
+        }
+        // An open dispute's amount is in its order's currency (the workflow
+        // refuses others), so the sum is in the order's minor units.
+        let disputed = others.reduce(Int64(0)) { $0 + $1.disputedAmount.minorUnits }
+        let ids = others.map(\.id).joined(separator: ", ")
+        guard disputed + amount.minorUnits <= known.minorUnits else {
+            throw ControlError(.conflict, "order \(order) of merchant \(merchantID) (\(known)) has \(Money(minorUnits: disputed, currency: known.currency)) "
+                + "disputed in its open disputes \(ids); another \(amount) would claim more than the order")
+        }
+        return orderAmount
     }
 
     func command(_ op: ControlOperation, _ args: Arguments, _ batch: inout CommitBatch) throws -> JSONValue {

@@ -18,8 +18,9 @@ extension Engine {
         var requests: [String: RequestRecord] = [:]
         /// What the store held, read in one transaction for each batch of
         /// requests before they are handled into the group
-        /// (``Engine/prefetch(_:)``): stored answers of their request ids and
-        /// which of their new dispute ids are taken. An id not among the
+        /// (``Engine/prefetch(_:)``): stored answers of their request ids,
+        /// which of their new dispute ids are taken and the open disputes of
+        /// the orders they open disputes on. An id or order not among the
         /// looked-up ones was not asked about and is read on its own.
         var stored = Prefetched()
     }
@@ -29,6 +30,8 @@ extension Engine {
         var requests: [String: RequestRecord] = [:]
         var lookedUpDisputes: Set<String> = []
         var disputes: Set<String> = []
+        /// Every order looked up has an entry (empty when none is open).
+        var orders: [OrderKey: [Dispute]] = [:]
 
         /// Adds what a later read found (for requests handled into the same group).
         mutating func merge(_ other: Prefetched) {
@@ -36,12 +39,14 @@ extension Engine {
             requests.merge(other.requests) { _, new in new }
             lookedUpDisputes.formUnion(other.lookedUpDisputes)
             disputes.formUnion(other.disputes)
+            orders.merge(other.orders) { _, new in new }
         }
     }
 
     /// Reads, in one transaction, what the group's requests will ask the store:
-    /// whether each request id was answered before, and whether each id a
-    /// `dispute.open` names is taken. Nothing but the engine writes, and the
+    /// whether each request id was answered before, whether each id a
+    /// `dispute.open` names is taken, and which disputes are open on the order
+    /// it names. Nothing but the engine writes, and the
     /// groups in flight are consulted before these answers (``unconfirmed``),
     /// so they stay right while the group is built; a group that lands takes
     /// its changes out of that view once they are in the store, so a later
@@ -50,15 +55,19 @@ extension Engine {
     func prefetch(_ items: [QueuedWrite]) -> Prefetched {
         var requestIDs: [String] = []
         var disputeIDs: [String] = []
+        var orders: [OrderKey] = []
         for item in items where item.operation.isWrite && item.operation != .clockAdvance {
             requestIDs.append(item.request.id)
-            if item.operation == .disputeOpen, case let .object(args) = item.request.args, case let .string(id)? = args["id"] {
-                disputeIDs.append(id)
+            guard item.operation == .disputeOpen, case let .object(args) = item.request.args else { continue }
+            if case let .string(id)? = args["id"] { disputeIDs.append(id) }
+            if case let .string(merchant)? = args["merchant"], case let .string(order)? = args["order"] {
+                orders.append(OrderKey(merchantID: merchant, order: order))
             }
         }
-        guard !requestIDs.isEmpty, let found = try? store.lookUp(requestIDs: requestIDs, disputeIDs: disputeIDs) else { return Prefetched() }
+        guard !requestIDs.isEmpty, let found = try? store.lookUp(requestIDs: requestIDs, disputeIDs: disputeIDs, orders: orders)
+        else { return Prefetched() }
         return Prefetched(lookedUpRequests: Set(requestIDs), requests: found.requests,
-                          lookedUpDisputes: Set(disputeIDs), disputes: found.disputes)
+                          lookedUpDisputes: Set(disputeIDs), disputes: found.disputes, orders: found.orders)
     }
 
     /// The stored answer of a request id, from the group's prefetch when it was asked about.
@@ -71,6 +80,23 @@ extension Engine {
     func storedDisputeExists(_ id: String) throws -> Bool {
         if let stored = group?.stored, stored.lookedUpDisputes.contains(id) { return stored.disputes.contains(id) }
         return try store.disputeExists(id)
+    }
+
+    /// The disputes of a merchant's order that are not closed, oldest first:
+    /// the stored ones (from the group's prefetch when it was asked about) as
+    /// the groups in flight and the group being built left them.
+    func openDisputes(on key: OrderKey) throws -> [Dispute] {
+        var disputes = try group?.stored.orders[key] ?? store.openDisputes(on: key)
+        if let group {
+            // Oldest first, so that a later group's version of a dispute wins.
+            let unconfirmed = inFlight.filter { $0.epoch == commitEpoch }.map(\.group) + [group]
+            for changes in unconfirmed {
+                for d in changes.disputes.values where d.merchantID == key.merchantID && d.orderReference == key.order {
+                    if let index = disputes.firstIndex(where: { $0.id == d.id }) { disputes[index] = d } else { disputes.append(d) }
+                }
+            }
+        }
+        return disputes.filter { $0.stage != .closed }.sorted { ($0.openedAt, $0.id) < ($1.openedAt, $1.id) }
     }
 
     struct QueuedWrite {

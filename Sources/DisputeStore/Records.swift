@@ -26,6 +26,18 @@ public struct StoredNotice: Sendable, Equatable, Codable {
     public var context: [String: String]
 }
 
+/// An order as the merchant knows it: order references are the merchants'
+/// own, so two merchants may each have an order 1001.
+public struct OrderKey: Hashable, Sendable {
+    public var merchantID: String
+    public var order: String
+
+    public init(merchantID: String, order: String) {
+        self.merchantID = merchantID
+        self.order = order
+    }
+}
+
 /// A write request already answered, for idempotency.
 public struct RequestRecord: Sendable, Equatable {
     public var op: String
@@ -482,7 +494,12 @@ extension DisputeStore {
     /// The stored answers among `requestIDs` and which of `disputeIDs` exist, in
     /// one read transaction: the engine asks this once per group commit instead
     /// of twice per request.
-    public func lookUp(requestIDs: [String], disputeIDs: [String]) throws -> (requests: [String: RequestRecord], disputes: Set<String>) {
+    /// What a group's requests will ask, read in one transaction: the stored
+    /// answers of request ids, which dispute ids are taken, and the open
+    /// disputes of each (merchant, order) (every order asked about has an
+    /// entry, empty when it has none).
+    public func lookUp(requestIDs: [String], disputeIDs: [String], orders: [OrderKey] = [])
+        throws -> (requests: [String: RequestRecord], disputes: Set<String>, orders: [OrderKey: [Dispute]]) {
         try pool.read { db in
             var requests: [String: RequestRecord] = [:]
             let requestStatement = try db.cachedStatement(sql: "SELECT op, fingerprint, response FROM requests WHERE id = ?")
@@ -494,8 +511,22 @@ extension DisputeStore {
             for id in disputeIDs where try Bool.fetchOne(disputeStatement, arguments: [id]) ?? false {
                 disputes.insert(id)
             }
-            return (requests, disputes)
+            var open: [OrderKey: [Dispute]] = [:]
+            for key in orders where open[key] == nil { open[key] = try Self.openDisputes(db, key) }
+            return (requests, disputes, open)
         }
+    }
+
+    /// The disputes of a merchant's order that are not closed, oldest first.
+    public func openDisputes(on key: OrderKey) throws -> [Dispute] {
+        try pool.read { db in try Self.openDisputes(db, key) }
+    }
+
+    static func openDisputes(_ db: Database, _ key: OrderKey) throws -> [Dispute] {
+        let statement = try db.cachedStatement(sql: """
+            SELECT id, body FROM disputes WHERE order_reference = ? AND merchant_id = ? AND stage != 'closed' ORDER BY rowid
+            """)
+        return try Row.fetchAll(statement, arguments: [key.order, key.merchantID]).map { row in try Self.dispute(row["id"], body: row["body"]) }
     }
 
     public func request(_ id: String) throws -> RequestRecord? {

@@ -52,11 +52,107 @@ extension Engine {
     }
 
     var epoch: Int { commitEpoch }
+
+    /// Handles these write requests into one group, as the committer does,
+    /// and hands it to the store; waits for it to land unless `land` is false
+    /// (then it stays in flight). Each request's answer, in order.
+    func handleInOneGroup(_ requests: [(ControlRequest, ControlOperation)], land: Bool = true) async -> [ControlResponse] {
+        group = Group()
+        let answers = requests.map { handle($0.0, $0.1) }
+        let built = group!
+        group = nil
+        let started = start(built, [])
+        inFlight.append(started)
+        if land {
+            await started.outcome.wait()
+            landFinished()
+        }
+        return answers
+    }
+
+    /// Lands every group in flight.
+    func landAll() async {
+        for s in inFlight { await s.outcome.wait() }
+        landFinished()
+    }
+}
+
+/// A `dispute.open` of `amount` SEK on order O-1 of merchant M1.
+func openOnOrder(_ id: String, amount: String, orderAmount: String? = nil, currency: String = "SEK",
+                 merchant: String = "M1") -> (ControlRequest, ControlOperation) {
+    var args: [String: JSONValue] = ["merchant": .string(merchant), "order": .string("O-1"), "amount": .string(amount),
+                                     "currency": .string(currency), "reason": .string("faulty"), "id": .string(id)]
+    if let orderAmount { args["orderAmount"] = .string(orderAmount) }
+    return (ControlRequest(id: "open-\(id)", op: "dispute.open", args: .object(args)), .disputeOpen)
 }
 
 @Suite struct EngineTests {
     static let merchant = Merchant(id: "M1", legalName: "Åsa AB", email: "a@example.se", country: "SE", timeZone: "Europe/Stockholm",
                                    locale: "sv", portalActivated: true)
+
+    /// Several disputes may share an order (a customer disputes two parts of
+    /// it), but together the open ones claim at most the order amount, and
+    /// they agree on it and its currency; a dispute without an order amount
+    /// takes the one its order's open disputes know. Closed disputes and other
+    /// merchants' orders of the same reference do not count.
+    @Test func openDisputesOfOneOrderShareItsAmountAndClaimAtMostItTogether() async throws {
+        let (store, dispatcher, directory) = try storeAndDispatcher()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let clock = DaemonClock.simulated(at: Date(timeIntervalSince1970: 1_799_658_000))
+        let engine = Engine(store: store, clock: clock, calendars: try repositoryCalendars(), policy: DisputePolicy(),
+                            spooler: Spooler(store: store, dispatcher: dispatcher, logger: Logger(label: "test")), logger: Logger(label: "test"))
+        try await engine.open([], for: Self.merchant)
+        try await engine.open([], for: Merchant(id: "M2", legalName: "Berit AB", email: "b@example.se", country: "SE",
+                                                timeZone: "Europe/Stockholm", locale: "sv", portalActivated: true))
+        func one(_ request: (ControlRequest, ControlOperation)) async -> ControlResponse {
+            await engine.handleInOneGroup([request])[0]
+        }
+        #expect(await one(openOnOrder("D-1", amount: "499.00", orderAmount: "899.00")).ok)
+        let over = await one(openOnOrder("D-2", amount: "400.01"))
+        #expect(over.error?.code == .conflict)
+        #expect(over.error?.message == "order O-1 of merchant M1 (899.00 SEK) has 499.00 SEK disputed in its open disputes D-1; "
+            + "another 400.01 SEK would claim more than the order")
+        let otherAmount = await one(openOnOrder("D-2", amount: "10.00", orderAmount: "900.00"))
+        #expect(otherAmount.error?.code == .conflict)
+        #expect(otherAmount.error?.message.contains("is 899.00 SEK in its open dispute D-1, not 900.00 SEK") == true)
+        let otherCurrency = await one(openOnOrder("D-2", amount: "10.00", currency: "EUR"))
+        #expect(otherCurrency.error?.message == "order O-1 of merchant M1 is in SEK (its open dispute D-1), not EUR")
+        #expect(try store.dispute("D-2") == nil)
+        // The rest of the order, without naming its amount: it takes 899.00.
+        #expect(await one(openOnOrder("D-2", amount: "400.00")).ok)
+        #expect(try store.dispute("D-2")?.orderAmount == Money(decimal: "899.00", currency: Currency(code: "SEK")!))
+        #expect(await one(openOnOrder("D-3", amount: "0.01")).error?.code == .conflict)
+        // Another merchant's order O-1 is another order.
+        #expect(await one(openOnOrder("D-4", amount: "899.00", merchant: "M2")).ok)
+        // A closed dispute claims nothing any more.
+        #expect(await one((ControlRequest(id: "withdraw-D-1", op: "dispute.withdraw", args: .object(["id": .string("D-1")])), .disputeWithdraw)).ok)
+        #expect(await one(openOnOrder("D-3", amount: "499.00")).ok)
+    }
+
+    /// Opens handled into one group, and into a group while the one before it
+    /// is still in flight, see each other's disputes on their order.
+    @Test func anOpenCountsTheDisputesOfItsOrderInTheGroupBeingBuiltAndInFlight() async throws {
+        let (store, dispatcher, directory) = try storeAndDispatcher()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let clock = DaemonClock.simulated(at: Date(timeIntervalSince1970: 1_799_658_000))
+        let engine = Engine(store: store, clock: clock, calendars: try repositoryCalendars(), policy: DisputePolicy(),
+                            spooler: Spooler(store: store, dispatcher: dispatcher, logger: Logger(label: "test")), logger: Logger(label: "test"))
+        try await engine.open([], for: Self.merchant)
+        let together = await engine.handleInOneGroup([openOnOrder("D-1", amount: "500.00", orderAmount: "899.00"),
+                                                      openOnOrder("D-2", amount: "400.00"), openOnOrder("D-3", amount: "300.00")])
+        #expect(together.map(\.ok) == [true, false, true])
+        #expect(together[1].error?.message.contains("(899.00 SEK) has 500.00 SEK disputed in its open disputes D-1; another 400.00 SEK") == true)
+        // One group in flight, the next built behind it: 800.00 + 99.00 is the whole order.
+        _ = await engine.handleInOneGroup([openOnOrder("D-4", amount: "99.00")], land: false)
+        let withdrawD1 = (ControlRequest(id: "withdraw-D-1", op: "dispute.withdraw", args: .object(["id": .string("D-1")])), ControlOperation.disputeWithdraw)
+        let behind = await engine.handleInOneGroup([openOnOrder("D-5", amount: "0.01"), withdrawD1, openOnOrder("D-6", amount: "500.00")],
+                                                   land: false)
+        await engine.landAll()
+        #expect(behind.map(\.ok) == [false, true, true])
+        #expect(behind[0].error?.message.contains("has 899.00 SEK disputed in its open disputes D-1, D-3, D-4") == true)
+        #expect(try store.dispute("D-6")?.orderAmount.minorUnits == 89_900)
+        #expect(try store.dispute("D-5") == nil)
+    }
 
     /// A deadline storm (all deadlines at one instant) or a resumed host is
     /// worked off a bounded number of timers per turn of the tick loop, so
