@@ -89,7 +89,7 @@ struct Open: ParsableCommand {
     @Option(parsing: .unconditional, help: "Disputed amount, e.g. 499.00.") var amount: String
     @Option(help: "ISO 4217 currency code of both amounts, e.g. SEK.") var currency: String
     @Option(help: "notReceived, faulty, returned, notAsDescribed, incorrectInvoice, unauthorized, other.") var reason: String
-    @Option(name: .customLong("order-amount"), parsing: .unconditional, help: "Order amount (default: the disputed amount).") var orderAmount: String?
+    @Option(name: .customLong("order-amount"), parsing: .unconditional, help: "Order amount (default: that of the open disputes on the order, else the disputed amount).") var orderAmount: String?
     @Option(help: "The customer's reference, for the record.") var customer: String?
     @Option(help: "Dispute id (default: generated).") var id: String?
     @Option(name: .customLong("invoice-due"), help: "Invoice due date YYYY-MM-DD.") var invoiceDue: String?
