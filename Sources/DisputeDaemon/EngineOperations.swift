@@ -306,7 +306,8 @@ extension Engine {
         guard order.utf8.count <= 100, !order.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else {
             throw ControlError(.badRequest, "'order' must be at most 100 bytes without control characters")
         }
-        let others = try openDisputes(on: OrderKey(merchantID: merchant.id, order: order))
+        let orderKey = OrderKey(merchantID: merchant.id, order: order)
+        let others = try openDisputes(on: orderKey)
         let orderAmount = try Self.orderAmount(givenOrderAmount, disputing: amount, onOrder: order, of: merchant.id, alreadyOpen: others)
         let id = try args.string("id") ?? "D-" + String(UInt32.random(in: 0x1000_0000...UInt32.max), radix: 16).uppercased()
         guard Self.validIdentifier(id) else { throw ControlError(.badRequest, "dispute id '\(id)' \(Self.identifierRule)") }
@@ -321,6 +322,7 @@ extension Engine {
                         disputedAmount: amount, captured: try args.bool("captured", default: true), reason: reason, invoiceDueDate: due),
             merchant: merchant, now: now, policy: policy, calendar: calendar)
         add(t, merchant: merchant, to: &batch)
+        group?.opened[orderKey, default: []].append(id)
         logger.info("dispute opened", metadata: ["dispute": "\(id)", "merchant": "\(merchant.id)", "reason": "\(reason.rawValue)"])
         return .object(["dispute": View.dispute(t.dispute)])
     }

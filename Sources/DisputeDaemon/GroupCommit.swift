@@ -16,6 +16,8 @@ extension Engine {
         var disputes: [String: Dispute] = [:]
         var merchants: [String: Merchant] = [:]
         var requests: [String: RequestRecord] = [:]
+        /// The disputes opened in this group, by order (``Engine/openDisputes(on:)``).
+        var opened: [OrderKey: [String]] = [:]
         /// What the store held, read in one transaction for each batch of
         /// requests before they are handled into the group
         /// (``Engine/prefetch(_:)``): stored answers of their request ids,
@@ -84,17 +86,17 @@ extension Engine {
 
     /// The disputes of a merchant's order that are not closed, oldest first:
     /// the stored ones (from the group's prefetch when it was asked about) as
-    /// the groups in flight and the group being built left them.
+    /// the groups in flight and the group being built left them, and those
+    /// these groups opened.
     func openDisputes(on key: OrderKey) throws -> [Dispute] {
-        var disputes = try group?.stored.orders[key] ?? store.openDisputes(on: key)
-        if let group {
-            // Oldest first, so that a later group's version of a dispute wins.
-            let unconfirmed = inFlight.filter { $0.epoch == commitEpoch }.map(\.group) + [group]
-            for changes in unconfirmed {
-                for d in changes.disputes.values where d.merchantID == key.merchantID && d.orderReference == key.order {
-                    if let index = disputes.firstIndex(where: { $0.id == d.id }) { disputes[index] = d } else { disputes.append(d) }
-                }
-            }
+        let stored = try group?.stored.orders[key] ?? store.openDisputes(on: key)
+        guard let group else { return stored }
+        let opened = inFlight.filter { $0.epoch == commitEpoch }.flatMap { $0.group.opened[key] ?? [] } + (group.opened[key] ?? [])
+        var seen = Set<String>()
+        var disputes: [Dispute] = []
+        for d in stored where seen.insert(d.id).inserted { disputes.append(unconfirmed(\.disputes, d.id) ?? d) }
+        for id in opened where seen.insert(id).inserted {
+            if let d = unconfirmed(\.disputes, id) { disputes.append(d) }
         }
         return disputes.filter { $0.stage != .closed }.sorted { ($0.openedAt, $0.id) < ($1.openedAt, $1.id) }
     }
