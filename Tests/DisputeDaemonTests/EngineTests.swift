@@ -77,6 +77,17 @@ extension Engine {
     }
 }
 
+/// An engine on a fresh store (in `directory`, for removal) with the
+/// repository's calendars and templates, on a simulated clock at
+/// 2027-01-11T09:00Z (a Monday, 10:00 in Stockholm).
+func engineOnFreshStore() throws -> (Engine, DisputeStore, DaemonClock, String) {
+    let (store, dispatcher, directory) = try storeAndDispatcher()
+    let clock = DaemonClock.simulated(at: Date(timeIntervalSince1970: 1_799_658_000))
+    let engine = Engine(store: store, clock: clock, calendars: try repositoryCalendars(), policy: DisputePolicy(),
+                        spooler: Spooler(store: store, dispatcher: dispatcher, logger: Logger(label: "test")), logger: Logger(label: "test"))
+    return (engine, store, clock, directory)
+}
+
 /// A `dispute.open` of `amount` SEK on order O-1 of merchant M1.
 func openOnOrder(_ id: String, amount: String, orderAmount: String? = nil, currency: String = "SEK",
                  merchant: String = "M1") -> (ControlRequest, ControlOperation) {
@@ -96,11 +107,8 @@ func openOnOrder(_ id: String, amount: String, orderAmount: String? = nil, curre
     /// takes the one its order's open disputes know. Closed disputes and other
     /// merchants' orders of the same reference do not count.
     @Test func openDisputesOfOneOrderShareItsAmountAndClaimAtMostItTogether() async throws {
-        let (store, dispatcher, directory) = try storeAndDispatcher()
+        let (engine, store, _, directory) = try engineOnFreshStore()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let clock = DaemonClock.simulated(at: Date(timeIntervalSince1970: 1_799_658_000))
-        let engine = Engine(store: store, clock: clock, calendars: try repositoryCalendars(), policy: DisputePolicy(),
-                            spooler: Spooler(store: store, dispatcher: dispatcher, logger: Logger(label: "test")), logger: Logger(label: "test"))
         try await engine.open([], for: Self.merchant)
         try await engine.open([], for: Merchant(id: "M2", legalName: "Berit AB", email: "b@example.se", country: "SE",
                                                 timeZone: "Europe/Stockholm", locale: "sv", portalActivated: true))
@@ -132,11 +140,8 @@ func openOnOrder(_ id: String, amount: String, orderAmount: String? = nil, curre
     /// Opens handled into one group, and into a group while the one before it
     /// is still in flight, see each other's disputes on their order.
     @Test func anOpenCountsTheDisputesOfItsOrderInTheGroupBeingBuiltAndInFlight() async throws {
-        let (store, dispatcher, directory) = try storeAndDispatcher()
+        let (engine, store, _, directory) = try engineOnFreshStore()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let clock = DaemonClock.simulated(at: Date(timeIntervalSince1970: 1_799_658_000))
-        let engine = Engine(store: store, clock: clock, calendars: try repositoryCalendars(), policy: DisputePolicy(),
-                            spooler: Spooler(store: store, dispatcher: dispatcher, logger: Logger(label: "test")), logger: Logger(label: "test"))
         try await engine.open([], for: Self.merchant)
         let together = await engine.handleInOneGroup([openOnOrder("D-1", amount: "500.00", orderAmount: "899.00"),
                                                       openOnOrder("D-2", amount: "400.00"), openOnOrder("D-3", amount: "300.00")])
@@ -158,11 +163,8 @@ func openOnOrder(_ id: String, amount: String, orderAmount: String? = nil, curre
     /// worked off a bounded number of timers per turn of the tick loop, so
     /// the loop keeps turning (the watchdog is pinged only while it does).
     @Test func manyDueTimersAreFiredOverSeveralTurnsOfTheTickLoop() async throws {
-        let (store, dispatcher, directory) = try storeAndDispatcher()
+        let (engine, store, clock, directory) = try engineOnFreshStore()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let clock = DaemonClock.simulated(at: Date(timeIntervalSince1970: 1_799_658_000))  // 2027-01-11T09:00Z
-        let engine = Engine(store: store, clock: clock, calendars: try repositoryCalendars(), policy: DisputePolicy(),
-                            spooler: Spooler(store: store, dispatcher: dispatcher, logger: Logger(label: "test")), logger: Logger(label: "test"))
         let ids = (0..<10).map { "D-\($0)" }
         try await engine.open(ids, for: Self.merchant)
         #expect(await engine.pendingTimerCount == 30)   // two reminders and the deadline each
@@ -184,11 +186,8 @@ func openOnOrder(_ id: String, amount: String, orderAmount: String? = nil, curre
     /// without anything of it written, and groups built after the engine saw
     /// the failure are written again.
     @Test func aGroupEnqueuedBehindAFailedCommitIsRefusedAndLaterGroupsAreWritten() async throws {
-        let (store, dispatcher, directory) = try storeAndDispatcher()
+        let (engine, store, _, directory) = try engineOnFreshStore()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let clock = DaemonClock.simulated(at: Date(timeIntervalSince1970: 1_799_658_000))
-        let engine = Engine(store: store, clock: clock, calendars: try repositoryCalendars(), policy: DisputePolicy(),
-                            spooler: Spooler(store: store, dispatcher: dispatcher, logger: Logger(label: "test")), logger: Logger(label: "test"))
         try await engine.open(["D-0"], for: Self.merchant)
         func opening(_ id: String) async throws -> CommitBatch {
             var batch = CommitBatch()
