@@ -48,8 +48,8 @@ extension Engine {
     /// Reads, in one transaction, what the group's requests will ask the store:
     /// whether each request id was answered before, whether each id a
     /// `dispute.open` names is taken, and which disputes are open on the order
-    /// it names. Nothing but the engine writes, and the
-    /// groups in flight are consulted before these answers (``unconfirmed``),
+    /// it names. Nothing but the engine writes, and the groups in flight are
+    /// consulted before these answers (``unconfirmed``, ``openDisputes(on:)``),
     /// so they stay right while the group is built; a group that lands takes
     /// its changes out of that view once they are in the store, so a later
     /// batch's read finds them there. A barrier request starts a new group,

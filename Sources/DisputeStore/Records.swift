@@ -491,13 +491,10 @@ extension DisputeStore {
     }
 
 
-    /// The stored answers among `requestIDs` and which of `disputeIDs` exist, in
-    /// one read transaction: the engine asks this once per group commit instead
-    /// of twice per request.
-    /// What a group's requests will ask, read in one transaction: the stored
-    /// answers of request ids, which dispute ids are taken, and the open
-    /// disputes of each (merchant, order) (every order asked about has an
-    /// entry, empty when it has none).
+    /// The stored answers among `requestIDs`, which of `disputeIDs` exist and
+    /// the open disputes of each of `orders` (every order asked about has an
+    /// entry, empty when none is open), in one read transaction: the engine
+    /// asks this once per batch of requests instead of for each request.
     public func lookUp(requestIDs: [String], disputeIDs: [String], orders: [OrderKey] = [])
         throws -> (requests: [String: RequestRecord], disputes: Set<String>, orders: [OrderKey: [Dispute]]) {
         try pool.read { db in
