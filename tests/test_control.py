@@ -58,6 +58,31 @@ def test_admin_group_member_may_write(roles_daemon, accounts):
     assert r.json["dispute"]["id"] == "D-1"
 
 
+def test_the_timeline_names_the_user_who_made_each_line(roles_daemon, accounts):
+    # An audit trail: the admin who opened the dispute, root who recorded the
+    # merchant's answer, the daemon itself when the deadline lapsed.
+    admin = accounts["admin"]
+    roles_daemon.ctl("open", "--merchant", "M-SE", "--order", "O-1", "--amount", "1", "--currency", "SEK", "--reason", "faulty",
+                     "--id", "D-1", user=admin)
+    roles_daemon.ctl("respond", "D-1")
+    roles_daemon.ctl("clock", "advance", "30d")
+    timeline = roles_daemon.ctl("show", "D-1").json["timeline"]
+    by = {}
+    for line in timeline:
+        by.setdefault(line["event"], line["by"])  # the first line of each event
+    assert by["opened"] == by["deadlineSet"] == f"{admin} (uid {pwd.getpwnam(admin).pw_uid})"
+    assert by["merchantResponded"] == "root (uid 0)"
+    # The lapse escalated the dispute; everything from it on is the daemon's.
+    lapse = next(i for i, line in enumerate(timeline) if line["event"] == "deadlineLapsed")
+    assert {line["by"] for line in timeline[lapse:]} == {"disputed"}
+    # The reader sees who did what, in the table too.
+    text = roles_daemon.ctl("show", "D-1", json_output=False, user=accounts["reader"]).stdout
+    header = next(line for line in text.splitlines() if line.startswith("WHEN"))
+    assert header.split() == ["WHEN", "EVENT", "BY", "DETAIL"]
+    responded = next(line for line in text.splitlines() if "merchantResponded" in line)
+    assert "root (uid 0)" in responded
+
+
 def test_reader_group_member_may_read_but_not_write(roles_daemon, accounts):
     assert roles_daemon.ctl("list", user=accounts["reader"]).json["disputes"] == []
     r = roles_daemon.ctl("open", "--merchant", "M-SE", "--order", "O-1", "--amount", "1", "--currency", "SEK",

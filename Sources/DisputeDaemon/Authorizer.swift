@@ -34,7 +34,7 @@ public struct Authorizer: Sendable {
 
     static func groups(of peer: PeerCredentials) -> Set<UInt32> {
         var result: Set<UInt32> = [peer.gid]
-        guard let pw = getpwuid(peer.uid), let name = pw.pointee.pw_name else { return result }
+        guard let name = PeerCredentials.userName(of: peer.uid) else { return result }
         var count: Int32 = 64
         var list = [gid_t](repeating: 0, count: Int(count))
         if getgrouplist(name, peer.gid, &list, &count) == -1 {

@@ -311,6 +311,7 @@ public actor Engine {
             batch.timeline.append((dispute.id, TimelineEntry(at: row.dueAt, event: "timerFailed", detail: "\(row.kind.rawValue): \(error)")))
             logger.error("timer could not be applied", metadata: ["dispute": "\(dispute.id)", "error": "\(error)"])
         }
+        Self.attribute(&batch, to: Self.daemonActor)
         try Self.encodeBodies(&batch)
         group.disputes[dispute.id] = dispute
         for (disputeID, kinds) in batch.cancelTimers { group.cancelledKinds[disputeID, default: []].formUnion(kinds) }
@@ -355,6 +356,14 @@ public actor Engine {
                 break
             }
         }
+    }
+
+    /// Who the timeline names for what the daemon did by itself (a deadline lapsed).
+    static let daemonActor = "disputed"
+
+    /// Names `actor` as the maker of every timeline line of the batch.
+    static func attribute(_ batch: inout CommitBatch, to actor: String) {
+        for index in batch.timeline.indices { batch.timeline[index].entry.by = actor }
     }
 
     /// Encodes a batch's stored JSON with the fast encoder before it reaches the

@@ -11,8 +11,9 @@ extension Engine {
     /// Write operations are idempotent by request id: the same id with the same
     /// operation and arguments returns the first answer again; with anything
     /// else it is refused (`duplicate_mismatch`). The answer is stored in the
-    /// same transaction as the change it reports.
-    func handle(_ request: ControlRequest, _ op: ControlOperation) -> ControlResponse {
+    /// same transaction as the change it reports, and the timeline lines a
+    /// write adds say it was `actor` (who sent the request).
+    func handle(_ request: ControlRequest, _ op: ControlOperation, by actor: String) -> ControlResponse {
         do {
             let args = Arguments(request.args)
             // Only writes are idempotent; reads skip the canonical re-encoding.
@@ -97,13 +98,13 @@ extension Engine {
             case .calendarDeadline, .calendarHolidays:
                 result = try calendarQuery(op, args)
             case .merchantUpsert:
-                result = try write(request, op, fingerprint) { batch in try self.upsertMerchant(args, &batch) }
+                result = try write(request, op, fingerprint, by: actor) { batch in try self.upsertMerchant(args, &batch) }
             case .disputeOpen:
-                result = try write(request, op, fingerprint) { batch in try self.open(args, requestID: request.id, &batch) }
+                result = try write(request, op, fingerprint, by: actor) { batch in try self.open(args, requestID: request.id, &batch) }
             case .disputeRespond, .disputeResolve, .disputeWithdraw, .disputeStatement, .disputeEvidence, .disputeDecide:
-                result = try write(request, op, fingerprint) { batch in try self.command(op, args, &batch) }
+                result = try write(request, op, fingerprint, by: actor) { batch in try self.command(op, args, &batch) }
             case .orderRefunded, .orderCancelled:
-                result = try write(request, op, fingerprint) { batch in try self.orderEnded(op, args, &batch) }
+                result = try write(request, op, fingerprint, by: actor) { batch in try self.orderEnded(op, args, &batch) }
             case .status, .configReload:
                 throw ControlError(.internal, "\(op.rawValue) is answered by the router")
             }
@@ -125,12 +126,13 @@ extension Engine {
         op.rawValue + " " + args.jsonText()
     }
 
-    /// Runs a write: builds the batch, stores the answer with it, commits once.
-    func write(_ request: ControlRequest, _ op: ControlOperation, _ fingerprint: String,
+    /// Runs a write by `actor`: builds the batch, stores the answer with it, commits once.
+    func write(_ request: ControlRequest, _ op: ControlOperation, _ fingerprint: String, by actor: String,
                _ body: (inout CommitBatch) throws -> JSONValue) throws -> JSONValue {
         var batch = CommitBatch()
         batch.now = now
         let result = try body(&batch)
+        Self.attribute(&batch, to: actor)
         let response = result.jsonText()
         batch.request = (request.id, op.rawValue, fingerprint, response)
         batch.requestsExpireBefore = batch.now - requestRetention

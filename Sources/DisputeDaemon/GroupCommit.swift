@@ -104,13 +104,15 @@ extension Engine {
     struct QueuedWrite {
         let request: ControlRequest
         let operation: ControlOperation
+        /// Who asked (``Engine/handle(_:_:by:)``).
+        let actor: String
         let continuation: CheckedContinuation<ControlResponse, Never>
     }
 
-    /// Queues a write request; answers once its group is committed.
-    func submit(_ request: ControlRequest, _ operation: ControlOperation) async -> ControlResponse {
+    /// Queues a write request by `actor`; answers once its group is committed.
+    func submit(_ request: ControlRequest, _ operation: ControlOperation, by actor: String) async -> ControlResponse {
         await withCheckedContinuation { continuation in
-            queuedWrites.append(QueuedWrite(request: request, operation: operation, continuation: continuation))
+            queuedWrites.append(QueuedWrite(request: request, operation: operation, actor: actor, continuation: continuation))
             if case .terminated = writeWakeup.yield() {
                 // Shutting down: the committer is gone, so refuse rather than wait forever.
                 queuedWrites.removeLast()
@@ -179,7 +181,7 @@ extension Engine {
                 // Runs alone: everything before it is durable first.
                 await drainPipeline()
                 let item = items[barrier]
-                item.continuation.resume(returning: handle(item.request, item.operation))
+                item.continuation.resume(returning: handle(item.request, item.operation, by: item.actor))
                 index = barrier + 1
             }
         }
@@ -198,7 +200,7 @@ extension Engine {
         // committed state only.
         group = open.group
         for item in items {
-            open.answered.append((item.continuation, handle(item.request, item.operation)))
+            open.answered.append((item.continuation, handle(item.request, item.operation, by: item.actor)))
         }
         open.group = group ?? open.group
         group = nil

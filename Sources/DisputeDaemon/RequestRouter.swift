@@ -29,12 +29,12 @@ final class RequestRouter: ControlRequestHandler {
             }
         case .clockAdvance:
             // Deadlines fired: the unit's status line says so at once, not a refresh later.
-            let response = await state.engine.submit(request, operation)
+            let response = await state.engine.submit(request, operation, by: peer.actor)
             await state.refreshStatus()
             return response
         default:
-            if operation.isWrite { return await state.engine.submit(request, operation) }
-            return await state.engine.handle(request, operation)
+            if operation.isWrite { return await state.engine.submit(request, operation, by: peer.actor) }
+            return await state.engine.handle(request, operation, by: peer.actor)
         }
     }
 }

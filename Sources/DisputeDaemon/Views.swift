@@ -60,7 +60,8 @@ enum View {
                 return .object(e)
             } ?? .null
         })
-        fields["timeline"] = .array(timeline.map { .object(["at": instant($0.at), "event": .string($0.event), "detail": .string($0.detail)]) })
+        fields["timeline"] = .array(timeline.map { .object(["at": instant($0.at), "event": .string($0.event), "detail": .string($0.detail),
+                                                            "by": $0.by.map(JSONValue.string) ?? .null]) })
         fields["notices"] = .array(notices.map { .object(["id": .string($0.id), "kind": .string($0.kind.rawValue), "channel": .string($0.channel.rawValue),
                                                           "state": .string($0.state), "createdAt": instant($0.createdAt)]) })
         fields["timers"] = .array(timers.map { .object(["id": .int($0.id), "kind": .string($0.kind.rawValue), "dueAt": instant($0.dueAt),

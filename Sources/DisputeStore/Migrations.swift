@@ -137,6 +137,12 @@ extension DisputeStore {
                 CREATE INDEX outbox_pending ON outbox(state);
                 """)
         }
+        migrator.registerMigration("0006-timeline-actor") { db in
+            // Who made each timeline line: the user of the control request, or
+            // the daemon itself. Lines stored before have none (NULL); adding a
+            // nullable column rewrites no row.
+            try db.execute(sql: "ALTER TABLE timeline ADD COLUMN actor TEXT")
+        }
         return migrator
     }
 }

@@ -198,8 +198,8 @@ extension DisputeStore {
             if let seq { sequences.known[d.id] = seq }
         }
         for (id, entry) in batch.timeline {
-            try db.cachedStatement(sql: "INSERT INTO timeline (dispute_id, dispute_seq, at, event, detail) VALUES (?, ?, ?, ?, ?)")
-                .execute(arguments: [id, try sequences.of(id), entry.at, entry.event, entry.detail])
+            try db.cachedStatement(sql: "INSERT INTO timeline (dispute_id, dispute_seq, at, event, detail, actor) VALUES (?, ?, ?, ?, ?, ?)")
+                .execute(arguments: [id, try sequences.of(id), entry.at, entry.event, entry.detail, entry.by])
         }
         if let fired = batch.firedTimer {
             try db.cachedStatement(sql: "UPDATE timers SET state = 'fired', fired_at = ? WHERE id = ? AND state = 'pending'").execute(arguments: [fired.at, fired.id])
@@ -374,9 +374,9 @@ extension DisputeStore {
 
     public func timeline(of disputeID: String) throws -> [TimelineEntry] {
         try pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT at, event, detail FROM timeline WHERE dispute_seq = (SELECT seq FROM disputes WHERE id = ?) ORDER BY id",
+            try Row.fetchAll(db, sql: "SELECT at, event, detail, actor FROM timeline WHERE dispute_seq = (SELECT seq FROM disputes WHERE id = ?) ORDER BY id",
                              arguments: [disputeID])
-                .map { TimelineEntry(at: $0["at"], event: $0["event"], detail: $0["detail"]) }
+                .map { TimelineEntry(at: $0["at"], event: $0["event"], detail: $0["detail"], by: $0["actor"]) }
         }
     }
 

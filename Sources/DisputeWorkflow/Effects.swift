@@ -19,11 +19,17 @@ public struct TimelineEntry: Sendable, Codable, Equatable {
     public var at: Int64
     public var event: String
     public var detail: String
+    /// Who made it: the user of the control request (`alice (uid 1001)`), or
+    /// `disputed` for what the daemon did by itself (a deadline). Set by the
+    /// engine when it stores the line, not by the workflow; nil for lines
+    /// stored before schema 0006.
+    public var by: String?
 
-    public init(at: Int64, event: String, detail: String) {
+    public init(at: Int64, event: String, detail: String, by: String? = nil) {
         self.at = at
         self.event = event
         self.detail = detail
+        self.by = by
     }
 }
 

@@ -177,8 +177,9 @@ struct Show: ParsableCommand {
             }
         }
         print()
-        printTable(["WHEN", "EVENT", "DETAIL"], (d["timeline"]?.arrayValue ?? []).map {
-            [$0["at"]?.stringValue ?? "", $0["event"]?.stringValue ?? "", $0["detail"]?.stringValue ?? ""]
+        // BY: who made the line ("-" for lines stored before the daemon recorded it).
+        printTable(["WHEN", "EVENT", "BY", "DETAIL"], (d["timeline"]?.arrayValue ?? []).map {
+            [$0["at"]?.stringValue ?? "", $0["event"]?.stringValue ?? "", $0["by"]?.stringValue ?? "-", $0["detail"]?.stringValue ?? ""]
         })
         let notices = d["notices"]?.arrayValue ?? []
         if !notices.isEmpty {

@@ -58,7 +58,7 @@ extension Engine {
     /// (then it stays in flight). Each request's answer, in order.
     func handleInOneGroup(_ requests: [(ControlRequest, ControlOperation)], land: Bool = true) async -> [ControlResponse] {
         group = Group()
-        let answers = requests.map { handle($0.0, $0.1) }
+        let answers = requests.map { handle($0.0, $0.1, by: "tester (uid 1000)") }
         let built = group!
         group = nil
         let started = start(built, [])
@@ -135,6 +135,24 @@ func openOnOrder(_ id: String, amount: String, orderAmount: String? = nil, curre
         // A closed dispute claims nothing any more.
         #expect(await one((ControlRequest(id: "withdraw-D-1", op: "dispute.withdraw", args: .object(["id": .string("D-1")])), .disputeWithdraw)).ok)
         #expect(await one(openOnOrder("D-3", amount: "499.00")).ok)
+    }
+
+    /// The timeline names who made each line: the user of the request for
+    /// what a request did, the daemon for what a lapsed deadline did.
+    @Test func eachTimelineLineNamesTheUserOfTheRequestOrTheDaemon() async throws {
+        let (engine, store, clock, directory) = try engineOnFreshStore()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try await engine.open([], for: Self.merchant)
+        #expect(await engine.handleInOneGroup([openOnOrder("D-1", amount: "10.00")])[0].ok)
+        _ = clock.advance(by: 40 * 86400)
+        while try await engine.tick() > 0 {}
+        let lines = try store.timeline(of: "D-1")
+        let byRequest = lines.filter { $0.at == 1_799_658_000 }
+        #expect(byRequest.map(\.event) == ["opened", "deadlineSet", "reminderSet", "reminderSet", "notice"])
+        #expect(byRequest.allSatisfy { $0.by == "tester (uid 1000)" })
+        let byDaemon = lines.filter { $0.at != 1_799_658_000 }
+        #expect(byDaemon.contains { $0.event == "deadlineLapsed" })
+        #expect(byDaemon.allSatisfy { $0.by == Engine.daemonActor })
     }
 
     /// Opens handled into one group, and into a group while the one before it

@@ -145,7 +145,7 @@ import Testing
             }
         }
         let store = try DisputeStore(path: path)
-        #expect(try store.schemaVersion() == "0005-outbox-by-dispute")
+        #expect(try store.schemaVersion() == "0006-timeline-actor")
         #expect(Set([try Self.sequence(of: "D-a", in: store), try Self.sequence(of: "D-b", in: store)]) == [1, 2])
         for d in ["D-a", "D-b"] {
             #expect(try store.timeline(of: d).map(\.event) == ["opened", "notified"])
@@ -177,7 +177,7 @@ import Testing
             }
         }
         let store = try DisputeStore(path: path)
-        #expect(try store.schemaVersion() == "0005-outbox-by-dispute")
+        #expect(try store.schemaVersion() == "0006-timeline-actor")
         let rows = try store.pool.read { db in try Row.fetchAll(db, sql: "SELECT rowid, id, state FROM outbox ORDER BY rowid") }
         #expect(rows.map { "\($0[0] as Int64) \($0[1] as String) \($0[2] as String)" }
                 == ["3 D-b.1.disputeOpened spooled", "7 D-a.1.disputeOpened pending", "9 D-b.2.disputeOpened pending"])
@@ -231,5 +231,26 @@ import Testing
         } throws: { error in
             "\(error)" == "timers row '\(id)' cannot be read: unknown timer kind 'fromTheFuture'"
         }
+    }
+}
+
+/// Schema 0006: each timeline line says who made it.
+@Suite struct TimelineActorTests {
+    /// Lines stored before the upgrade keep their text and have no maker;
+    /// lines stored after keep theirs.
+    @Test func upgradedLinesHaveNoMakerAndNewLinesKeepTheirs() async throws {
+        let path = try DisputeSequenceTests.storeOfSchema("0005-outbox-by-dispute") { db in
+            try db.execute(sql: "INSERT INTO disputes (id, merchant_id, order_reference, stage, body, opened_at, updated_at, seq) VALUES ('D-a', 'M1', 'O-a', 'awaitingMerchant', '{}', 1, 1, 1)")
+            try db.execute(sql: "INSERT INTO timeline (dispute_id, dispute_seq, at, event, detail) VALUES ('D-a', 1, 1, 'opened', 'before the upgrade')")
+        }
+        let store = try DisputeStore(path: path)
+        #expect(try store.schemaVersion() == "0006-timeline-actor")
+        #expect(try store.timeline(of: "D-a") == [TimelineEntry(at: 1, event: "opened", detail: "before the upgrade", by: nil)])
+        let b = try DisputeSequenceTests.opened("D-b")
+        var batch = DisputeSequenceTests.batch(b, now: 100, event: "opened")
+        batch.timeline.append((b.id, TimelineEntry(at: 100, event: "deadlineLapsed", detail: "", by: "disputed")))
+        batch.timeline[0].entry.by = "alice (uid 1001)"
+        _ = try await store.commit(group: [batch])
+        #expect(try store.timeline(of: "D-b").map(\.by) == ["alice (uid 1001)", "disputed"])
     }
 }
