@@ -28,13 +28,12 @@ public struct Authorizer: Sendable {
     }
 
     static func gid(named name: String) -> UInt32? {
-        guard !name.isEmpty, let entry = getgrnam(name) else { return nil }
-        return entry.pointee.gr_gid
+        UserDatabase.groupID(named: name)
     }
 
     static func groups(of peer: PeerCredentials) -> Set<UInt32> {
         var result: Set<UInt32> = [peer.gid]
-        guard let name = PeerCredentials.userName(of: peer.uid) else { return result }
+        guard let name = UserDatabase.userName(of: peer.uid) else { return result }
         var count: Int32 = 64
         var list = [gid_t](repeating: 0, count: Int(count))
         if getgrouplist(name, peer.gid, &list, &count) == -1 {

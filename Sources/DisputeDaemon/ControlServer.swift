@@ -141,7 +141,7 @@ public final class ControlServer: Service, Sendable {
                 throw DaemonError.socket(path: path, message: "cannot make the socket mode 0660: \(reason)")
             }
             if !group.isEmpty {
-                guard let entry = getgrnam(group), chown(path, uid_t.max, entry.pointee.gr_gid) == 0 else {
+                guard let gid = UserDatabase.groupID(named: group), chown(path, uid_t.max, gid) == 0 else {
                     try? await server.channel.close()
                     throw DaemonError.socket(path: path, message: "cannot give the socket to group '\(group)' (does it exist, and is the daemon's user a member?)")
                 }

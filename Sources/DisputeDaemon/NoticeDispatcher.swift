@@ -15,10 +15,10 @@ struct NoticeDispatcher: Sendable {
     static func make(_ c: Configuration) throws -> NoticeDispatcher {
         var gid: UInt32? = nil
         if !c.spool.group.isEmpty {
-            guard let g = getgrnam(c.spool.group) else {
+            guard let g = UserDatabase.groupID(named: c.spool.group) else {
                 throw DaemonError.spool(message: "spool.group '\(c.spool.group)' does not exist (create it, or leave spool.group empty)")
             }
-            gid = g.pointee.gr_gid
+            gid = g
         }
         let templates = try NoticeTemplates.load(directory: c.notices.templateDirectory,
                                                  overrideDirectory: c.notices.overrideDirectory.isEmpty ? nil : c.notices.overrideDirectory)

@@ -21,32 +21,12 @@ public struct PeerCredentials: Sendable, Equatable, CustomStringConvertible {
     /// read the user database each time); the uid is there should one change.
     var actor: String {
         if let known = Self.actors.withLock({ $0[uid] }) { return known }
-        let actor = Self.userName(of: uid).map { "\($0) (uid \(uid))" } ?? "uid \(uid)"
+        let actor = UserDatabase.userName(of: uid).map { "\($0) (uid \(uid))" } ?? "uid \(uid)"
         Self.actors.withLock { $0[uid] = actor }
         return actor
     }
 
     private static let actors = Mutex<[UInt32: String]>([:])
-
-    /// The user name of `uid` from the user database, with the reentrant
-    /// `getpwuid_r` (`getpwuid`'s static buffer is shared by every thread,
-    /// and requests are served on several).
-    static func userName(of uid: UInt32) -> String? {
-        var size = 1024
-        while size <= 1 << 20 {
-            var entry = passwd()
-            var found: UnsafeMutablePointer<passwd>?
-            var buffer = [CChar](repeating: 0, count: size)
-            let (status, name) = buffer.withUnsafeMutableBufferPointer { storage -> (Int32, String?) in
-                let status = getpwuid_r(uid, &entry, storage.baseAddress!, storage.count, &found)
-                guard status == 0, found != nil, let name = entry.pw_name else { return (status, nil) }
-                return (status, String(cString: name))
-            }
-            guard status == ERANGE else { return name }
-            size *= 4
-        }
-        return nil
-    }
 }
 
 /// The memory layout of Linux's `struct ucred`, which Glibc hides behind `_GNU_SOURCE`.
@@ -58,3 +38,48 @@ struct LinuxUcred: Sendable {
 
 /// Linux's `SO_PEERCRED` option number (asm-generic/socket.h).
 let linuxSOPeerCred: Int32 = 17
+
+/// Lookups in the user and group databases that may run on any thread: the
+/// plain `getpwuid` and `getgrnam` return a static buffer every thread shares,
+/// and requests are served on several (the reentrant `_r` forms, with a buffer
+/// of the caller's).
+enum UserDatabase {
+    /// The user name of `uid`, or nil when the database has none.
+    static func userName(of uid: UInt32) -> String? {
+        lookUp { entry, buffer, size, found in getpwuid_r(uid, &entry, buffer, size, &found) } read: { (entry: passwd) in
+            entry.pw_name.map { String(cString: $0) }
+        }
+    }
+
+    /// The id of the group called `name`, or nil when there is none.
+    static func groupID(named name: String) -> UInt32? {
+        guard !name.isEmpty else { return nil }
+        return lookUp { entry, buffer, size, found in getgrnam_r(name, &entry, buffer, size, &found) } read: { (entry: group) in entry.gr_gid }
+    }
+
+    /// Calls a `get*_r` function with a buffer that grows while it is too small
+    /// (ERANGE), and reads the entry it found while the buffer lives.
+    private static func lookUp<Entry, Value>(
+        _ call: (inout Entry, UnsafeMutablePointer<CChar>, Int, inout UnsafeMutablePointer<Entry>?) -> Int32,
+        read: (Entry) -> Value?
+    ) -> Value? where Entry: ZeroInitializable {
+        var size = 1024
+        while size <= 1 << 20 {
+            var entry = Entry()
+            var found: UnsafeMutablePointer<Entry>?
+            var buffer = [CChar](repeating: 0, count: size)
+            let (status, value) = buffer.withUnsafeMutableBufferPointer { storage -> (Int32, Value?) in
+                let status = call(&entry, storage.baseAddress!, storage.count, &found)
+                return (status, status == 0 && found != nil ? read(entry) : nil)
+            }
+            guard status == ERANGE else { return value }
+            size *= 4
+        }
+        return nil
+    }
+}
+
+/// The C structs `UserDatabase` fills, which Swift imports with a zeroing init.
+protocol ZeroInitializable { init() }
+extension passwd: ZeroInitializable {}
+extension group: ZeroInitializable {}

@@ -24,3 +24,34 @@ import Testing
         #expect(a.role(of: PeerCredentials(pid: 1, uid: 65534, gid: 65534)) == .reader)
     }
 }
+
+@Suite struct UserDatabaseTests {
+    /// The names and ids of the user and group databases, from many threads
+    /// at once (requests are served on several; the plain getpwuid/getgrnam
+    /// share one buffer between them).
+    @Test func namesAndIdsAreRightWhenLookedUpFromManyThreadsAtOnce() async {
+        let answers = await withTaskGroup(of: Bool.self) { group in
+            for i in 0..<64 {
+                group.addTask {
+                    i % 2 == 0
+                        ? UserDatabase.userName(of: 0) == "root" && UserDatabase.userName(of: 65534) == "nobody"
+                        : UserDatabase.groupID(named: "root") == 0 && UserDatabase.groupID(named: "nogroup") == 65534
+                }
+            }
+            return await group.reduce(into: [Bool]()) { $0.append($1) }
+        }
+        #expect(answers.count == 64 && answers.allSatisfy { $0 })
+    }
+
+    @Test func unknownUsersAndGroupsAreNil() {
+        #expect(UserDatabase.userName(of: 3_999_999_999) == nil)
+        #expect(UserDatabase.groupID(named: "no-such-group-of-disputed") == nil)
+        #expect(UserDatabase.groupID(named: "") == nil)
+    }
+
+    /// The timeline's name for a peer: the user and the uid, or the uid alone.
+    @Test func aPeerIsNamedByUserAndUid() {
+        #expect(PeerCredentials(pid: 1, uid: 0, gid: 0).actor == "root (uid 0)")
+        #expect(PeerCredentials(pid: 1, uid: 3_999_999_999, gid: 0).actor == "uid 3999999999")
+    }
+}
