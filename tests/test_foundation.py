@@ -359,6 +359,7 @@ def test_a_reload_applies_the_log_level_and_the_connection_limits(workdir):
         assert d.reload() is True
         d.ctl("open", "--order", "O-2", "--id", "D-2", *open_args)
         assert "dispute=D-2" in d.log_text() and "dispute opened" in d.log_text()
+        assert "by=root (uid 0)" in d.log_text()  # who asked, in the journal too
         # One connection open: a second is refused under the new limit.
         with socket.socket(socket.AF_UNIX) as first:
             first.connect(str(d.socket))

@@ -3,6 +3,7 @@ import ControlProtocol
 import DisputeStore
 import DisputeWorkflow
 import Foundation
+import Logging
 import NoticeSpool
 
 extension Engine {
@@ -133,6 +134,16 @@ extension Engine {
         batch.now = now
         let result = try body(&batch)
         Self.attribute(&batch, to: actor)
+        // The journal's line of every write, one for each dispute it changed,
+        // with who asked (the timeline has the details).
+        let message: Logger.Message = op == .disputeOpen ? "dispute opened" : "\(op.rawValue) applied"
+        if batch.disputes.isEmpty {
+            logger.info(message, metadata: ["request": "\(request.id)", "by": "\(actor)", "merchant": "\(batch.merchants.first?.id ?? "")"])
+        }
+        for d in batch.disputes {
+            logger.info(message, metadata: ["request": "\(request.id)", "by": "\(actor)", "dispute": "\(d.id)", "merchant": "\(d.merchantID)",
+                                            "state": "\(d.stage.rawValue)"])
+        }
         let response = result.jsonText()
         batch.request = (request.id, op.rawValue, fingerprint, response)
         batch.requestsExpireBefore = batch.now - requestRetention
@@ -325,7 +336,6 @@ extension Engine {
             merchant: merchant, now: now, policy: policy, calendar: calendar)
         add(t, merchant: merchant, to: &batch)
         group?.opened[orderKey, default: []].append(id)
-        logger.info("dispute opened", metadata: ["dispute": "\(id)", "merchant": "\(merchant.id)", "reason": "\(reason.rawValue)"])
         return .object(["dispute": View.dispute(t.dispute)])
     }
 
