@@ -193,6 +193,53 @@ def open_d1(d):
     open_one(d, "D-1")
 
 
+def test_a_notice_is_emailed_again_as_a_copy_with_its_own_id_to_the_address_of_now(sim):
+    open_one(sim, "D-1")
+    sim.wait_spooled()
+    [first] = spool_files(sim.base)
+    assert first.name == "D-1.1.disputeOpened.eml"
+    # The merchant says the e-mail never came, and gives another address.
+    name, country, tz, locale, _ = MERCHANTS["M-SE"]
+    sim.ctl("merchant", "upsert", "--id", "M-SE", "--name", name, "--email", "disputes@shop.example", "--country", country,
+            "--timezone", tz, "--locale", locale)
+    assert sim.ctl("resend", "D-1.1.disputeOpened").json["resent"] == "D-1.1.disputeOpened"
+    sim.wait_spooled()
+    copy = [f for f in spool_files(sim.base) if f != first]
+    assert [f.name for f in copy] == ["D-1.2.disputeOpened.eml"]
+    names = [m[0] for m in MERCHANTS.values()]
+    original, again = check_message(first, names), check_message(copy[0], names)
+    assert again["To"].addresses[0].addr_spec == "disputes@shop.example"
+    assert original["Message-ID"] != again["Message-ID"]
+    # The same notice: subject and both bodies as first written.
+    assert again["Subject"] == original["Subject"]
+    assert [p.get_content() for p in again.iter_parts()] == [p.get_content() for p in original.iter_parts()]
+    shown = sim.ctl("show", "D-1").json
+    assert [(n["id"], n["channel"], n["state"]) for n in shown["notices"]] == [
+        ("D-1.1.disputeOpened", "email", "spooled"), ("D-1.2.disputeOpened", "email", "spooled")]
+    assert [(l["event"], l["by"]) for l in shown["timeline"]][-1] == ("noticeResent", "root (uid 0)")
+    # Wrong ids are named.
+    r = sim.ctl("resend", "D-1.7.disputeOpened", check=False)
+    assert r.json["code"] == "not_found" and "has no notice D-1.7.disputeOpened" in r.json["message"]
+    r = sim.ctl("resend", "D-9.1.disputeOpened", check=False)
+    assert r.json["code"] == "not_found" and "no dispute D-9" in r.json["message"]
+    r = sim.ctl("resend", "D-1", check=False)
+    assert r.json["code"] == "bad_request" and "not a notice id" in r.json["message"]
+    assert len(spool_files(sim.base)) == 2
+
+
+def test_a_notice_not_yet_spooled_is_not_sent_again(workdir):
+    blocker, spool = unmounted_spool(workdir)
+    d = Daemon(workdir, args=["--simulated-clock", START], config=config_text(workdir, spool=str(spool)))
+    d.start()
+    try:
+        open_d1(d)
+        r = d.ctl("resend", "D-1.1.disputeOpened", check=False)
+        assert r.returncode == 1 and r.json["code"] == "conflict" and "not spooled yet" in r.json["message"]
+        assert [n["id"] for n in d.ctl("show", "D-1").json["notices"]] == ["D-1.1.disputeOpened"]
+    finally:
+        d.kill()
+
+
 def test_a_reload_that_moves_the_spool_creates_it_or_is_rejected(sim, workdir):
     open_one(sim, "D-1")
     assert wait_for(lambda: len(spool_files(workdir)) == 1)

@@ -20,6 +20,7 @@ public enum ControlOperation: String, Sendable, CaseIterable, Codable {
     case disputeStatement = "dispute.statement"
     case disputeEvidence = "dispute.evidence"
     case disputeDecide = "dispute.decide"
+    case noticeResend = "notice.resend"
     case configReload = "config.reload"
     case clockAdvance = "clock.advance"
 

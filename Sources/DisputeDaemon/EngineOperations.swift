@@ -106,6 +106,8 @@ extension Engine {
                 result = try write(request, op, fingerprint, by: actor) { batch in try self.command(op, args, &batch) }
             case .orderRefunded, .orderCancelled:
                 result = try write(request, op, fingerprint, by: actor) { batch in try self.orderEnded(op, args, &batch) }
+            case .noticeResend:
+                result = try write(request, op, fingerprint, by: actor) { batch in try self.resendNotice(args, &batch) }
             case .status, .configReload:
                 throw ControlError(.internal, "\(op.rawValue) is answered by the router")
             }
@@ -138,7 +140,11 @@ extension Engine {
         // with who asked (the timeline has the details).
         let message: Logger.Message = op == .disputeOpen ? "dispute opened" : "\(op.rawValue) applied"
         if batch.disputes.isEmpty {
-            logger.info(message, metadata: ["request": "\(request.id)", "by": "\(actor)", "merchant": "\(batch.merchants.first?.id ?? "")"])
+            // A merchant saved, or a notice sent again.
+            var metadata: Logger.Metadata = ["request": "\(request.id)", "by": "\(actor)"]
+            if let merchant = batch.merchants.first { metadata["merchant"] = "\(merchant.id)" }
+            if let line = batch.timeline.first { metadata["dispute"] = "\(line.disputeID)" }
+            logger.info(message, metadata: metadata)
         }
         for d in batch.disputes {
             logger.info(message, metadata: ["request": "\(request.id)", "by": "\(actor)", "dispute": "\(d.id)", "merchant": "\(d.merchantID)",
@@ -428,6 +434,32 @@ extension Engine {
             views.append(View.dispute(t.dispute))
         }
         return .object(["disputes": .array(views)])
+    }
+
+    /// E-mails a notice again (decision, the design is silent: a merchant who
+    /// says the e-mail never came gets the same notice once more, to the
+    /// address the merchant has now): a new notice of the same kind and
+    /// content, with an id and Message-ID of its own, spooled like any other.
+    /// A notice in the portal can be e-mailed this way too; one not yet
+    /// spooled cannot (it goes out on its own).
+    func resendNotice(_ args: Arguments, _ batch: inout CommitBatch) throws -> JSONValue {
+        try args.allow(["id"])
+        let id = try args.required("id")
+        // <dispute id>.<number>.<kind>; the dispute id may itself hold dots.
+        let parts = id.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count >= 3, Int(parts[parts.count - 2]) != nil else {
+            throw ControlError(.badRequest, "'\(id)' is not a notice id (<dispute>.<number>.<kind>, as `disputectl show` lists them)")
+        }
+        let dispute = try disputeNamed(parts.dropLast(2).joined(separator: "."))
+        guard let notice = try store.notices(of: dispute.id).first(where: { $0.id == id }) else {
+            throw ControlError(.notFound, "dispute \(dispute.id) has no notice \(id); `disputectl show \(dispute.id)` lists its notices")
+        }
+        guard notice.state != "pending" else {
+            throw ControlError(.conflict, "notice \(id) is not spooled yet; it goes out on its own (see the outbox in `disputectl status`)")
+        }
+        batch.notices.append((dispute.id, notice.kind, .email, notice.context))
+        batch.timeline.append((dispute.id, TimelineEntry(at: now, event: "noticeResent", detail: "\(notice.kind.rawValue): \(id) e-mailed again")))
+        return .object(["resent": .string(id), "dispute": View.dispute(dispute)])
     }
 
     func businessDaysLeft(_ d: Dispute, _ deadline: StageDeadline) -> Int {

@@ -279,6 +279,20 @@ struct Cancelled: ParsableCommand {
     func run() throws { try action.send(.orderCancelled, done: "order cancelled") }
 }
 
+struct Resend: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "E-mail a notice again (a copy with its own id), to the merchant's address now.")
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "Notice id, as 'disputectl show' lists them (D-1.1.disputeOpened).") var notice: String
+    @Option(name: .customLong("request-id"), help: "Idempotency key (default: random).") var requestID: String?
+
+    func run() throws {
+        let result = try connection.call(.noticeResend, ["id": .string(notice)], requestID: requestID)
+        if connection.json { printJSON(result); return }
+        let dispute = result["dispute"]?["id"]?.stringValue ?? ""
+        print("\(notice): e-mailed again as a new notice; 'disputectl show \(dispute)' lists it.")
+    }
+}
+
 struct Deadlines: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Deadlines coming up.")
     @OptionGroup var connection: ConnectionOptions
