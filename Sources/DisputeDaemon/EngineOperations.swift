@@ -136,8 +136,13 @@ extension Engine {
         batch.now = now
         let result = try body(&batch)
         Self.attribute(&batch, to: actor)
+        let response = result.jsonText()
+        batch.request = (request.id, op.rawValue, fingerprint, response)
+        batch.requestsExpireBefore = batch.now - requestRetention
+        try Self.encodeBodies(&batch)
         // The journal's line of every write, one for each dispute it changed,
-        // with who asked (the timeline has the details).
+        // with who asked (the timeline has the details). Logged as the write
+        // goes to the store: a commit that fails is logged as an error.
         let message: Logger.Message = op == .disputeOpen ? "dispute opened" : "\(op.rawValue) applied"
         if batch.disputes.isEmpty {
             // A merchant saved, or a notice sent again.
@@ -150,10 +155,6 @@ extension Engine {
             logger.info(message, metadata: ["request": "\(request.id)", "by": "\(actor)", "dispute": "\(d.id)", "merchant": "\(d.merchantID)",
                                             "state": "\(d.stage.rawValue)"])
         }
-        let response = result.jsonText()
-        batch.request = (request.id, op.rawValue, fingerprint, response)
-        batch.requestsExpireBefore = batch.now - requestRetention
-        try Self.encodeBodies(&batch)
         if group != nil {
             // Part of a group commit: later requests of the group see these changes.
             group!.batches.append(batch)
