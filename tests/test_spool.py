@@ -185,6 +185,14 @@ def unmounted_spool(workdir):
     return blocker, blocker / "outgoing"
 
 
+def started_on_unmounted_spool(workdir):
+    """A daemon started on a simulated clock with an `unmounted_spool`. Returns (daemon, blocker, spool)."""
+    blocker, spool = unmounted_spool(workdir)
+    d = Daemon(workdir, args=["--simulated-clock", START], config=config_text(workdir, spool=str(spool)))
+    d.start()
+    return d, blocker, spool
+
+
 def open_d1(d):
     """Registers M-SE and opens D-1 on it: one e-mail notice, D-1.1.disputeOpened.eml."""
     name, country, tz, locale, _ = MERCHANTS["M-SE"]
@@ -228,9 +236,7 @@ def test_a_notice_is_emailed_again_as_a_copy_with_its_own_id_to_the_address_of_n
 
 
 def test_a_notice_not_yet_spooled_is_not_sent_again(workdir):
-    blocker, spool = unmounted_spool(workdir)
-    d = Daemon(workdir, args=["--simulated-clock", START], config=config_text(workdir, spool=str(spool)))
-    d.start()
+    d, _, _ = started_on_unmounted_spool(workdir)
     try:
         open_d1(d)
         r = d.ctl("resend", "D-1.1.disputeOpened", check=False)
@@ -265,9 +271,7 @@ def test_a_spool_that_cannot_be_made_at_start_holds_notices_back_until_it_can(wo
     # The spool's parent is a regular file: the directory cannot be made (as with a
     # spool file system not mounted yet). The daemon still starts and acknowledges;
     # the notices wait in the outbox and go out once the spool can be made.
-    blocker, spool = unmounted_spool(workdir)
-    d = Daemon(workdir, args=["--simulated-clock", START], config=config_text(workdir, spool=str(spool)))
-    d.start()
+    d, blocker, spool = started_on_unmounted_spool(workdir)
     try:
         open_d1(d)
         status = d.ctl("status").json
@@ -314,9 +318,7 @@ def test_a_backlog_left_by_a_spool_that_failed_before_ready_is_retried_without_a
 
 
 def test_a_reload_retries_a_failing_spool_at_once_instead_of_after_its_back_off(workdir):
-    blocker, spool = unmounted_spool(workdir)
-    d = Daemon(workdir, args=["--simulated-clock", START], config=config_text(workdir, spool=str(spool)))
-    d.start()
+    d, blocker, spool = started_on_unmounted_spool(workdir)
     try:
         open_d1(d)
         # The back-off doubles from 1 s; wait until the next retry is 16 s away.
