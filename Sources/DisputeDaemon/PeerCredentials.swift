@@ -17,11 +17,13 @@ public struct PeerCredentials: Sendable, Equatable, CustomStringConvertible {
 
     /// Who this peer is, as a dispute's timeline names the maker of a line:
     /// `alice (uid 1001)`, or `uid 1001` when the user database has no name
-    /// for it. Names are looked up once per uid (a write request must not
-    /// read the user database each time); the uid is there should one change.
+    /// for it. Names found are kept per uid (a write request must not read
+    /// the user database each time; the uid is there should one change); a
+    /// uid without one is asked again, so a user created later is named.
     var actor: String {
         if let known = Self.actors.withLock({ $0[uid] }) { return known }
-        let actor = UserDatabase.userName(of: uid).map { "\($0) (uid \(uid))" } ?? "uid \(uid)"
+        guard let name = UserDatabase.userName(of: uid) else { return "uid \(uid)" }
+        let actor = "\(name) (uid \(uid))"
         Self.actors.withLock { $0[uid] = actor }
         return actor
     }
