@@ -235,6 +235,18 @@ def test_a_notice_is_emailed_again_as_a_copy_with_its_own_id_to_the_address_of_n
     assert len(spool_files(sim.base)) == 2
 
 
+def test_notice_prints_the_message_exactly_as_it_was_spooled(sim):
+    open_one(sim, "D-1", merchant="M-DE")
+    sim.wait_spooled()
+    [spooled] = spool_files(sim.base)
+    shown = sim.ctl("notice", spooled.name[:-4], json_output=False)
+    assert shown.returncode == 0 and shown.stdout.encode() == spooled.read_bytes()
+    meta = sim.ctl("notice", "D-1.1.disputeOpened").json["notice"]
+    assert (meta["kind"], meta["channel"], meta["state"], meta["createdAt"]) == ("disputeOpened", "email", "spooled", START)
+    r = sim.ctl("notice", "D-1.2.disputeOpened", check=False)
+    assert r.returncode == 1 and r.json["code"] == "not_found"
+
+
 def test_a_notice_not_yet_spooled_is_not_sent_again(workdir):
     d, _, _ = started_on_unmounted_spool(workdir)
     try:

@@ -9,6 +9,7 @@ public enum ControlOperation: String, Sendable, CaseIterable, Codable {
     case deadlinesUpcoming = "deadlines.upcoming"
     case calendarDeadline = "calendar.deadline"
     case calendarHolidays = "calendar.holidays"
+    case noticeShow = "notice.show"
     // Write operations.
     case merchantUpsert = "merchant.upsert"
     case disputeOpen = "dispute.open"
@@ -28,7 +29,7 @@ public enum ControlOperation: String, Sendable, CaseIterable, Codable {
     public var isWrite: Bool {
         switch self {
         case .status, .merchantList, .merchantShow, .disputeList, .disputeShow,
-             .deadlinesUpcoming, .calendarDeadline, .calendarHolidays:
+             .deadlinesUpcoming, .calendarDeadline, .calendarHolidays, .noticeShow:
             return false
         default:
             return true

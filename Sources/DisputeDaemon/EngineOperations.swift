@@ -108,7 +108,7 @@ extension Engine {
                 result = try write(request, op, fingerprint, by: actor) { batch in try self.orderEnded(op, args, &batch) }
             case .noticeResend:
                 result = try write(request, op, fingerprint, by: actor) { batch in try self.resendNotice(args, &batch) }
-            case .status, .configReload:
+            case .status, .configReload, .noticeShow:
                 throw ControlError(.internal, "\(op.rawValue) is answered by the router")
             }
             return .success(id: request.id, result: result)
@@ -446,7 +446,18 @@ extension Engine {
     func resendNotice(_ args: Arguments, _ batch: inout CommitBatch) throws -> JSONValue {
         try args.allow(["id"])
         let id = try args.required("id")
-        // <dispute id>.<number>.<kind>; the dispute id may itself hold dots.
+        let (dispute, notice) = try storedNotice(id)
+        guard notice.state != "pending" else {
+            throw ControlError(.conflict, "notice \(id) is not spooled yet; it goes out on its own (see the outbox in `disputectl status`)")
+        }
+        batch.notices.append((dispute.id, notice.kind, .email, notice.context))
+        batch.timeline.append((dispute.id, TimelineEntry(at: now, event: "noticeResent", detail: "\(notice.kind.rawValue): \(id) e-mailed again")))
+        return .object(["resent": .string(id), "dispute": View.dispute(dispute)])
+    }
+
+    /// A stored notice by its id (`<dispute id>.<number>.<kind>`, as `show`
+    /// lists them; the dispute id may itself hold dots), with its dispute.
+    func storedNotice(_ id: String) throws -> (Dispute, StoredNotice) {
         let parts = id.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count >= 3, Int(parts[parts.count - 2]) != nil else {
             throw ControlError(.badRequest, "'\(id)' is not a notice id (<dispute>.<number>.<kind>, as `disputectl show` lists them)")
@@ -455,12 +466,14 @@ extension Engine {
         guard let notice = try store.notices(of: dispute.id).first(where: { $0.id == id }) else {
             throw ControlError(.notFound, "dispute \(dispute.id) has no notice \(id); `disputectl show \(dispute.id)` lists its notices")
         }
-        guard notice.state != "pending" else {
-            throw ControlError(.conflict, "notice \(id) is not spooled yet; it goes out on its own (see the outbox in `disputectl status`)")
-        }
-        batch.notices.append((dispute.id, notice.kind, .email, notice.context))
-        batch.timeline.append((dispute.id, TimelineEntry(at: now, event: "noticeResent", detail: "\(notice.kind.rawValue): \(id) e-mailed again")))
-        return .object(["resent": .string(id), "dispute": View.dispute(dispute)])
+        return (dispute, notice)
+    }
+
+    /// A notice and the merchant it goes to now, for `notice.show`.
+    func noticeToShow(_ args: Arguments) throws -> (StoredNotice, Merchant) {
+        try args.allow(["id"])
+        let (dispute, notice) = try storedNotice(try args.required("id"))
+        return (notice, try merchantNamed(dispute.merchantID))
     }
 
     func businessDaysLeft(_ d: Dispute, _ deadline: StageDeadline) -> Int {

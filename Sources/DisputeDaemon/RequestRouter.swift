@@ -27,6 +27,23 @@ final class RequestRouter: ControlRequestHandler {
             case let .failure(error):
                 return .failure(id: request.id, ControlError(.conflict, "new configuration rejected, the old one stays in force:\n\(error)"))
             }
+        case .noticeShow:
+            // The message as the spool gets it: rendered from the notice's
+            // stored values with the templates and merchant of now (the
+            // templates live with the spooler).
+            do {
+                let (notice, merchant) = try await state.engine.noticeToShow(Arguments(request.args))
+                let message = try await state.engine.spooler.dispatcher.message(notice, merchant: merchant)
+                return .success(id: request.id, result: .object([
+                    "notice": .object(["id": .string(notice.id), "dispute": .string(notice.disputeID), "kind": .string(notice.kind.rawValue),
+                                       "channel": .string(notice.channel.rawValue), "state": .string(notice.state),
+                                       "createdAt": View.instant(notice.createdAt)]),
+                    "message": .string(String(decoding: message, as: UTF8.self))]))
+            } catch let error as ControlError {
+                return .failure(id: request.id, error)
+            } catch {
+                return .failure(id: request.id, ControlError(.unavailable, "the notice cannot be rendered: \(error)"))
+            }
         case .clockAdvance:
             // Deadlines fired: the unit's status line says so at once, not a refresh later.
             let response = await state.engine.submit(request, operation, by: peer.actor)

@@ -293,6 +293,19 @@ struct Resend: ParsableCommand {
     }
 }
 
+struct NoticeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "notice",
+        abstract: "Print a notice as the mail relay gets it (rendered with the merchant's address and the templates of now).")
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "Notice id, as 'disputectl show' lists them (D-1.1.disputeOpened).") var notice: String
+
+    func run() throws {
+        let result = try connection.call(.noticeShow, ["id": .string(notice)])
+        if connection.json { printJSON(result); return }
+        print(result["message"]?.stringValue ?? "", terminator: "")
+    }
+}
+
 struct Deadlines: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Deadlines coming up.")
     @OptionGroup var connection: ConnectionOptions
