@@ -86,7 +86,7 @@ def test_the_timeline_names_the_user_who_made_each_line(roles_daemon, accounts):
 def test_reader_group_member_may_read_but_not_write(roles_daemon, accounts):
     assert roles_daemon.ctl("list", user=accounts["reader"]).json["disputes"] == []
     # notice.show is a read: the reader is told there is no such notice, not refused.
-    r = roles_daemon.ctl("notice", "D-9.1.disputeOpened", user=accounts["reader"], check=False)
+    r = roles_daemon.ctl("notice", "show", "D-9.1.disputeOpened", user=accounts["reader"], check=False)
     assert r.json["code"] == "not_found", r.json
     r = roles_daemon.ctl("open", "--merchant", "M-SE", "--order", "O-1", "--amount", "1", "--currency", "SEK",
                          "--reason", "faulty", user=accounts["reader"], check=False)

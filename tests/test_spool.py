@@ -210,7 +210,7 @@ def test_a_notice_is_emailed_again_as_a_copy_with_its_own_id_to_the_address_of_n
     name, country, tz, locale, _ = MERCHANTS["M-SE"]
     sim.ctl("merchant", "upsert", "--id", "M-SE", "--name", name, "--email", "disputes@shop.example", "--country", country,
             "--timezone", tz, "--locale", locale)
-    assert sim.ctl("resend", "D-1.1.disputeOpened").json["resent"] == "D-1.1.disputeOpened"
+    assert sim.ctl("notice", "resend", "D-1.1.disputeOpened").json["resent"] == "D-1.1.disputeOpened"
     sim.wait_spooled()
     copy = [f for f in spool_files(sim.base) if f != first]
     assert [f.name for f in copy] == ["D-1.2.disputeOpened.eml"]
@@ -226,11 +226,11 @@ def test_a_notice_is_emailed_again_as_a_copy_with_its_own_id_to_the_address_of_n
         ("D-1.1.disputeOpened", "email", "spooled"), ("D-1.2.disputeOpened", "email", "spooled")]
     assert [(l["event"], l["by"]) for l in shown["timeline"]][-1] == ("noticeResent", "root (uid 0)")
     # Wrong ids are named.
-    r = sim.ctl("resend", "D-1.7.disputeOpened", check=False)
+    r = sim.ctl("notice", "resend", "D-1.7.disputeOpened", check=False)
     assert r.json["code"] == "not_found" and "has no notice D-1.7.disputeOpened" in r.json["message"]
-    r = sim.ctl("resend", "D-9.1.disputeOpened", check=False)
+    r = sim.ctl("notice", "resend", "D-9.1.disputeOpened", check=False)
     assert r.json["code"] == "not_found" and "no dispute D-9" in r.json["message"]
-    r = sim.ctl("resend", "D-1", check=False)
+    r = sim.ctl("notice", "resend", "D-1", check=False)
     assert r.json["code"] == "bad_request" and "not a notice id" in r.json["message"]
     assert len(spool_files(sim.base)) == 2
 
@@ -239,11 +239,11 @@ def test_notice_prints_the_message_exactly_as_it_was_spooled(sim):
     open_one(sim, "D-1", merchant="M-DE")
     sim.wait_spooled()
     [spooled] = spool_files(sim.base)
-    shown = sim.ctl("notice", spooled.name[:-4], json_output=False)
+    shown = sim.ctl("notice", "show", spooled.name[:-4], json_output=False)
     assert shown.returncode == 0 and shown.stdout.encode() == spooled.read_bytes()
-    meta = sim.ctl("notice", "D-1.1.disputeOpened").json["notice"]
+    meta = sim.ctl("notice", "show", "D-1.1.disputeOpened").json["notice"]
     assert (meta["kind"], meta["channel"], meta["state"], meta["createdAt"]) == ("disputeOpened", "email", "spooled", START)
-    r = sim.ctl("notice", "D-1.2.disputeOpened", check=False)
+    r = sim.ctl("notice", "show", "D-1.2.disputeOpened", check=False)
     assert r.returncode == 1 and r.json["code"] == "not_found"
 
 
@@ -251,7 +251,7 @@ def test_a_notice_not_yet_spooled_is_not_sent_again(workdir):
     d, _, _ = started_on_unmounted_spool(workdir)
     try:
         open_d1(d)
-        r = d.ctl("resend", "D-1.1.disputeOpened", check=False)
+        r = d.ctl("notice", "resend", "D-1.1.disputeOpened", check=False)
         assert r.returncode == 1 and r.json["code"] == "conflict" and "not spooled yet" in r.json["message"]
         assert [n["id"] for n in d.ctl("show", "D-1").json["notices"]] == ["D-1.1.disputeOpened"]
     finally:

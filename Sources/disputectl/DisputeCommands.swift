@@ -279,30 +279,40 @@ struct Cancelled: ParsableCommand {
     func run() throws { try action.send(.orderCancelled, done: "order cancelled") }
 }
 
-struct Resend: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "E-mail a notice again (a copy with its own id), to the merchant's address now.")
+struct NoticeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "notice", abstract: "Look at a notice, or e-mail it again.",
+                                                    subcommands: [NoticeShow.self, NoticeResend.self])
+}
+
+/// What the notice commands share: the connection and the notice.
+struct NoticeTarget: ParsableArguments {
     @OptionGroup var connection: ConnectionOptions
     @Argument(help: "Notice id, as 'disputectl show' lists them (D-1.1.disputeOpened).") var notice: String
-    @Option(name: .customLong("request-id"), help: "Idempotency key (default: random).") var requestID: String?
+}
+
+struct NoticeShow: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "show",
+        abstract: "Print a notice as the mail relay gets it (rendered with the merchant's address and the templates of now).")
+    @OptionGroup var target: NoticeTarget
 
     func run() throws {
-        let result = try connection.call(.noticeResend, ["id": .string(notice)], requestID: requestID)
-        if connection.json { printJSON(result); return }
-        let dispute = result["dispute"]?["id"]?.stringValue ?? ""
-        print("\(notice): e-mailed again as a new notice; 'disputectl show \(dispute)' lists it.")
+        let result = try target.connection.call(.noticeShow, ["id": .string(target.notice)])
+        if target.connection.json { printJSON(result); return }
+        print(result["message"]?.stringValue ?? "", terminator: "")
     }
 }
 
-struct NoticeCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "notice",
-        abstract: "Print a notice as the mail relay gets it (rendered with the merchant's address and the templates of now).")
-    @OptionGroup var connection: ConnectionOptions
-    @Argument(help: "Notice id, as 'disputectl show' lists them (D-1.1.disputeOpened).") var notice: String
+struct NoticeResend: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "resend",
+        abstract: "E-mail a notice again (a copy with its own id), to the merchant's address now.")
+    @OptionGroup var target: NoticeTarget
+    @Option(name: .customLong("request-id"), help: "Idempotency key (default: random).") var requestID: String?
 
     func run() throws {
-        let result = try connection.call(.noticeShow, ["id": .string(notice)])
-        if connection.json { printJSON(result); return }
-        print(result["message"]?.stringValue ?? "", terminator: "")
+        let result = try target.connection.call(.noticeResend, ["id": .string(target.notice)], requestID: requestID)
+        if target.connection.json { printJSON(result); return }
+        let dispute = result["dispute"]?["id"]?.stringValue ?? ""
+        print("\(target.notice): e-mailed again as a new notice; 'disputectl show \(dispute)' lists it.")
     }
 }
 

@@ -61,7 +61,7 @@ struct Disputectl: ParsableCommand {
         version: disputedVersion,
         subcommands: [Status.self, MerchantCommand.self, Open.self, List.self, Show.self, Respond.self, Resolve.self,
                       Withdraw.self, Refunded.self, Cancelled.self, Statement.self, Evidence.self, Decide.self,
-                      NoticeCommand.self, Resend.self, Deadlines.self, CalendarCommand.self, Clock.self, Reload.self])
+                      NoticeCommand.self, Deadlines.self, CalendarCommand.self, Clock.self, Reload.self])
 }
 
 /// Options every command that talks to the daemon shares.
