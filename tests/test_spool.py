@@ -294,10 +294,18 @@ def test_a_spool_that_cannot_be_made_at_start_holds_notices_back_until_it_can(wo
         d.ctl("clock", "advance", "90m")
         text = d.ctl("status", json_output=False).stdout
         assert f"1 e-mail notices not yet spooled, the oldest committed at {START} (1h 30m ago); last spool error" in text, text
+        # For monitoring: both problems named, exit 2 (the status still printed).
+        checked = d.ctl("status", "--check", json_output=False, check=False)
+        assert checked.returncode == 2 and "Outbox" in checked.stdout, checked
+        assert f"check failed: the spool fails: " in checked.stderr and str(blocker) in checked.stderr, checked.stderr
+        assert f"check failed: 1 e-mail notices wait for the spool, the oldest since {START} (over 15m 0s)" in checked.stderr
+        assert d.ctl("status", "--check", "--backlog-age", "2h", check=False).returncode == 2  # the spool error alone
         blocker.unlink()
         assert wait_for((spool / "new" / "D-1.1.disputeOpened.eml").exists, seconds=30)
         status = d.ctl("status").json
         assert status["outboxPending"] == 0 and status.get("outboxOldest") is None, status
+        checked = d.ctl("status", "--check", json_output=False, check=False)
+        assert checked.returncode == 0 and checked.stderr == "", checked
         # The spool it made is locked like one that existed at start.
         (workdir / "other").mkdir()
         other = Daemon(workdir / "other", args=["--simulated-clock", START], config=config_text(workdir / "other", spool=str(spool)))

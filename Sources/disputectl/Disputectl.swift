@@ -5,6 +5,8 @@ import Foundation
 /// Exit codes of interfaces.md.
 enum CtlExit {
     static let refused: Int32 = 1
+    /// `status --check` found a problem (monitoring plugins' CRITICAL).
+    static let unhealthy: Int32 = 2
     static let unavailable: Int32 = 69
 }
 

@@ -6,14 +6,47 @@ struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show the daemon's version, uptime, clock and store.")
 
     @OptionGroup var connection: ConnectionOptions
+    @Flag(help: "Exit 2 when something needs ops: a spool error, overdue deadlines held back, or e-mail notices waiting longer than --backlog-age (for monitoring).")
+    var check = false
+    @Option(name: .customLong("backlog-age"), help: "With --check, how long the oldest notice may wait for the spool, such as 15m.")
+    var backlogAge = "15m"
+
+    func validate() throws {
+        guard parseDuration(backlogAge) != nil else { throw ValidationError("--backlog-age '\(backlogAge)' is not a duration such as 90s, 15m, 12h, 3d, 2w or 1d12h") }
+    }
 
     func run() throws {
         let result = try connection.call(.status)
+        let status = try result.decode(StatusResult.self)
+        let problems = check ? Self.problems(status, backlogAge: parseDuration(backlogAge)!) : []
+        defer {
+            if !problems.isEmpty {
+                FileHandle.standardError.write(Data(problems.map { "disputectl: check failed: \($0)\n" }.joined().utf8))
+            }
+        }
         if connection.json {
             printJSON(result)
-            return
+        } else {
+            printRows(status)
         }
-        let status = try result.decode(StatusResult.self)
+        if !problems.isEmpty { throw ExitCode(CtlExit.unhealthy) }
+    }
+
+    /// What `--check` reports: each a sentence naming the problem.
+    static func problems(_ status: StatusResult, backlogAge: Int64) -> [String] {
+        var problems: [String] = []
+        if let error = status.lastSpoolError { problems.append("the spool fails: \(error)") }
+        if let held = status.heldTimers, held > 0 {
+            problems.append("\(held) overdue deadlines held back: \(status.heldTimersReason ?? "see the journal")")
+        }
+        if status.outboxPending > 0, let oldest = status.outboxOldest, let then = Instant.parse(oldest), let now = Instant.parse(status.now),
+           Int64(now.timeIntervalSince(then)) > backlogAge {
+            problems.append("\(status.outboxPending) e-mail notices wait for the spool, the oldest since \(oldest) (over \(formatDuration(backlogAge)))")
+        }
+        return problems
+    }
+
+    func printRows(_ status: StatusResult) {
         let rows: [(String, String)] = [
             ("Version", status.version),
             ("PID", "\(status.pid)"),
