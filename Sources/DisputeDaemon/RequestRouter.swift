@@ -35,9 +35,7 @@ final class RequestRouter: ControlRequestHandler {
                 let (notice, merchant) = try await state.engine.noticeToShow(Arguments(request.args))
                 let message = try await state.engine.spooler.dispatcher.message(notice, merchant: merchant)
                 return .success(id: request.id, result: .object([
-                    "notice": .object(["id": .string(notice.id), "dispute": .string(notice.disputeID), "kind": .string(notice.kind.rawValue),
-                                       "channel": .string(notice.channel.rawValue), "state": .string(notice.state),
-                                       "createdAt": View.instant(notice.createdAt)]),
+                    "notice": View.notice(notice), "dispute": .string(notice.disputeID),
                     "message": .string(String(decoding: message, as: UTF8.self))]))
             } catch let error as ControlError {
                 return .failure(id: request.id, error)

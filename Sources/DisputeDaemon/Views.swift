@@ -45,6 +45,12 @@ enum View {
         }
     }
 
+    /// A notice as `dispute.show` and `notice.show` list it.
+    static func notice(_ n: StoredNotice) -> JSONValue {
+        .object(["id": .string(n.id), "kind": .string(n.kind.rawValue), "channel": .string(n.channel.rawValue),
+                 "state": .string(n.state), "createdAt": instant(n.createdAt)])
+    }
+
     static func detailed(_ d: Dispute, timeline: [TimelineEntry], notices: [StoredNotice], timers: [StoredTimer]) -> JSONValue {
         guard case var .object(fields) = dispute(d) else { return .null }
         fields["deadlines"] = .array(d.deadlines.map { deadline in
@@ -62,8 +68,7 @@ enum View {
         })
         fields["timeline"] = .array(timeline.map { .object(["at": instant($0.at), "event": .string($0.event), "detail": .string($0.detail),
                                                             "by": $0.by.map(JSONValue.string) ?? .null]) })
-        fields["notices"] = .array(notices.map { .object(["id": .string($0.id), "kind": .string($0.kind.rawValue), "channel": .string($0.channel.rawValue),
-                                                          "state": .string($0.state), "createdAt": instant($0.createdAt)]) })
+        fields["notices"] = .array(notices.map(notice))
         fields["timers"] = .array(timers.map { .object(["id": .int($0.id), "kind": .string($0.kind.rawValue), "dueAt": instant($0.dueAt),
                                                          "state": .string($0.state), "firedAt": instant($0.firedAt)]) })
         return .object(fields)

@@ -39,9 +39,8 @@ struct Status: ParsableCommand {
         if let held = status.heldTimers, held > 0 {
             problems.append("\(held) overdue deadlines held back: \(status.heldTimersReason ?? "see the journal")")
         }
-        if status.outboxPending > 0, let oldest = status.outboxOldest, let then = Instant.parse(oldest), let now = Instant.parse(status.now),
-           Int64(now.timeIntervalSince(then)) > backlogAge {
-            problems.append("\(status.outboxPending) e-mail notices wait for the spool, the oldest since \(oldest) (over \(formatDuration(backlogAge)))")
+        if let waited = waitedSeconds(status), waited > backlogAge {
+            problems.append("\(status.outboxPending) e-mail notices wait for the spool, the oldest since \(status.outboxOldest ?? "") (over \(formatDuration(backlogAge)))")
         }
         return problems
     }
@@ -69,9 +68,14 @@ struct Status: ParsableCommand {
     /// ", the oldest committed at 2027-01-11T09:00:00Z (3m ago)" while notices wait.
     static func backlogAge(_ status: StatusResult) -> String {
         guard status.outboxPending > 0, let oldest = status.outboxOldest else { return "" }
-        guard let then = Instant.parse(oldest), let now = Instant.parse(status.now) else { return ", the oldest committed at \(oldest)" }
-        let age = max(0, Int64(now.timeIntervalSince(then)))
+        guard let age = waitedSeconds(status) else { return ", the oldest committed at \(oldest)" }
         return ", the oldest committed at \(oldest) (\(formatDuration(age)) ago)"
+    }
+
+    /// How long the oldest pending e-mail notice has waited, on the daemon's clock.
+    static func waitedSeconds(_ status: StatusResult) -> Int64? {
+        guard status.outboxPending > 0, let oldest = status.outboxOldest.flatMap(Instant.parse), let now = Instant.parse(status.now) else { return nil }
+        return max(0, Int64(now.timeIntervalSince(oldest)))
     }
 }
 
