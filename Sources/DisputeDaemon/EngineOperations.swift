@@ -143,17 +143,19 @@ extension Engine {
         // The journal's line of every write, one for each dispute it changed,
         // with who asked (the timeline has the details). Logged as the write
         // goes to the store: a commit that fails is logged as an error.
-        let message: Logger.Message = op == .disputeOpen ? "dispute opened" : "\(op.rawValue) applied"
-        if batch.disputes.isEmpty {
-            // A merchant saved, or a notice sent again.
-            var metadata: Logger.Metadata = ["request": "\(request.id)", "by": "\(actor)"]
-            if let merchant = batch.merchants.first { metadata["merchant"] = "\(merchant.id)" }
-            if let line = batch.timeline.first { metadata["dispute"] = "\(line.disputeID)" }
-            logger.info(message, metadata: metadata)
-        }
-        for d in batch.disputes {
-            logger.info(message, metadata: ["request": "\(request.id)", "by": "\(actor)", "dispute": "\(d.id)", "merchant": "\(d.merchantID)",
-                                            "state": "\(d.stage.rawValue)"])
+        if logger.logLevel <= .info {   // built only when it is logged: every write passes here
+            let message: Logger.Message = op == .disputeOpen ? "dispute opened" : "\(op.rawValue) applied"
+            if batch.disputes.isEmpty {
+                // A merchant saved, or a notice sent again.
+                var metadata: Logger.Metadata = ["request": "\(request.id)", "by": "\(actor)"]
+                if let merchant = batch.merchants.first { metadata["merchant"] = "\(merchant.id)" }
+                if let line = batch.timeline.first { metadata["dispute"] = "\(line.disputeID)" }
+                logger.info(message, metadata: metadata)
+            }
+            for d in batch.disputes {
+                logger.info(message, metadata: ["request": "\(request.id)", "by": "\(actor)", "dispute": "\(d.id)", "merchant": "\(d.merchantID)",
+                                                "state": "\(d.stage.rawValue)"])
+            }
         }
         if group != nil {
             // Part of a group commit: later requests of the group see these changes.
