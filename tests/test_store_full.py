@@ -1,6 +1,7 @@
 """The store's disk filling up: writes are refused with a clear error, the daemon
 stays up, nothing acknowledged is lost, and it writes again once there is room."""
 
+import re
 import time
 
 from conftest import Daemon, grow_disk, small_disk
@@ -35,6 +36,11 @@ def test_a_full_store_disk_refuses_writes_clearly_and_loses_nothing_acknowledged
         assert error["code"] == "unavailable", error
         assert "full" in error["message"] and "retry with the same request id" in error["message"], error
         assert d.proc.poll() is None, "the daemon must stay up on a full disk"
+        # The journal tells the commit error, not an open that was not stored.
+        log = d.log_text()
+        assert "group commit failed" in log, log[-2000:]
+        assert re.search(rf"dispute=D-{i}\b", log) is None, log[-2000:]
+        assert re.search(rf"dispute=D-{i - 1}\b.*dispute opened", log), log[-2000:]
 
         # Reads still work, every acknowledged dispute is there and the refused one is not.
         assert d.ctl("status").json["disputes"] == {"awaitingMerchant": len(acknowledged)}

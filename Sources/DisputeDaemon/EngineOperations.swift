@@ -140,33 +140,43 @@ extension Engine {
         batch.request = (request.id, op.rawValue, fingerprint, response)
         batch.requestsExpireBefore = batch.now - requestRetention
         try Self.encodeBodies(&batch)
-        // The journal's line of every write, one for each dispute it changed,
-        // with who asked (the timeline has the details). Logged as the write
-        // goes to the store: a commit that fails is logged as an error.
-        if logger.logLevel <= .info {   // built only when it is logged: every write passes here
-            let message: Logger.Message = op == .disputeOpen ? "dispute opened" : "\(op.rawValue) applied"
-            if batch.disputes.isEmpty {
-                // A merchant saved, or a notice sent again.
-                var metadata: Logger.Metadata = ["request": "\(request.id)", "by": "\(actor)"]
-                if let merchant = batch.merchants.first { metadata["merchant"] = "\(merchant.id)" }
-                if let line = batch.timeline.first { metadata["dispute"] = "\(line.disputeID)" }
-                logger.info(message, metadata: metadata)
-            }
-            for d in batch.disputes {
-                logger.info(message, metadata: ["request": "\(request.id)", "by": "\(actor)", "dispute": "\(d.id)", "merchant": "\(d.merchantID)",
-                                                "state": "\(d.stage.rawValue)"])
-            }
-        }
+        let journal = logger.logLevel <= .info ? Self.journalLines(request.id, op, by: actor, batch) : []
         if group != nil {
             // Part of a group commit: later requests of the group see these changes.
             group!.batches.append(batch)
             for d in batch.disputes { group!.disputes[d.id] = d }
             for m in batch.merchants { group!.merchants[m.id] = m }
             group!.requests[request.id] = RequestRecord(op: op.rawValue, fingerprint: fingerprint, response: response)
+            group!.journal += journal
         } else {
             try apply(batch)
+            logJournal(journal)
         }
         return result
+    }
+
+    /// The journal's line of a write, one for each dispute it changed, with
+    /// who asked (the timeline has the details); logged once the write is
+    /// stored (``logJournal(_:)``), so a commit that fails shows its error only.
+    /// Built only when info is logged: every write passes here.
+    static func journalLines(_ requestID: String, _ op: ControlOperation, by actor: String,
+                             _ batch: CommitBatch) -> [(Logger.Message, Logger.Metadata)] {
+        let message: Logger.Message = op == .disputeOpen ? "dispute opened" : "\(op.rawValue) applied"
+        if batch.disputes.isEmpty {
+            // A merchant saved, or a notice sent again.
+            var metadata: Logger.Metadata = ["request": "\(requestID)", "by": "\(actor)"]
+            if let merchant = batch.merchants.first { metadata["merchant"] = "\(merchant.id)" }
+            if let line = batch.timeline.first { metadata["dispute"] = "\(line.disputeID)" }
+            return [(message, metadata)]
+        }
+        return batch.disputes.map { d in
+            (message, ["request": "\(requestID)", "by": "\(actor)", "dispute": "\(d.id)", "merchant": "\(d.merchantID)",
+                       "state": "\(d.stage.rawValue)"])
+        }
+    }
+
+    func logJournal(_ lines: [(Logger.Message, Logger.Metadata)]) {
+        for (message, metadata) in lines { logger.info(message, metadata: metadata) }
     }
 
     /// A change made by the group being built or the group in flight, which the

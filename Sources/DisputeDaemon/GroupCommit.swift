@@ -1,6 +1,7 @@
 import ControlProtocol
 import DisputeStore
 import DisputeWorkflow
+import Logging
 import ServiceLifecycle
 import Synchronization
 
@@ -18,6 +19,8 @@ extension Engine {
         var requests: [String: RequestRecord] = [:]
         /// The disputes opened in this group, by order (``Engine/openDisputes(on:)``).
         var opened: [OrderKey: [String]] = [:]
+        /// The journal lines of its writes, logged once it is stored.
+        var journal: [(Logger.Message, Logger.Metadata)] = []
         /// What the store held, read in one transaction for each batch of
         /// requests before they are handled into the group
         /// (``Engine/prefetch(_:)``): stored answers of their request ids,
@@ -330,6 +333,7 @@ extension Engine {
             case let .success(results):
                 for result in results { afterCommit(result) }
                 for m in first.group.merchants.values { merchantCache[m.id] = m }
+                logJournal(first.group.journal)
             case .failure(is BuiltOnFailedCommit):
                 // Refused by the writer behind a failed commit, which landed
                 // before it and moved the epoch on already.
