@@ -58,7 +58,8 @@ struct Disputectl: ParsableCommand {
         abstract: "Query and drive the disputed daemon over its control socket.",
         discussion: """
         The socket is --socket, else $DISPUTED_SOCKET, else /run/disputed/control.sock.
-        Exit codes: 0 done, 1 refused by the daemon, 64 usage error, 69 daemon not reachable.
+        Exit codes: 0 done, 1 refused by the daemon, 2 status --check found a problem,
+        64 usage error, 69 daemon not reachable.
         """,
         version: disputedVersion,
         subcommands: [Status.self, MerchantCommand.self, Open.self, List.self, Show.self, Respond.self, Resolve.self,
