@@ -487,9 +487,9 @@ def test_upgrading_an_older_store_asks_systemd_for_time_and_keeps_every_dispute_
     upgraded.start()
     notify.drain(until="READY=1")
     fields = notify.fields()
-    migrating = fields.index("STATUS=Migrating the store's schema: 0003-dispute-sequence, 0004-next-deadline, 0005-outbox-by-dispute, 0006-timeline-actor")
+    migrating = fields.index("STATUS=Migrating the store's schema: 0003-dispute-sequence, 0004-next-deadline, 0005-outbox-by-dispute, 0006-timeline-actor, 0007-closed-retention")
     assert "EXTEND_TIMEOUT_USEC=3600000000" in fields[migrating:fields.index("READY=1")]
-    assert upgraded.ctl("status").json["store"]["schemaVersion"] == "0006-timeline-actor"
+    assert upgraded.ctl("status").json["store"]["schemaVersion"] == "0007-closed-retention"
     assert {id: upgraded.ctl("show", id).json for id in ("D-1", "D-2")} == before
     # New work on the upgraded store: a third dispute gets the next sequence number.
     upgraded.ctl("open", "--merchant", "M-SE", "--order", "O-3", "--amount", "10.00", "--currency", "SEK",

@@ -14,6 +14,21 @@ public struct StatusResult: Sendable, Codable, Equatable {
         }
     }
 
+    /// The retention of closed disputes (`daemon.closed_retention_days`).
+    public struct Retention: Sendable, Codable, Equatable {
+        /// Days after closing that a dispute is removed; 0 keeps them for ever.
+        public var closedDays: Int
+        /// Disputes removed so far, over the store's life.
+        public var removed: Int
+        /// When the last of them were removed.
+        public var lastRemovalAt: String?
+        public init(closedDays: Int, removed: Int, lastRemovalAt: String?) {
+            self.closedDays = closedDays
+            self.removed = removed
+            self.lastRemovalAt = lastRemovalAt
+        }
+    }
+
     public var version: String
     public var pid: Int32
     public var startedAt: String
@@ -46,12 +61,14 @@ public struct StatusResult: Sendable, Codable, Equatable {
     public var heldTimers: Int?
     /// Why the last held timer could not fire, while any is held.
     public var heldTimersReason: String?
+    /// Nil from a daemon that predates the field.
+    public var retention: Retention?
 
     public init(version: String, pid: Int32, startedAt: String, uptimeSeconds: Int64, clock: String,
                 now: String, configPath: String, configLoadedAt: String, store: Store,
                 disputes: [String: Int], pendingTimers: Int, nextTimerDue: String?, outboxPending: Int,
                 calendars: [String: String], recovery: [String: Int], lastSpoolError: String?,
-                heldTimers: Int? = nil, heldTimersReason: String? = nil, outboxOldest: String? = nil) {
+                heldTimers: Int? = nil, heldTimersReason: String? = nil, outboxOldest: String? = nil, retention: Retention? = nil) {
         self.version = version
         self.pid = pid
         self.startedAt = startedAt
@@ -71,5 +88,6 @@ public struct StatusResult: Sendable, Codable, Equatable {
         self.lastSpoolError = lastSpoolError
         self.heldTimers = heldTimers
         self.heldTimersReason = heldTimersReason
+        self.retention = retention
     }
 }

@@ -18,6 +18,9 @@ public struct Configuration: Sendable, Equatable {
         /// a different request under it refused); older records are pruned.
         public var requestRetentionDays: Int
         public static let defaultRequestRetentionDays = 90
+        /// Days after it closed that a dispute is removed with its timeline,
+        /// timers and notices; 0 keeps closed disputes for ever.
+        public var closedRetentionDays: Int = 0
     }
 
     public struct Control: Sendable, Equatable {
@@ -118,6 +121,12 @@ extension Configuration {
         }
         let requestRetentionDays = daemonTable?.integer("request_retention_days", in: 1...3650, default: Daemon.defaultRequestRetentionDays)
             ?? Daemon.defaultRequestRetentionDays
+        let closedRetentionDays = daemonTable?.integer("closed_retention_days", in: 0...36500, default: 0) ?? 0
+        if closedRetentionDays > 0 && closedRetentionDays < requestRetentionDays {
+            // A request retried after its dispute was removed would answer about a dispute that is gone.
+            daemonTable?.report("'daemon.closed_retention_days' is \(closedRetentionDays), shorter than daemon.request_retention_days "
+                                + "(\(requestRetentionDays)); make it at least that long, or 0 to keep closed disputes", key: "closed_retention_days")
+        }
         daemonTable?.finish()
 
         let controlTable = root.table("control")
@@ -165,7 +174,8 @@ extension Configuration {
         try reader.check()
         return Configuration(
             file: file,
-            daemon: Daemon(stateDirectory: stateDirectory, logLevel: logLevel, requestRetentionDays: requestRetentionDays),
+            daemon: Daemon(stateDirectory: stateDirectory, logLevel: logLevel, requestRetentionDays: requestRetentionDays,
+                           closedRetentionDays: closedRetentionDays),
             control: control, spool: spool, notices: notices, calendars: calendars, policy: policy)
     }
 

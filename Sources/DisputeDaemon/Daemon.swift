@@ -104,7 +104,8 @@ public struct Daemon {
             let spooler = Spooler(store: store, dispatcher: dispatcher, logger: logger)
             let engine = Engine(store: store, clock: clock, calendars: calendars,
                                 policy: configuration.policy.disputePolicy, spooler: spooler, logger: logger,
-                                requestRetentionDays: configuration.daemon.requestRetentionDays)
+                                requestRetentionDays: configuration.daemon.requestRetentionDays,
+                                closedRetentionDays: configuration.daemon.closedRetentionDays)
             notifier.status("Recovering: loading pending timers")
             // A store with millions of timers may take longer than TimeoutStartSec.
             notifier.extendTimeout(microseconds: 120_000_000)

@@ -43,10 +43,11 @@ public final class DaemonState: Sendable {
     public var configuration: Configuration { current.withLock { $0.configuration } }
 
     func status() async throws -> StatusResult {
-        let (_, loadedAt, calendars) = current.withLock { $0 }
+        let (configuration, loadedAt, calendars) = current.withLock { $0 }
         let counts = try store.counts()
         let recovery = await engine.lastRecovery
         let held = await engine.heldTimers
+        let removed = try store.purgeSummary()
         return StatusResult(
             version: disputedVersion,
             pid: getpid(),
@@ -61,7 +62,9 @@ public final class DaemonState: Sendable {
             nextTimerDue: counts.nextTimer.map { ZonedTime.isoUTC($0) }, outboxPending: counts.pendingNotices,
             calendars: calendars, recovery: ["timersLoaded": recovery.timers, "timersFired": recovery.fired],
             lastSpoolError: await spooler.lastError, heldTimers: held.count, heldTimersReason: held.reason,
-            outboxOldest: counts.oldestPendingNotice.map { Instant.format(Date(timeIntervalSince1970: TimeInterval($0))) })
+            outboxOldest: counts.oldestPendingNotice.map { Instant.format(Date(timeIntervalSince1970: TimeInterval($0))) },
+            retention: .init(closedDays: configuration.daemon.closedRetentionDays, removed: removed.count,
+                             lastRemovalAt: removed.lastAt.map { ZonedTime.isoUTC($0) }))
     }
 
     /// Re-reads the configuration and the calendars. Anything with a problem is
@@ -101,7 +104,8 @@ public final class DaemonState: Sendable {
                 }
             }
             await engine.reconfigure(calendars: calendars, policy: fresh.policy.disputePolicy,
-                                     requestRetentionDays: fresh.daemon.requestRetentionDays)
+                                     requestRetentionDays: fresh.daemon.requestRetentionDays,
+                                     closedRetentionDays: fresh.daemon.closedRetentionDays)
             await spooler.reconfigure(dispatcher)
             if let newSpoolLock { spooler.lock.adopt(newSpoolLock) }
             if spoolMoved {

@@ -58,10 +58,16 @@ public actor Engine {
 
     /// Seconds a request record is kept for idempotency (`daemon.request_retention_days`).
     var requestRetention: Int64
+    /// Seconds after it closed that a dispute is removed (`daemon.closed_retention_days`); 0 keeps them.
+    var closedRetention: Int64
+    /// When retention next looks for closed disputes to remove (``removeExpiredClosed()``).
+    var nextRemovalAt: Int64 = .min
 
     init(store: DisputeStore, clock: DaemonClock, calendars: [String: BusinessCalendar], policy: DisputePolicy,
-         spooler: Spooler, logger: Logger, requestRetentionDays: Int = Configuration.Daemon.defaultRequestRetentionDays) {
+         spooler: Spooler, logger: Logger, requestRetentionDays: Int = Configuration.Daemon.defaultRequestRetentionDays,
+         closedRetentionDays: Int = 0) {
         self.requestRetention = Int64(requestRetentionDays) * 86400
+        self.closedRetention = Int64(closedRetentionDays) * 86400
         self.spooler = spooler
         (writeWakeups, writeWakeup) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         self.store = store
@@ -106,10 +112,12 @@ public actor Engine {
     }
 
     /// A new configuration: new policy for disputes opened from now on, new calendars.
-    func reconfigure(calendars: [String: BusinessCalendar], policy: DisputePolicy, requestRetentionDays: Int) {
+    func reconfigure(calendars: [String: BusinessCalendar], policy: DisputePolicy, requestRetentionDays: Int, closedRetentionDays: Int) {
         self.calendars = calendars
         self.policy = policy
         self.requestRetention = Int64(requestRetentionDays) * 86400
+        self.closedRetention = Int64(closedRetentionDays) * 86400
+        nextRemovalAt = .min
         for c in calendars.values { calendarsByVersion[c.version] = c }
         // What holds timers back (a market without a calendar) is what a reload
         // mends: they are tried at the next tick, not a retry delay later (on a
@@ -122,7 +130,41 @@ public actor Engine {
     public func tick() throws -> Int {
         ticks &+= 1
         if batchInFlight { return 0 }  // the next tick fires them, after the commit
-        return try fireDue(upTo: now, limit: timersPerTurn)
+        let fired = try fireDue(upTo: now, limit: timersPerTurn)
+        if fired < timersPerTurn { removeExpiredClosed() }
+        return fired
+    }
+
+    /// Closed disputes removed per transaction of retention at most: a store
+    /// that just turned retention on is worked off a turn of the tick loop at
+    /// a time, requests and timers in between.
+    var removalsPerTurn = 512
+    /// Seconds between two looks for closed disputes to remove, once none is left.
+    static let removalInterval: Int64 = 3600
+
+    /// Retention (`daemon.closed_retention_days`, decision: the design keeps
+    /// everything): removes the disputes that closed longer ago than that, with
+    /// their timeline, timers and notices, a batch per turn, once an hour when
+    /// there is nothing left. Only between group commits, as timers fire: a
+    /// closed dispute takes no write but `notice.resend`, and one whose notice
+    /// is not spooled yet stays until it is. Returns how many it removed.
+    @discardableResult
+    func removeExpiredClosed() -> Int {
+        guard closedRetention > 0, now >= nextRemovalAt, !batchInFlight else { return 0 }
+        let closedBefore = now - closedRetention
+        do {
+            let removed = try store.purgeClosed(closedBefore: closedBefore, limit: removalsPerTurn, at: now)
+            nextRemovalAt = removed == removalsPerTurn ? now : now + Self.removalInterval
+            if removed > 0 {
+                logger.notice("closed disputes removed by retention", metadata: [
+                    "count": "\(removed)", "closedBefore": "\(ZonedTime.isoUTC(closedBefore))"])
+            }
+            return removed
+        } catch {
+            nextRemovalAt = now + 60
+            logger.error("removing closed disputes failed; retried in a minute", metadata: ["error": "\(error)"])
+            return 0
+        }
     }
 
     /// Due timers handled per turn of the tick loop (and between two group

@@ -201,6 +201,10 @@ extension Engine {
 
     func disputeNamed(_ id: String) throws -> Dispute {
         guard let d = try unconfirmed(\.disputes, id) ?? store.dispute(id) else {
+            if let removed = try store.purgedAt(id) {
+                throw ControlError(.notFound, "dispute \(id) was removed on \(ZonedTime.isoUTC(removed)) by the retention of "
+                                   + "closed disputes (daemon.closed_retention_days)")
+            }
             let similar = (try? store.disputeIDs(like: id)) ?? []
             throw ControlError(.notFound, "no dispute \(id)" + (similar.isEmpty ? "" : "; did you mean \(similar.joined(separator: ", "))?"))
         }
@@ -343,7 +347,13 @@ extension Engine {
         let orderAmount = try Self.orderAmount(givenOrderAmount, disputing: amount, onOrder: order, of: merchant.id, alreadyOpen: others)
         let id = try args.string("id") ?? "D-" + String(UInt32.random(in: 0x1000_0000...UInt32.max), radix: 16).uppercased()
         guard Self.validIdentifier(id) else { throw ControlError(.badRequest, "dispute id '\(id)' \(Self.identifierRule)") }
-        if try unconfirmed(\.disputes, id) != nil || storedDisputeExists(id) { throw ControlError(.conflict, "dispute \(id) already exists") }
+        if try unconfirmed(\.disputes, id) != nil || storedDisputeExists(id) {
+            if let removed = try store.purgedAt(id) {
+                throw ControlError(.conflict, "dispute id \(id) was used by a dispute removed on \(ZonedTime.isoUTC(removed)) by retention "
+                                   + "(daemon.closed_retention_days); an id is not used twice (its notices' Message-IDs would repeat)")
+            }
+            throw ControlError(.conflict, "dispute \(id) already exists")
+        }
         let due = try args.string("invoiceDueDate").map { raw -> CivilDate in
             guard let d = CivilDate(raw) else { throw ControlError(.badRequest, "'invoiceDueDate' is \"\(raw)\", not a calendar date YYYY-MM-DD") }
             return d

@@ -143,6 +143,18 @@ extension DisputeStore {
             // nullable column rewrites no row.
             try db.execute(sql: "ALTER TABLE timeline ADD COLUMN actor TEXT")
         }
+        migrator.registerMigration("0007-closed-retention") { db in
+            // daemon.closed_retention_days removes disputes some time after they
+            // closed, oldest first: a partial index holds the closed ones by when
+            // they closed (a closed dispute's row is never written again), so an
+            // open costs nothing more. A removed dispute's id stays taken: a new
+            // dispute under it would send notices with the Message-IDs of the
+            // old one's, which mail clients take for duplicates.
+            try db.execute(sql: """
+                CREATE INDEX disputes_closed ON disputes(updated_at) WHERE stage = 'closed';
+                CREATE TABLE purged_disputes (id TEXT PRIMARY KEY, purged_at INTEGER NOT NULL) WITHOUT ROWID;
+                """)
+        }
         return migrator
     }
 }

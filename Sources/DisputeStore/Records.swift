@@ -286,9 +286,60 @@ extension DisputeStore {
         }
     }
 
-    /// Whether a dispute with this id is stored, without decoding it.
+    /// Whether a dispute with this id is stored, or was and has been removed
+    /// (``purgeClosed(closedBefore:limit:at:)``): either way the id is taken.
     public func disputeExists(_ id: String) throws -> Bool {
-        try pool.read { db in try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM disputes WHERE id = ?"), arguments: [id]) ?? false }
+        try pool.read { db in try Bool.fetchOne(db.cachedStatement(sql: Self.idTakenSQL), arguments: [id, id]) ?? false }
+    }
+
+    static let idTakenSQL = "SELECT 1 FROM disputes WHERE id = ? UNION ALL SELECT 1 FROM purged_disputes WHERE id = ?"
+
+    /// When the dispute with this id was removed by the retention of closed
+    /// disputes, if it was.
+    public func purgedAt(_ id: String) throws -> Int64? {
+        try pool.read { db in try Int64.fetchOne(db.cachedStatement(sql: "SELECT purged_at FROM purged_disputes WHERE id = ?"), arguments: [id]) }
+    }
+
+    /// Removes up to `limit` disputes that closed before `closedBefore`, oldest
+    /// first, with their timeline, timers and notices, in one transaction;
+    /// returns how many. A dispute with a notice not yet spooled stays until it
+    /// is. Each removed id is kept (with `at`) so that it is never used again.
+    public func purgeClosed(closedBefore: Int64, limit: Int, at now: Int64) throws -> Int {
+        defer { checkpointer.committed() }
+        return try pool.write { db in
+            let rows = try Row.fetchAll(db.cachedStatement(sql: """
+                SELECT seq, id FROM disputes INDEXED BY disputes_closed
+                WHERE stage = 'closed' AND updated_at < ?
+                  AND NOT EXISTS (SELECT 1 FROM outbox WHERE outbox.dispute_seq = disputes.seq AND outbox.state = 'pending')
+                ORDER BY updated_at LIMIT ?
+                """), arguments: [closedBefore, limit])
+            for row in rows {
+                let seq: Int64 = row["seq"]
+                for table in ["timeline", "timers", "outbox"] {
+                    try db.cachedStatement(sql: "DELETE FROM \(table) WHERE dispute_seq = ?").execute(arguments: [seq])
+                }
+                try db.cachedStatement(sql: "DELETE FROM disputes WHERE seq = ?").execute(arguments: [seq])
+                try db.cachedStatement(sql: "INSERT INTO purged_disputes (id, purged_at) VALUES (?, ?)").execute(arguments: [row["id"] as String, now])
+            }
+            if !rows.isEmpty {
+                try db.execute(sql: """
+                    INSERT INTO meta (key, value) VALUES ('purgedDisputes', ?)
+                    ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + excluded.value
+                    """, arguments: [rows.count])
+                try db.execute(sql: "INSERT INTO meta (key, value) VALUES ('lastPurgeAt', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                               arguments: [now])
+            }
+            return rows.count
+        }
+    }
+
+    /// How many closed disputes retention has removed, and when it last did.
+    public func purgeSummary() throws -> (count: Int, lastAt: Int64?) {
+        try pool.read { db in
+            let count = try Int.fetchOne(db, sql: "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'purgedDisputes'") ?? 0
+            let last = try Int64.fetchOne(db, sql: "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'lastPurgeAt'")
+            return (count, last)
+        }
     }
 
     /// Disputes matching every filter given, the first `limit` of them in the
@@ -491,7 +542,7 @@ extension DisputeStore {
     }
 
 
-    /// The stored answers among `requestIDs`, which of `disputeIDs` exist and
+    /// The stored answers among `requestIDs`, which of `disputeIDs` are taken (stored or removed), and
     /// the open disputes of each of `orders` (every order asked about has an
     /// entry, empty when none is open), in one read transaction: the engine
     /// asks this once per batch of requests instead of for each request.
@@ -504,8 +555,8 @@ extension DisputeStore {
                 if let row = try Row.fetchOne(requestStatement, arguments: [id]) { requests[id] = Self.requestRecord(row) }
             }
             var disputes: Set<String> = []
-            let disputeStatement = try db.cachedStatement(sql: "SELECT 1 FROM disputes WHERE id = ?")
-            for id in disputeIDs where try Bool.fetchOne(disputeStatement, arguments: [id]) ?? false {
+            let disputeStatement = try db.cachedStatement(sql: Self.idTakenSQL)
+            for id in disputeIDs where try Bool.fetchOne(disputeStatement, arguments: [id, id]) ?? false {
                 disputes.insert(id)
             }
             var open: [OrderKey: [Dispute]] = [:]

@@ -46,7 +46,7 @@ struct Status: ParsableCommand {
     }
 
     func printRows(_ status: StatusResult) {
-        let rows: [(String, String)] = [
+        var rows: [(String, String)] = [
             ("Version", status.version),
             ("PID", "\(status.pid)"),
             ("Up since", "\(status.startedAt) (\(formatDuration(status.uptimeSeconds)))"),
@@ -62,7 +62,14 @@ struct Status: ParsableCommand {
             ("Calendars", status.calendars.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")),
             ("Recovery", "\(status.recovery["timersLoaded"] ?? 0) timers loaded, \(status.recovery["timersFired"] ?? 0) fired at start"),
         ]
+        if let retention = status.retention { rows.append(("Retention", Self.retention(retention))) }
         printAligned(rows)
+    }
+
+    /// "closed disputes removed 2555 days after they close; 12 removed, the last at ..."
+    static func retention(_ r: StatusResult.Retention) -> String {
+        (r.closedDays == 0 ? "closed disputes kept for ever" : "closed disputes removed \(r.closedDays) days after they close")
+            + (r.removed > 0 ? "; \(r.removed) removed, the last at \(r.lastRemovalAt ?? "?")" : "")
     }
 
     /// ", the oldest committed at 2027-01-11T09:00:00Z (3m ago)" while notices wait.

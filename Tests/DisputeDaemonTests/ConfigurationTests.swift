@@ -42,6 +42,19 @@ import TOMLDocument
         #expect(found.count == 1 && found[0].contains("'daemon.request_retention_days' is 0, must be between 1 and 3650"), "\(found)")
     }
 
+    /// Closed disputes are kept for ever unless asked, and never removed
+    /// while a retried request could still answer about them.
+    @Test func closedRetentionIsOffByDefaultAndNoShorterThanTheRequestRetention() throws {
+        #expect(try Configuration.parse(text: Self.minimal, file: "c.toml").daemon.closedRetentionDays == 0)
+        let set = { (lines: String) in Self.minimal.replacingOccurrences(of: "[daemon]\n", with: "[daemon]\n" + lines) }
+        #expect(try Configuration.parse(text: set("closed_retention_days = 2555\n"), file: "c.toml").daemon.closedRetentionDays == 2555)
+        #expect(try Configuration.parse(text: set("closed_retention_days = 30\nrequest_retention_days = 30\n"), file: "c.toml")
+            .daemon.closedRetentionDays == 30)
+        let found = problems(set("closed_retention_days = 30\n"))
+        #expect(found.count == 1 && found[0].hasPrefix("c.toml:2: 'daemon.closed_retention_days' is 30, shorter than daemon.request_retention_days (90)"),
+                "\(found)")
+    }
+
     @Test func shippedConfigurationsAreValid() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         for name in ["config/dev.toml", "config/disputed.toml"] {

@@ -80,11 +80,12 @@ extension Engine {
 /// An engine on a fresh store (in `directory`, for removal) with the
 /// repository's calendars and templates, on a simulated clock at
 /// 2027-01-11T09:00Z (a Monday, 10:00 in Stockholm).
-func engineOnFreshStore() throws -> (Engine, DisputeStore, DaemonClock, String) {
+func engineOnFreshStore(closedRetentionDays: Int = 0) throws -> (Engine, DisputeStore, DaemonClock, String) {
     let (store, dispatcher, directory) = try storeAndDispatcher()
     let clock = DaemonClock.simulated(at: Date(timeIntervalSince1970: 1_799_658_000))
     let engine = Engine(store: store, clock: clock, calendars: try repositoryCalendars(), policy: DisputePolicy(),
-                        spooler: Spooler(store: store, dispatcher: dispatcher, logger: Logger(label: "test")), logger: Logger(label: "test"))
+                        spooler: Spooler(store: store, dispatcher: dispatcher, logger: Logger(label: "test")), logger: Logger(label: "test"),
+                        closedRetentionDays: closedRetentionDays)
     return (engine, store, clock, directory)
 }
 

@@ -145,7 +145,7 @@ import Testing
             }
         }
         let store = try DisputeStore(path: path)
-        #expect(try store.schemaVersion() == "0006-timeline-actor")
+        #expect(try store.schemaVersion() == "0007-closed-retention")
         #expect(Set([try Self.sequence(of: "D-a", in: store), try Self.sequence(of: "D-b", in: store)]) == [1, 2])
         for d in ["D-a", "D-b"] {
             #expect(try store.timeline(of: d).map(\.event) == ["opened", "notified"])
@@ -177,7 +177,7 @@ import Testing
             }
         }
         let store = try DisputeStore(path: path)
-        #expect(try store.schemaVersion() == "0006-timeline-actor")
+        #expect(try store.schemaVersion() == "0007-closed-retention")
         let rows = try store.pool.read { db in try Row.fetchAll(db, sql: "SELECT rowid, id, state FROM outbox ORDER BY rowid") }
         #expect(rows.map { "\($0[0] as Int64) \($0[1] as String) \($0[2] as String)" }
                 == ["3 D-b.1.disputeOpened spooled", "7 D-a.1.disputeOpened pending", "9 D-b.2.disputeOpened pending"])
@@ -244,7 +244,7 @@ import Testing
             try db.execute(sql: "INSERT INTO timeline (dispute_id, dispute_seq, at, event, detail) VALUES ('D-a', 1, 1, 'opened', 'before the upgrade')")
         }
         let store = try DisputeStore(path: path)
-        #expect(try store.schemaVersion() == "0006-timeline-actor")
+        #expect(try store.schemaVersion() == "0007-closed-retention")
         #expect(try store.timeline(of: "D-a") == [TimelineEntry(at: 1, event: "opened", detail: "before the upgrade", by: nil)])
         let b = try DisputeSequenceTests.opened("D-b")
         var batch = DisputeSequenceTests.batch(b, now: 100, event: "opened")
@@ -252,5 +252,35 @@ import Testing
         batch.timeline[0].entry.by = "alice (uid 1001)"
         _ = try await store.commit(group: [batch])
         #expect(try store.timeline(of: "D-b").map(\.by) == ["alice (uid 1001)", "disputed"])
+    }
+}
+
+/// Schema 0007: closed disputes stored before the upgrade are found by the
+/// retention of closed disputes like those closed after it.
+@Suite struct ClosedRetentionUpgradeTests {
+    @Test func disputesClosedBeforeTheUpgradeAreRemovedWithTheirRowsAndOpenOnesStay() throws {
+        let path = try DisputeSequenceTests.storeOfSchema("0006-timeline-actor") { db in
+            for (seq, id, stage) in [(1, "D-closed", "closed"), (2, "D-open", "awaitingMerchant")] {
+                try db.execute(sql: "INSERT INTO disputes (id, merchant_id, order_reference, stage, body, opened_at, updated_at, seq) VALUES (?, 'M1', ?, ?, '{}', 1, 10, ?)",
+                               arguments: [id, "O-\(id)", stage, seq])
+                try db.execute(sql: "INSERT INTO timeline (dispute_id, dispute_seq, at, event, detail) VALUES (?, ?, 1, 'opened', '')", arguments: [id, seq])
+                try db.execute(sql: "INSERT INTO timers (dispute_id, dispute_seq, kind, due_at, state) VALUES (?, ?, 'responseDeadline', 99, 'cancelled')", arguments: [id, seq])
+                try db.execute(sql: "INSERT INTO outbox (id, dispute_id, dispute_seq, kind, channel, state, context, created_at) VALUES (?, ?, ?, 'disputeOpened', 'email', 'spooled', '{}', 1)",
+                               arguments: [id + ".1.disputeOpened", id, seq])
+            }
+        }
+        let store = try DisputeStore(path: path)
+        #expect(try store.purgeClosed(closedBefore: 10, limit: 10, at: 50) == 0)   // closed at 10: not before 10
+        #expect(try store.purgeClosed(closedBefore: 11, limit: 10, at: 50) == 1)
+        let left = try store.pool.read { db in
+            try ["id FROM disputes", "dispute_id FROM timeline", "dispute_id FROM timers", "dispute_id FROM outbox"].map {
+                try String.fetchAll(db, sql: "SELECT DISTINCT \($0)")
+            }
+        }
+        #expect(left == [["D-open"], ["D-open"], ["D-open"], ["D-open"]])
+        #expect(try store.purgedAt("D-closed") == 50)
+        #expect(try store.disputeExists("D-closed"))
+        #expect(try store.lookUp(requestIDs: [], disputeIDs: ["D-closed", "D-new"]).disputes == ["D-closed"])
+        #expect(try store.purgeSummary() == (1, 50))
     }
 }
