@@ -278,6 +278,9 @@ import Testing
             }
         }
         #expect(left == [["D-open"], ["D-open"], ["D-open"], ["D-open"]])
+        // Removed without foreign key checks (a scan per dispute): none is left dangling, and the checks are back on.
+        #expect(try store.pool.read { db in try Row.fetchAll(db, sql: "PRAGMA foreign_key_check") }.isEmpty)
+        #expect(try store.pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA foreign_keys") } == 1)
         #expect(try store.purgedAt("D-closed") == 50)
         #expect(try store.disputeExists("D-closed"))
         #expect(try store.lookUp(requestIDs: [], disputeIDs: ["D-closed", "D-new"]).disputes == ["D-closed"])
