@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import DISPUTECTL, DISPUTED, ROOT, Daemon, config_text, read_line
+from conftest import DISPUTECTL, DISPUTED, ROOT, Daemon, config_text, read_line, wait_for
 
 
 def test_both_binaries_print_the_version_the_daemon_reports(daemon):
@@ -358,7 +358,9 @@ def test_a_reload_applies_the_log_level_and_the_connection_limits(workdir):
                             .replace('reader_group = ""', 'reader_group = ""\nmax_connections = 1'))
         assert d.reload() is True
         d.ctl("open", "--order", "O-2", "--id", "D-2", *open_args)
-        assert "dispute=D-2" in d.log_text() and "dispute opened" in d.log_text()
+        # Logged once the write is stored (its answer may go out first).
+        assert wait_for(lambda: "dispute=D-2" in d.log_text()), d.log_text()[-2000:]
+        assert "dispute opened" in d.log_text()
         assert "by=root (uid 0)" in d.log_text()  # who asked, in the journal too
         # One connection open: a second is refused under the new limit.
         with socket.socket(socket.AF_UNIX) as first:

@@ -4,7 +4,7 @@ stays up, nothing acknowledged is lost, and it writes again once there is room."
 import re
 import time
 
-from conftest import Daemon, grow_disk, small_disk
+from conftest import Daemon, grow_disk, small_disk, wait_for
 
 START = "2027-01-11T09:00:00Z"
 
@@ -37,8 +37,9 @@ def test_a_full_store_disk_refuses_writes_clearly_and_loses_nothing_acknowledged
         assert "full" in error["message"] and "retry with the same request id" in error["message"], error
         assert d.proc.poll() is None, "the daemon must stay up on a full disk"
         # The journal tells the commit error, not an open that was not stored.
+        # (logged when the engine lands the failed group, just after the refusal went out)
+        assert wait_for(lambda: "group commit failed" in d.log_text()), d.log_text()[-2000:]
         log = d.log_text()
-        assert "group commit failed" in log, log[-2000:]
         assert re.search(rf"dispute=D-{i}\b", log) is None, log[-2000:]
         assert re.search(rf"dispute=D-{i - 1}\b.*dispute opened", log), log[-2000:]
 

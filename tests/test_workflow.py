@@ -280,6 +280,7 @@ def test_portal_merchant_is_notified_in_the_portal_but_chargeback_is_emailed(sim
 
 def test_wrong_state_and_closed_disputes_are_refused_and_nothing_changes(sim):
     open_dispute(sim, "D-1")
+    sim.wait_spooled()  # the spooler changes the notice's state otherwise
     before = show(sim, "D-1")
     r = sim.ctl("evidence", "D-1", check=False)
     assert r.returncode == 1 and r.json["code"] == "conflict"
@@ -347,6 +348,7 @@ def test_a_request_id_is_remembered_for_the_retention_and_then_forgotten(workdir
 
 def test_opening_a_dispute_id_already_stored_is_refused_and_nothing_changes(sim):
     open_dispute(sim, "D-1")
+    sim.wait_spooled()  # the spooler changes the notice's state otherwise
     before = show(sim, "D-1")
     r = sim.ctl("open", "--merchant", "M-SE", "--order", "O-other", "--amount", "5.00", "--currency", "SEK",
                 "--reason", "faulty", "--id", "D-1", "--request-id", "req-again", check=False)
