@@ -345,6 +345,15 @@ extension Engine {
         let orderKey = OrderKey(merchantID: merchant.id, order: order)
         let others = try openDisputes(on: orderKey)
         let orderAmount = try Self.orderAmount(givenOrderAmount, disputing: amount, onOrder: order, of: merchant.id, alreadyOpen: others)
+        let captured = try args.bool("captured", default: true)
+        // An order is captured once and stays so (decision, the design is
+        // silent): a dispute may find it captured since an earlier one did not,
+        // never the other way round, or a cancellation meant for an uncaptured
+        // order would be asked of a captured one.
+        if !captured, let known = others.first(where: \.captured) {
+            throw ControlError(.conflict, "order \(order) of merchant \(merchant.id) is captured (its open dispute \(known.id)); "
+                + "a captured order is not uncaptured again: leave 'captured' out (disputectl: no --not-captured)")
+        }
         let id = try args.string("id") ?? "D-" + String(UInt32.random(in: 0x1000_0000...UInt32.max), radix: 16).uppercased()
         guard Self.validIdentifier(id) else { throw ControlError(.badRequest, "dispute id '\(id)' \(Self.identifierRule)") }
         if try unconfirmed(\.disputes, id) != nil || storedDisputeExists(id) {
@@ -361,7 +370,7 @@ extension Engine {
         guard let calendar = calendars[merchant.country] else { throw ControlError(.unavailable, "no calendar for \(merchant.country) is loaded") }
         let t = try DisputeWorkflow.open(
             OpenRequest(id: id, orderReference: order, customerReference: try args.string("customer"), orderAmount: orderAmount,
-                        disputedAmount: amount, captured: try args.bool("captured", default: true), reason: reason, invoiceDueDate: due),
+                        disputedAmount: amount, captured: captured, reason: reason, invoiceDueDate: due),
             merchant: merchant, now: now, policy: policy, calendar: calendar)
         add(t, merchant: merchant, to: &batch)
         group?.opened[orderKey, default: []].append(id)

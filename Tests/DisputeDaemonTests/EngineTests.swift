@@ -91,10 +91,11 @@ func engineOnFreshStore(closedRetentionDays: Int = 0) throws -> (Engine, Dispute
 
 /// A `dispute.open` of `amount` SEK on order O-1 of merchant M1.
 func openOnOrder(_ id: String, amount: String, orderAmount: String? = nil, currency: String = "SEK",
-                 merchant: String = "M1") -> (ControlRequest, ControlOperation) {
+                 merchant: String = "M1", captured: Bool? = nil) -> (ControlRequest, ControlOperation) {
     var args: [String: JSONValue] = ["merchant": .string(merchant), "order": .string("O-1"), "amount": .string(amount),
                                      "currency": .string(currency), "reason": .string("faulty"), "id": .string(id)]
     if let orderAmount { args["orderAmount"] = .string(orderAmount) }
+    if let captured { args["captured"] = .bool(captured) }
     return (ControlRequest(id: "open-\(id)", op: "dispute.open", args: .object(args)), .disputeOpen)
 }
 
@@ -136,6 +137,28 @@ func openOnOrder(_ id: String, amount: String, orderAmount: String? = nil, curre
         // A closed dispute claims nothing any more.
         #expect(await one((ControlRequest(id: "withdraw-D-1", op: "dispute.withdraw", args: .object(["id": .string("D-1")])), .disputeWithdraw)).ok)
         #expect(await one(openOnOrder("D-3", amount: "499.00")).ok)
+    }
+
+    /// An order found captured by one open dispute is not uncaptured by the
+    /// next (a cancellation would then be asked of a captured order); one
+    /// found uncaptured may be captured since.
+    @Test func anOrderFoundCapturedIsNotUncapturedByALaterDispute() async throws {
+        let (engine, store, _, directory) = try engineOnFreshStore()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try await engine.open([], for: Self.merchant)
+        func one(_ request: (ControlRequest, ControlOperation)) async -> ControlResponse {
+            await engine.handleInOneGroup([request])[0]
+        }
+        #expect(await one(openOnOrder("D-1", amount: "10.00", orderAmount: "899.00", captured: false)).ok)
+        #expect(await one(openOnOrder("D-2", amount: "10.00", captured: true)).ok)          // captured since
+        let uncaptured = await one(openOnOrder("D-3", amount: "10.00", captured: false))
+        #expect(uncaptured.error?.code == .conflict)
+        #expect(uncaptured.error?.message.hasPrefix("order O-1 of merchant M1 is captured (its open dispute D-2)") == true, "\(uncaptured)")
+        #expect(try store.dispute("D-3") == nil)
+        // Within one group too: the earlier request's dispute counts.
+        let together = await engine.handleInOneGroup([openOnOrder("D-4", amount: "10.00", captured: true),
+                                                      openOnOrder("D-5", amount: "10.00", captured: false)])
+        #expect(together[0].ok && together[1].error?.code == .conflict)
     }
 
     /// The timeline names who made each line: the user of the request for
