@@ -151,7 +151,8 @@ public actor Engine {
     @discardableResult
     func removeExpiredClosed() -> Int {
         guard closedRetention > 0, now >= nextRemovalAt, !batchInFlight else { return 0 }
-        let closedBefore = now - closedRetention
+        // Not on a system clock set forward since the start: a removal cannot be undone.
+        let closedBefore = Self.seconds(clock.nowNotAheadOfElapsed) - closedRetention
         do {
             let removed = try store.purgeClosed(closedBefore: closedBefore, limit: removalsPerTurn, at: now)
             nextRemovalAt = removed == removalsPerTurn ? now : now + Self.removalInterval

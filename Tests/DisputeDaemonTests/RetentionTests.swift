@@ -1,6 +1,8 @@
 import DisputeWorkflow
 import Foundation
 import GRDB
+import Logging
+import Synchronization
 import Testing
 @testable import ControlProtocol
 @testable import DisputeDaemon
@@ -78,6 +80,37 @@ extension Engine {
         #expect(await engine.removeExpiredClosed() == 1)
         #expect(try rows(of: "D-3", store) == [0, 0, 0, 0])
         #expect(try store.dispute("D-4") != nil)
+    }
+
+    /// A system clock set forward while the daemon runs (a bad NTP answer, an
+    /// operator's typo) removes nothing: removal cannot be undone, so it goes
+    /// by the clock at start plus the time that really passed. A clock set
+    /// back is followed at once.
+    @Test func aSystemClockSetForwardWhileRunningRemovesNothingUntilTheTimeHasPassed() async throws {
+        let t0 = Date(timeIntervalSince1970: 1_799_658_000)    // 2027-01-11T09:00Z
+        let times = Mutex((wall: t0, elapsed: TimeInterval(0)))
+        let clock = DaemonClock.real(wall: { times.withLock { $0.wall } }, elapsed: { times.withLock { $0.elapsed } })
+        func set(wall: TimeInterval, elapsed: TimeInterval) {
+            times.withLock { $0 = (t0.addingTimeInterval(wall), elapsed) }
+        }
+        let (store, dispatcher, directory) = try storeAndDispatcher()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let engine = Engine(store: store, clock: clock, calendars: try repositoryCalendars(), policy: DisputePolicy(),
+                            spooler: Spooler(store: store, dispatcher: dispatcher, logger: Logger(label: "test")), logger: Logger(label: "test"),
+                            closedRetentionDays: 90)
+        try await engine.open(["D-1"], for: Self.portal)
+        try await withdraw("D-1", engine)
+        try store.markSpooled(store.notices(of: "D-1"), at: await engine.now)
+
+        set(wall: 100 * 86400, elapsed: 1)                   // set 100 days ahead, a second after
+        #expect(clock.nowNotAheadOfElapsed == t0.addingTimeInterval(1))
+        #expect(await engine.removeExpiredClosed() == 0)
+        #expect(try store.dispute("D-1") != nil)
+        set(wall: 100 * 86400 + 3600, elapsed: 100 * 86400 + 3600)   // the time has passed since: the next look removes it
+        #expect(await engine.removeExpiredClosed() == 1)
+        #expect(try store.dispute("D-1") == nil)
+        set(wall: 100 * 86400, elapsed: 100 * 86400 + 7200)  // set back an hour: followed
+        #expect(clock.nowNotAheadOfElapsed == t0.addingTimeInterval(100 * 86400))
     }
 
     @Test func withoutRetentionClosedDisputesStay() async throws {
