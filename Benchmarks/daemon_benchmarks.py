@@ -51,6 +51,7 @@ def ingest(workdir):
     # multiplexing 32 connections with poll(2), so the client takes little of the
     # machine's two cores.
     io_before = process_io(d.proc.pid)
+    cpu_before, children_before = process_cpu(d.proc.pid), os.times()
     load = subprocess.run([str(ROOT / "Benchmarks" / ".build" / "release" / "IngestLoad"), str(d.socket), str(CLIENTS),
                            str(SECONDS), "M-SE"], capture_output=True, text=True, check=True)
     _, acknowledged, elapsed, refused = load.stdout.split()
@@ -58,6 +59,7 @@ def ingest(workdir):
     assert refused == 0, load.stderr[-2000:]
     rate = acknowledged / elapsed
     io_after = process_io(d.proc.pid)
+    cpu_after, children_after = process_cpu(d.proc.pid), os.times()
     status = d.ctl("status").json
     d.stop(timeout=60)
 
@@ -83,11 +85,24 @@ def ingest(workdir):
     calls = (io_after["syscw"] - io_before["syscw"]) / acknowledged
     detail(f"ingest.dispute-open: the daemon wrote {written:.1f} KiB to disk and made {calls:.1f} write calls per acknowledged open "
            f"(store and spool together, from /proc/<pid>/io)")
+    daemon_cpu = cpu_after - cpu_before
+    load_cpu = (children_after.children_user + children_after.children_system
+                - children_before.children_user - children_before.children_system)
+    detail(f"ingest.dispute-open: the daemon used {daemon_cpu / elapsed:.2f} of {os.cpu_count()} cores, "
+           f"{1e6 * daemon_cpu / acknowledged:.0f} µs of CPU per acknowledged open (its spooler's included), the load generator "
+           f"{load_cpu / elapsed:.2f}; 2x the baseline would leave {1e6 * os.cpu_count() / (2 * base):.0f} µs of CPU per open "
+           f"for daemon, kernel and load generator together")
     detail(f"ingest.dispute-open: {acknowledged} opens acknowledged by {CLIENTS} clients in {elapsed:.1f} s "
            f"(each open stores ~12 rows: dispute, timeline, timers, outbox, request record; its notice is spooled "
            f"after the acknowledgement, {status.get('outboxPending', '?')} still pending at the end); baseline rows of {len(body)} bytes")
     row(dict(figure="ingest.dispute-open", value=rate, unit="requests/s", baseline="SQLite WAL synchronous=FULL, one transaction per insert",
              baselineValue=base, ratio=rate / base, target=">= 2x the baseline (group commit)", met=rate >= 2 * base))
+
+
+def process_cpu(pid):
+    """Seconds of CPU (user and system) a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def process_io(pid):
