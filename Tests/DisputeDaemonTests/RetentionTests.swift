@@ -53,13 +53,11 @@ extension Engine {
         _ = clock.advance(by: 89 * 86400)                       // D-1 closed exactly 90 days ago: not before the cut
         #expect(await engine.removeExpiredClosed() == 0)
         await engine.setRemovalsPerTurn(1)
-        _ = clock.advance(by: 3600)                             // the next look, an hour on
-        #expect(await engine.removeExpiredClosed() == 1)
+        _ = clock.advance(by: 86400 + 3600)                     // the next look, an hour on: D-1 and D-2 are both due
+        #expect(await engine.removeExpiredClosed() == 1)        // a turn's worth, the one closed first
         #expect(try rows(of: "D-1", store) == [0, 0, 0, 0])
-        #expect(await engine.removeExpiredClosed() == 0)        // a full turn looks again at once; D-2 closed a day later
         #expect(try store.dispute("D-2") != nil)
-        _ = clock.advance(by: 86400)
-        #expect(await engine.removeExpiredClosed() == 1)
+        #expect(await engine.removeExpiredClosed() == 1)        // a full turn looks again at once
         #expect(try rows(of: "D-2", store) == [0, 0, 0, 0])
         #expect(await engine.removeExpiredClosed() == 0)        // D-3 waits for its notices, D-4 is open
         #expect(try store.dispute("D-3")?.stage == .closed)
