@@ -60,9 +60,11 @@ run: build
 demo: build
 	./scripts/demo.sh
 
-# Crash consistency: 50 SIGKILLs of the real daemon under load, then every guarantee checked.
+# Crash consistency: 50 SIGKILLs of the real daemon under load, then every guarantee checked;
+# then 20 more while retention removes closed disputes (90 days after they close).
 chaos: test-deps build
 	DISPUTED_BIN_DIR=$(CURDIR)/$(DEBUG_BIN) $(PYTHON) tests/chaos.py --kills $${CHAOS_KILLS:-50}
+	DISPUTED_BIN_DIR=$(CURDIR)/$(DEBUG_BIN) $(PYTHON) tests/chaos.py --kills 20 --retention-days 90
 
 # libFuzzer on the request decoder and the MIME header encoder (FUZZ_SECONDS each, default 300).
 fuzz:

@@ -2,8 +2,10 @@
 """Crash consistency: the real daemon under load, killed with SIGKILL at random
 moments and restarted, then checked against everything it acknowledged.
 
-Usage: python3 tests/chaos.py [--kills 50] [--seed N]   (make chaos)
+Usage: python3 tests/chaos.py [--kills 50] [--seed N] [--retention-days 90]   (make chaos)
 The short version (5 kills) runs in make test (tests/test_chaos.py).
+With --retention-days the daemon removes closed disputes that long after they
+closed (daemon.closed_retention_days) while it is being killed.
 
 Checks at the end, after one last clean start:
 - every acknowledged dispute.open is in the store, every acknowledged
@@ -11,10 +13,15 @@ Checks at the end, after one last clean start:
 - every e-mail outbox row is exactly one complete file in the spool and every
   file belongs to a row (no duplicates, no partial files, nothing in tmp/);
 - no timer fired before its instant, none fired twice, and no dispute got a
-  notice twice that it may get only once.
+  notice twice that it may get only once;
+- with retention: an acknowledged dispute may be missing only if it was
+  removed, then none of its rows is left, its closing notice is in the spool
+  (a dispute goes only once its notices are out) and it was removed more than
+  the retention after it closed (the notice's Date); without, nothing is removed.
 """
 
 import argparse
+import email.utils
 import json
 import random
 import shutil
@@ -29,9 +36,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from conftest import Daemon, read_line  # noqa: E402
+from conftest import Daemon, config_text, read_line  # noqa: E402
 
 START = datetime(2027, 1, 11, 9, 0, tzinfo=timezone.utc)
+CLOSING = {"chargebackIssued", "decisionMerchantFavour", "decisionCustomerFavour", "disputeClosed"}
 ONCE_PER_DISPUTE = {"disputeOpened", "chargebackIssued", "disputeEscalated", "evidenceRequested",
                     "decisionMerchantFavour", "decisionCustomerFavour", "disputeClosed"}
 
@@ -90,10 +98,19 @@ class Load:
                 self.state["clock"] = reply["result"]["now"]
 
 
-def run_chaos(workdir: Path, kills: int, seed: int, log=print):
+def run_chaos(workdir: Path, kills: int, seed: int, log=print, retention_days=0):
     rng = random.Random(seed)
-    state = {"seq": 0, "next": 0, "opened": [], "responded": set(), "clock": iso(START)}
-    setup = Daemon(workdir, args=["--simulated-clock", state["clock"]])
+    state = {"seq": 0, "next": 0, "opened": [], "responded": set(), "clock": iso(START), "retentionDays": retention_days}
+    config = config_text(workdir)
+    if retention_days:
+        # At least the request retention (the daemon refuses less): shorter runs lower both.
+        config = config.replace('log_level = "debug"', f'log_level = "debug"\nclosed_retention_days = {retention_days}\n'
+                                f'request_retention_days = {min(retention_days, 90)}')
+
+    def daemon():
+        return Daemon(workdir, args=["--simulated-clock", state["clock"]], config=config)
+
+    setup = daemon()
     setup.start()
     setup.ctl("merchant", "upsert", "--id", "M-SE", "--name", "Åsa Handel AB", "--email", "se@shop.example",
               "--country", "SE", "--timezone", "Europe/Stockholm", "--locale", "sv")
@@ -101,7 +118,7 @@ def run_chaos(workdir: Path, kills: int, seed: int, log=print):
               "--country", "DE", "--timezone", "Europe/Berlin", "--locale", "de")
     setup.kill()
     for k in range(kills):
-        d = Daemon(workdir, args=["--simulated-clock", state["clock"]])
+        d = daemon()
         d.start()
         load = Load(d, rng, state)
         threads = [threading.Thread(target=load.run) for _ in range(3)]
@@ -114,7 +131,7 @@ def run_chaos(workdir: Path, kills: int, seed: int, log=print):
         for t in threads:
             t.join(timeout=10)
         log(f"kill {k + 1}/{kills}: {len(state['opened'])} disputes acknowledged, clock {state['clock']}")
-    final = Daemon(workdir, args=["--simulated-clock", state["clock"]])
+    final = daemon()
     final.start()
     final.ctl("status")
     problems = check(workdir, state)
@@ -126,12 +143,19 @@ def check(workdir, state):
     problems = []
     db = sqlite3.connect(workdir / "lib" / "disputed.sqlite")
     stored = {row[0]: json.loads(row[1]) for row in db.execute("SELECT id, body FROM disputes")}
+    removed = dict(db.execute("SELECT id, purged_at FROM purged_disputes"))
     for did in state["opened"]:
-        if did not in stored:
+        if did not in stored and did not in removed:
             problems.append(f"acknowledged dispute {did} is missing")
     for did in state["responded"]:
         if did in stored and stored[did].get("merchantRespondedAt") is None:
             problems.append(f"acknowledged response to {did} is missing")
+    if removed and not state["retentionDays"]:
+        problems.append(f"{len(removed)} disputes removed without retention")
+    for table in ("timeline", "timers", "outbox"):
+        left = db.execute(f"SELECT COUNT(*) FROM {table} WHERE dispute_id IN (SELECT id FROM purged_disputes)").fetchone()[0]
+        if left:
+            problems.append(f"{left} {table} rows of removed disputes are left")
     early = db.execute("SELECT COUNT(*) FROM timers WHERE state = 'fired' AND fired_at < due_at").fetchone()[0]
     if early:
         problems.append(f"{early} timers fired before their instant")
@@ -150,11 +174,24 @@ def check(workdir, state):
         elif st != "spooled":
             problems.append(f"notice {nid} is in the spool but its row is {st}")
     for nid, path in files.items():
-        if nid not in rows:
+        if nid not in rows and nid.split(".")[0] not in removed:
             problems.append(f"spool file {path.name} belongs to no notice")
         data = path.read_bytes()
         if not data.rstrip().endswith(b"--") or b"text/html" not in data:
             problems.append(f"spool file {path.name} is incomplete")
+    # A removed dispute had its closing notice out, and closed more than the retention before it went.
+    closings = {}
+    for nid, path in files.items():
+        did, _, kind = nid.split(".")
+        if did in removed and kind in CLOSING:
+            date = next(line for line in path.read_bytes().splitlines() if line.startswith(b"Date: "))
+            closings[did] = email.utils.parsedate_to_datetime(date[6:].decode()).timestamp()
+    for did, at in removed.items():
+        if did not in closings:
+            problems.append(f"removed dispute {did} has no closing notice in the spool")
+        elif at - closings[did] <= state["retentionDays"] * 86400:
+            problems.append(f"dispute {did} removed {(at - closings[did]) / 86400:.1f} days after it closed")
+    state["removed"] = len(removed)
     leftovers = list((spool / "tmp").iterdir())
     if leftovers:
         problems.append(f"{len(leftovers)} files left in tmp/")
@@ -165,16 +202,18 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kills", type=int, default=50)
     parser.add_argument("--seed", type=int, default=int(time.time()))
+    parser.add_argument("--retention-days", type=int, default=0)
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="chaos-", dir="/tmp"))
     try:
-        print(f"chaos: {args.kills} kills, seed {args.seed}, state in {workdir}")
-        state, problems = run_chaos(workdir, args.kills, args.seed)
+        print(f"chaos: {args.kills} kills, seed {args.seed}, retention {args.retention_days or 'off'}, state in {workdir}")
+        state, problems = run_chaos(workdir, args.kills, args.seed, retention_days=args.retention_days)
         db = sqlite3.connect(workdir / "lib" / "disputed.sqlite")
         fired = db.execute("SELECT COUNT(*) FROM timers WHERE state = 'fired'").fetchone()[0]
         notices = db.execute("SELECT COUNT(*) FROM outbox WHERE channel = 'email'").fetchone()[0]
         print(f"verdict: {args.kills} SIGKILLs; {len(state['opened'])} acknowledged opens, {len(state['responded'])} "
-              f"acknowledged responses, {fired} timers fired, {notices} e-mail notices spooled")
+              f"acknowledged responses, {fired} timers fired, {notices} e-mail notices spooled"
+              + (f", {state['removed']} closed disputes removed by retention" if args.retention_days else ""))
         if problems:
             print("FAILED:\n" + "\n".join(problems[:50]))
             sys.exit(1)
