@@ -217,7 +217,9 @@ def main():
         if problems:
             print("FAILED:\n" + "\n".join(problems[:50]))
             sys.exit(1)
-        print("passed: nothing acknowledged lost, every notice exactly one complete file, no timer early or twice")
+        print("passed: nothing acknowledged lost" + (" but what retention removed, each whole, in its time and after its notices"
+                                                     if args.retention_days else "")
+              + ", every notice exactly one complete file, no timer early or twice")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
