@@ -47,7 +47,6 @@ public final class DaemonState: Sendable {
         let counts = try store.counts()
         let recovery = await engine.lastRecovery
         let held = await engine.heldTimers
-        let removed = try store.purgeSummary()
         return StatusResult(
             version: disputedVersion,
             pid: getpid(),
@@ -63,8 +62,8 @@ public final class DaemonState: Sendable {
             calendars: calendars, recovery: ["timersLoaded": recovery.timers, "timersFired": recovery.fired],
             lastSpoolError: await spooler.lastError, heldTimers: held.count, heldTimersReason: held.reason,
             outboxOldest: counts.oldestPendingNotice.map { Instant.format(Date(timeIntervalSince1970: TimeInterval($0))) },
-            retention: .init(closedDays: configuration.daemon.closedRetentionDays, removed: removed.count,
-                             lastRemovalAt: removed.lastAt.map { ZonedTime.isoUTC($0) }))
+            retention: .init(closedDays: configuration.daemon.closedRetentionDays, removed: counts.removed.count,
+                             lastRemovalAt: counts.removed.lastAt.map { ZonedTime.isoUTC($0) }))
     }
 
     /// Re-reads the configuration and the calendars. Anything with a problem is

@@ -348,13 +348,17 @@ extension DisputeStore {
         return rows.count
     }
 
-    /// How many closed disputes retention has removed, and when it last did.
+    /// How many closed disputes retention has removed, and when it last did:
+    /// kept in `meta` by each removal rather than counted, as `purged_disputes`
+    /// only grows.
     public func purgeSummary() throws -> (count: Int, lastAt: Int64?) {
-        try pool.read { db in
-            let count = try Int.fetchOne(db, sql: "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'purgedDisputes'") ?? 0
-            let last = try Int64.fetchOne(db, sql: "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'lastPurgeAt'")
-            return (count, last)
-        }
+        try pool.read(Self.purgeSummary)
+    }
+
+    static func purgeSummary(_ db: Database) throws -> (count: Int, lastAt: Int64?) {
+        let count = try Int.fetchOne(db, sql: "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'purgedDisputes'") ?? 0
+        let last = try Int64.fetchOne(db, sql: "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'lastPurgeAt'")
+        return (count, last)
     }
 
     /// Disputes matching every filter given, the first `limit` of them in the
@@ -604,8 +608,11 @@ extension DisputeStore {
     }
 
     /// Counts for `status`: disputes per stage, pending timers, pending e-mail
-    /// notices and when the oldest of them was committed.
-    public func counts() throws -> (stages: [String: Int], pendingTimers: Int, pendingNotices: Int, oldestPendingNotice: Int64?, nextTimer: Int64?) {
+    /// notices and when the oldest of them was committed, and the disputes
+    /// retention removed, from one snapshot (a removal moves a dispute from
+    /// `closed` to `removed`; read apart, one could be counted twice or not at all).
+    public func counts() throws -> (stages: [String: Int], pendingTimers: Int, pendingNotices: Int, oldestPendingNotice: Int64?, nextTimer: Int64?,
+                                    removed: (count: Int, lastAt: Int64?)) {
         try pool.read { db in
             var stages: [String: Int] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT stage, COUNT(*) AS n FROM disputes GROUP BY stage") {
@@ -614,7 +621,7 @@ extension DisputeStore {
             let timers = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM timers WHERE state = 'pending'") ?? 0
             let notices = try Row.fetchOne(db, sql: "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox WHERE state = 'pending'")
             let next = try Int64.fetchOne(db, sql: "SELECT MIN(due_at) FROM timers WHERE state = 'pending'")
-            return (stages, timers, notices?["n"] ?? 0, notices?["oldest"], next)
+            return (stages, timers, notices?["n"] ?? 0, notices?["oldest"], next, try Self.purgeSummary(db))
         }
     }
 }
