@@ -1,6 +1,7 @@
 """The daemon starts, answers `status`, stops cleanly and refuses a broken configuration."""
 
 import json
+import os
 import signal
 import socket
 import sqlite3
@@ -326,10 +327,21 @@ def test_max_connections_beyond_the_open_file_limit_is_refused_or_the_limit_rais
         d.kill()
 
 
-def test_socket_file_is_mode_0660(daemon):
-    daemon.start()
-    # start() returns at the first connect, which can come between the bind and the chmod.
-    assert wait_for(lambda: daemon.socket.stat().st_mode & 0o777 == 0o660), oct(daemon.socket.stat().st_mode)
+def test_socket_file_is_mode_0660_from_the_moment_it_appears(daemon):
+    # The daemon binds under a temporary name and renames the socket into place
+    # once it has its mode: a client racing the start never sees another mode.
+    daemon.start(wait=False)
+    first = None
+    deadline = time.monotonic() + 30
+    while first is None and time.monotonic() < deadline and daemon.proc.poll() is None:
+        try:
+            first = os.lstat(daemon.socket).st_mode
+        except FileNotFoundError:
+            pass
+    assert first is not None, daemon.log_text()
+    assert oct(first & 0o777) == oct(0o660)
+    daemon.wait_ready()
+    assert not list(daemon.socket.parent.glob("*.new"))
 
 
 def test_sighup_reload_rejects_bad_config_and_keeps_the_old_one(daemon):

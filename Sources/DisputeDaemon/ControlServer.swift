@@ -132,22 +132,40 @@ public final class ControlServer: Service, Sendable {
             return try await bootstrap.bind(fd, childChannelInitializer: initializer)
         case let .path(path, group):
             try Self.prepareSocketPath(path)
-            let server = try await bootstrap.bind(unixDomainSocketPath: path, childChannelInitializer: initializer)
             // interfaces.md: the socket file is mode 0660; access is then decided per peer.
             // Left to the umask (the unit's 0027 gives 0750), group members could not connect.
-            guard chmod(path, 0o660) == 0 else {
-                let reason = String(cString: strerror(errno))
+            // Bound under a temporary name, given its mode and group there, and only then
+            // renamed into place: a client never finds the socket with another mode or group.
+            let staging = Self.stagingPath(for: path)
+            let bound = staging ?? path
+            if let staging { unlink(staging) }
+            let server = try await bootstrap.bind(unixDomainSocketPath: bound, childChannelInitializer: initializer)
+            func abandon(_ message: String) async -> DaemonError {
                 try? await server.channel.close()
-                throw DaemonError.socket(path: path, message: "cannot make the socket mode 0660: \(reason)")
+                unlink(bound)
+                return DaemonError.socket(path: path, message: message)
+            }
+            guard chmod(bound, 0o660) == 0 else {
+                throw await abandon("cannot make the socket mode 0660: \(String(cString: strerror(errno)))")
             }
             if !group.isEmpty {
-                guard let gid = UserDatabase.groupID(named: group), chown(path, uid_t.max, gid) == 0 else {
-                    try? await server.channel.close()
-                    throw DaemonError.socket(path: path, message: "cannot give the socket to group '\(group)' (does it exist, and is the daemon's user a member?)")
+                guard let gid = UserDatabase.groupID(named: group), chown(bound, uid_t.max, gid) == 0 else {
+                    throw await abandon("cannot give the socket to group '\(group)' (does it exist, and is the daemon's user a member?)")
                 }
+            }
+            if let staging, rename(staging, path) != 0 {
+                throw await abandon("cannot move the socket into place from \(staging): \(String(cString: strerror(errno)))")
             }
             return server
         }
+    }
+
+    /// The name the socket is bound under before it is renamed to `path`, in the
+    /// same directory; nil when that name would not fit in `sun_path` (the socket
+    /// is then bound in place, as it must, and reaches its mode a moment later).
+    static func stagingPath(for path: String) -> String? {
+        let staging = path + ".new"
+        return staging.utf8.count < MemoryLayout.size(ofValue: sockaddr_un().sun_path) ? staging : nil
     }
 
     /// Creates the socket's directory if needed and removes a stale socket file,
