@@ -176,7 +176,11 @@ def test_numbers_out_of_range_are_refused_by_name_and_the_daemon_keeps_serving(s
     # ... and checks the daemon's limits and the instant's form itself, naming the option (exit 64, no request sent).
     for argv, words in ((["clock", "advance", "7400d"], "'7400d' is longer than the 20 years"),
                         (["deadlines", "--within", "1100w"], "--within '1100w' is longer than the 20 years"),
-                        (["list", "--due-before", "tomorrow"], "--due-before 'tomorrow' is not an ISO 8601 instant")):
+                        (["list", "--due-before", "tomorrow"], "--due-before 'tomorrow' is not an ISO 8601 instant"),
+                        # A negative duration is named, not read as an unknown option "-3".
+                        (["clock", "advance", "-3d"], "'-3d': a simulated clock only moves forward"),
+                        (["clock", "advance", "3d", "2d"], "one duration only"),
+                        (["clock", "advance"], "missing the duration to advance by")):
         r = sim.ctl(*argv, json_output=False, check=False)
         assert r.returncode == 64 and words in r.stderr, (argv, r.returncode, r.stderr)
     assert sim.ctl("clock", "advance", "7000d").json["now"].startswith("2046-")

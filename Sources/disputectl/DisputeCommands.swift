@@ -348,11 +348,19 @@ struct Clock: ParsableCommand {
 
 struct ClockAdvance: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "advance",
-        abstract: "Move a simulated clock forward; answers once every timer due by then has been applied.")
+        abstract: "Move a simulated clock forward; answers once every timer due by then has been applied.",
+        usage: "disputectl clock advance [--socket <path>] [--json] <duration>")
     @OptionGroup var connection: ConnectionOptions
-    @Argument(help: "Duration such as 90s, 15m, 12h, 3d, 2w or 1d12h.") var duration: String
+    // Taken as all that is left, so that "-3d" reaches validate() and is named
+    // there instead of being read as an unknown option.
+    @Argument(parsing: .allUnrecognized, help: ArgumentHelp("Duration such as 90s, 15m, 12h, 3d, 2w or 1d12h.", valueName: "duration"))
+    var durations: [String] = []
+    var duration: String { durations.first ?? "" }
 
     func validate() throws {
+        guard !durations.isEmpty else { throw ValidationError("missing the duration to advance by, such as 90s, 15m, 12h, 3d, 2w or 1d12h") }
+        guard durations.count == 1 else { throw ValidationError("one duration only, such as 1d12h; got \(durations.joined(separator: " "))") }
+        if duration.hasPrefix("-") { throw ValidationError("'\(duration)': a simulated clock only moves forward (it cannot undo timers that fired)") }
         guard let seconds = parseDuration(duration) else { throw ValidationError("'\(duration)' is not a duration such as 90s, 15m, 12h, 3d, 2w or 1d12h") }
         guard seconds <= longestSpanSeconds else { throw ValidationError("'\(duration)' is longer than the 20 years a simulated clock moves at a time") }
     }
