@@ -155,6 +155,7 @@ bench: bench-deps
 	$(SWIFT) build $(RELEASE_FLAGS)
 	cd Benchmarks && $(SWIFT) build -c release
 	$(CC) -O2 -shared -fPIC -o Benchmarks/.build/libmalloc_counter.so Benchmarks/malloc-counter/malloc_counter.c
+	$(CC) -O2 -shared -fPIC -o Benchmarks/.build/libflush_delay.so Benchmarks/flush-delay/flush_delay.c
 	$(PYTHON) Benchmarks/run.py
 
 clean:
