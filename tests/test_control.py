@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import DISPUTECTL, Daemon, config_text, read_line
+from conftest import DISPUTECTL, ROOT, Daemon, config_text, read_line
 
 SUFFIX = str(os.getpid() % 100000)
 GROUPS = {"sock": f"dspsock{SUFFIX}", "admin": f"dspadm{SUFFIX}", "read": f"dspread{SUFFIX}"}
@@ -186,6 +186,51 @@ def test_numbers_out_of_range_are_refused_by_name_and_the_daemon_keeps_serving(s
     assert sim.ctl("clock", "advance", "7000d").json["now"].startswith("2046-")
     r = sim.ctl("calendar", "holidays", "--calendar", "SE", "--year", "99999999999999", json_output=False, check=False)
     assert r.returncode != 0 and "the year 99999999999999 is outside it" in r.stderr, (r.returncode, r.stderr)
+
+
+def test_calendar_deadline_over_the_socket_is_the_local_computation_and_refuses_bad_arguments_by_name(sim):
+    # calendar.deadline is a read operation of the protocol; disputectl computes
+    # the same locally. Both read config/calendars here, so they must agree.
+    cases = [
+        {"calendar": "SE", "from": "2026-12-21T10:00:00Z", "businessDays": 14},
+        {"calendar": "SE", "from": "2026-12-21T15:30:00Z", "businessDays": 14},  # 16:30 local: after the cut-off
+        {"calendar": "DE", "from": "2027-04-01T08:00:00Z", "businessDays": 21, "timezone": "Europe/Berlin", "cutoff": "12:00"},
+        {"calendar": "GB", "from": "2027-08-27T22:00:00+01:00", "businessDays": 3},
+    ]
+    for args in cases:
+        reply = sim.request("calendar.deadline", args)
+        assert reply["ok"] is True, (args, reply)
+        argv = ["calendar", "deadline", "--calendars", str(ROOT / "config" / "calendars"), "--calendar", args["calendar"],
+                "--from", args["from"], "--business-days", str(args["businessDays"])]
+        for key in ("timezone", "cutoff"):
+            if key in args:
+                argv += [f"--{key}", args[key]]
+        local = subprocess.run([str(DISPUTECTL), "--json", *argv], capture_output=True, text=True, check=True).stdout
+        assert reply["result"] == json.loads(local), args
+    # Counted from Monday 21 December (before 16:00 local), fourteen Swedish
+    # business days skip Christmas, New Year and Epiphany: Friday 15 January.
+    first = sim.request("calendar.deadline", cases[0])["result"]
+    assert (first["effectiveNotificationDay"], first["lastDay"], first["deadline"]) == ("2026-12-21", "2027-01-15", "2027-01-15T23:00:00Z")
+    assert {"date": "2026-12-24", "reason": "Julafton"} in first["skipped"], first["skipped"]
+    assert sim.request("calendar.deadline", cases[1])["result"]["effectiveNotificationDay"] == "2026-12-22"
+
+    good = {"calendar": "SE", "from": "2026-12-21T10:00:00Z", "businessDays": 3}
+    for change, code, words in [
+        ({"from": None}, "bad_request", "missing required argument 'from'"),
+        ({"businessDays": None}, "bad_request", "missing required argument 'businessDays'"),
+        ({"from": "tomorrow"}, "bad_request", "'from' is \"tomorrow\", not an ISO 8601 instant"),
+        ({"businessDays": 0}, "bad_request", "'businessDays' is 0; it must be from 1 to 366"),
+        ({"businessDays": "3"}, "bad_request", "'businessDays' must be an integer"),
+        ({"timezone": "Mars/Olympus"}, "bad_request", "'timezone' is \"Mars/Olympus\", not an IANA time zone"),
+        ({"cutoff": "25:00"}, "bad_request", "'cutoff' is \"25:00\"; it must be HH:MM"),
+        ({"colour": 1}, "bad_request", "unknown argument 'colour'"),
+        ({"calendar": "XX"}, "not_found", "no calendar XX; loaded: AT,"),
+        ({"from": "9999-12-31T10:00:00Z"}, "bad_request", "calendar SE covers 1990–2060; 9999-12-31 is outside it"),
+    ]:
+        args = {k: v for k, v in {**good, **change}.items() if v is not None}
+        reply = sim.request("calendar.deadline", args)
+        assert reply["ok"] is False and reply["error"]["code"] == code and words in reply["error"]["message"], (change, reply)
+    assert sim.ctl("status").json["pid"] == sim.proc.pid
 
 
 def test_calendar_holidays_refuses_a_backward_range_and_lists_nothing_of_one_that_runs_out(sim):

@@ -524,12 +524,14 @@ extension Engine {
                 return .array(try calendar.holidays(in: Int(year)).map { .object(["date": .string($0.date.description), "name": .string($0.name)]) })
             }
             try args.allow(["calendar", "from", "businessDays", "timezone", "cutoff"])
-            guard let from = Instant.parse(try args.required("from")) else { throw ControlError(.badRequest, "'from' is not an ISO 8601 instant") }
-            guard let n = try args.int("businessDays"), (1...366).contains(n) else { throw ControlError(.badRequest, "'businessDays' must be 1–366") }
+            let fromText = try args.required("from")
+            guard let from = Instant.parse(fromText) else { throw ControlError(.badRequest, "'from' is \"\(fromText)\", not an ISO 8601 instant") }
+            guard let n = try args.int("businessDays") else { throw ControlError(.badRequest, "missing required argument 'businessDays'") }
+            guard (1...366).contains(n) else { throw ControlError(.badRequest, "'businessDays' is \(n); it must be from 1 to 366") }
             let zoneName = try args.string("timezone") ?? calendar.timeZone
-            guard let zone = ZonedTime(identifier: zoneName) else { throw ControlError(.badRequest, "'timezone' is not an IANA time zone") }
+            guard let zone = ZonedTime(identifier: zoneName) else { throw ControlError(.badRequest, "'timezone' is \"\(zoneName)\", not an IANA time zone") }
             let cutoff = try args.string("cutoff").map { raw -> Int in
-                guard let m = parseClockTime(raw) else { throw ControlError(.badRequest, "'cutoff' must be HH:MM") }
+                guard let m = parseClockTime(raw) else { throw ControlError(.badRequest, "'cutoff' is \"\(raw)\"; it must be HH:MM") }
                 return m
             } ?? policy.cutoffMinutes
             return try JSONValue.from(try calendar.deadline(notifiedAt: Self.seconds(from), businessDays: Int(n), zone: zone, cutoffMinutes: cutoff))
