@@ -1,6 +1,7 @@
 import DisputeWorkflow
 import Foundation
 import Logging
+import Synchronization
 import Testing
 @testable import ControlProtocol
 @testable import DisputeDaemon
@@ -304,5 +305,54 @@ func openOnOrder(_ id: String, amount: String, orderAmount: String? = nil, curre
         let next = try await start().recover()
         #expect(next.timers == 300 - Engine.firingGroupLimit && next.fired == 300 - Engine.firingGroupLimit)
         for id in ids { #expect(try store.dispute(id)?.stage == .closed) }
+    }
+
+    /// Under a steady stream of writes a group is always in flight or being
+    /// built, and the tick loop waits for a moment without one: due timers are
+    /// then fired by the committer itself, between two groups, while the
+    /// writes go on. (The tick loop does not run here.)
+    @Test func dueTimersFireBetweenGroupsWhileWritesKeepComing() async throws {
+        let (engine, store, clock, directory) = try engineOnFreshStore()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try await engine.open(["D-0"], for: Self.merchant)
+        let committer = Task { for await _ in engine.writeWakeups { await engine.advanceWrites() } }
+        final class Shared: Sendable {
+            let acknowledged = Atomic<Int>(0)
+            let stop = Atomic<Bool>(false)
+        }
+        let shared = Shared()
+        let writers = (0..<8).map { k in
+            Task {
+                var n = 0
+                while !shared.stop.load(ordering: .relaxed) {
+                    let id = "W-\(k)-\(n)"
+                    let request = ControlRequest(id: "open-\(id)", op: "dispute.open", args: .object([
+                        "merchant": .string("M1"), "order": .string("O-\(id)"), "amount": .string("10.00"),
+                        "currency": .string("SEK"), "reason": .string("faulty"), "id": .string(id)]))
+                    let answer = await engine.submit(request, .disputeOpen, by: "tester (uid 1000)")
+                    if answer.ok { shared.acknowledged.add(1, ordering: .relaxed) } else { Issue.record("\(answer)") }
+                    n += 1
+                }
+            }
+        }
+        func waitUntil(_ condition: () throws -> Bool) async throws -> Bool {
+            let until = ContinuousClock.now + .seconds(20)
+            while ContinuousClock.now < until {
+                if try condition() { return true }
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            return false
+        }
+        #expect(try await waitUntil { shared.acknowledged.load(ordering: .relaxed) >= 200 })
+        _ = clock.advance(by: 40 * 86400)   // D-0's reminders and deadline (and those of the first writes) are due
+        #expect(try await waitUntil { try store.dispute("D-0")?.stage == .closed })
+        let whenClosed = shared.acknowledged.load(ordering: .relaxed)
+        // The writes did not stop for it: more are acknowledged after the chargeback.
+        #expect(try await waitUntil { shared.acknowledged.load(ordering: .relaxed) >= whenClosed + 200 })
+        shared.stop.store(true, ordering: .relaxed)
+        for writer in writers { await writer.value }
+        engine.writeWakeup.finish()
+        await committer.value
+        #expect(try store.dispute("D-0")?.outcome == .customerFavour)
     }
 }
