@@ -357,6 +357,24 @@ def test_sighup_reload_rejects_bad_config_and_keeps_the_old_one(daemon):
     assert daemon.ctl("status").json["configLoadedAt"] != before
 
 
+def test_disputectl_reload_answers_once_the_configuration_is_in_force_or_rejected(daemon):
+    # What the unit's ExecReload runs: it must wait for the verdict and fail on a rejected file.
+    daemon.start()
+    before = daemon.ctl("status").json["configLoadedAt"]
+    good = daemon.config.read_text()
+    daemon.config.write_text(good + "\n[policy]\ncutoff = \"99:00\"\n")
+    r = daemon.ctl("reload", json_output=False, check=False)
+    assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
+    assert "new configuration rejected, the old one stays in force" in r.stderr and "policy.cutoff" in r.stderr, r.stderr
+    assert daemon.ctl("status").json["configLoadedAt"] == before
+    daemon.config.write_text(good)
+    time.sleep(1.1)  # configLoadedAt has whole seconds
+    r = daemon.ctl("reload", json_output=False)
+    loaded = daemon.ctl("status").json["configLoadedAt"]
+    assert loaded != before and r.stdout.strip() == f"Configuration reloaded at {loaded}.", (r.stdout, loaded)
+    assert f"control request from uid {os.geteuid()}" in daemon.log_text()
+
+
 def test_a_reload_applies_the_log_level_and_the_connection_limits(workdir):
     quiet = config_text(workdir).replace('log_level = "debug"', 'log_level = "warning"')
     d = Daemon(workdir, config=quiet)
