@@ -43,7 +43,7 @@ let package = Package(
         .target(name: "DisputeWorkflow", dependencies: ["BusinessCalendar", "ControlProtocol"]),
         .target(
             name: "NoticeSpool",
-            dependencies: ["CSystemd", "BusinessCalendar", "DisputeWorkflow", .product(name: "Mustache", package: "swift-mustache")]
+            dependencies: ["CSystemd", "BusinessCalendar", "DisputeWorkflow", "TOMLDocument", .product(name: "Mustache", package: "swift-mustache")]
         ),
         .target(name: "ControlProtocol"),
         .target(
@@ -75,7 +75,7 @@ let package = Package(
         .executableTarget(
             name: "disputectl",
             dependencies: [
-                "ControlProtocol", "BusinessCalendar",
+                "ControlProtocol", "BusinessCalendar", "TOMLDocument",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -110,6 +110,23 @@ def test_check_config_prints_every_problem_and_exits_78(workdir):
     assert any(l == f"{cfg}:5: unknown key 'daemon.colour' in [daemon]" for l in lines), r.stderr
 
 
+def test_a_configuration_that_cannot_be_read_is_named_with_the_reason(workdir):
+    latin1 = workdir / "latin1.toml"
+    latin1.write_bytes(config_text(workdir).encode().replace(b'log_level = "debug"', b'log_level = "debug" # \xe9t\xe9'))
+    unreadable = workdir / "secret.toml"
+    unreadable.write_text(config_text(workdir))
+    unreadable.chmod(0o600)
+    cases = [(workdir / "missing.toml", "cannot read configuration: no such file", {}),
+             (workdir, "cannot read configuration: is a directory, not a file", {}),
+             (latin1, "cannot read configuration: is not UTF-8 text: byte ", {})]
+    if os.geteuid() == 0:
+        cases.append((unreadable, "cannot read configuration: permission denied (read as uid 65534)", {"user": 65534}))
+    for path, words, identity in cases:
+        r = subprocess.run([str(DISPUTED), "--check-config", "--config", str(path)], capture_output=True, text=True, timeout=30, **identity)
+        assert r.returncode == 78 and r.stderr.startswith(f"{path}: {words}"), (path, r.returncode, r.stderr)
+    assert "(line 4) is 0xE9" in subprocess.run([str(DISPUTED), "--check-config", "--config", str(latin1)], capture_output=True, text=True).stderr
+
+
 def test_check_config_accepts_shipped_configurations(workdir):
     r = subprocess.run([str(DISPUTED), "--check-config", "--config", "config/dev.toml"], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr

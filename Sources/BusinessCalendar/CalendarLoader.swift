@@ -81,9 +81,14 @@ public enum CalendarLoader {
     public static func loadDirectory(_ directory: String) throws -> [String: BusinessCalendar] {
         let names: [String]
         do {
+            if let reason = TextFile.unlistableDirectory(directory) {
+                throw TOMLDiagnostic(file: directory, line: nil, message: "cannot read the calendar directory: \(reason)")
+            }
             names = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".toml") }.sorted()
+        } catch let error as TOMLDiagnostic {
+            throw TOMLDiagnostics([error])
         } catch {
-            throw TOMLDiagnostics([TOMLDiagnostic(file: directory, line: nil, message: "cannot read the calendar directory")])
+            throw TOMLDiagnostics([TOMLDiagnostic(file: directory, line: nil, message: "cannot read the calendar directory: \(error)")])
         }
         if names.isEmpty {
             throw TOMLDiagnostics([TOMLDiagnostic(file: directory, line: nil, message: "no calendar files (*.toml) in the calendar directory")])
@@ -93,8 +98,9 @@ public enum CalendarLoader {
         for name in names {
             let path = (directory as NSString).appendingPathComponent(name)
             do {
-                guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-                    throw TOMLDiagnostics([TOMLDiagnostic(file: path, line: nil, message: "cannot read the file as UTF-8")])
+                let text: String
+                do { text = try TextFile.read(path) } catch {
+                    throw TOMLDiagnostics([TOMLDiagnostic(file: path, line: nil, message: "cannot read the calendar: \(error)")])
                 }
                 let rules = try parse(text: text, file: path, expectedMarket: String(name.dropLast(5)))
                 calendars[rules.market] = BusinessCalendar(rules)

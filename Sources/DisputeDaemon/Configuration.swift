@@ -88,20 +88,11 @@ extension Configuration {
     public static func load(path: String) throws -> Configuration {
         let text: String
         do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
+            text = try TextFile.read(path)
         } catch {
-            throw TOMLDiagnostics([TOMLDiagnostic(file: path, line: nil, message: "cannot read configuration: \(Self.describe(error))")])
+            throw TOMLDiagnostics([TOMLDiagnostic(file: path, line: nil, message: "cannot read configuration: \(error)")])
         }
         return try parse(text: text, file: path)
-    }
-
-    static func describe(_ error: Error) -> String {
-        let ns = error as NSError
-        if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
-            return String(cString: strerror(Int32(underlying.code)))
-        }
-        if ns.code == NSFileReadNoSuchFileError { return "no such file" }
-        return ns.localizedDescription
     }
 
     public static func parse(text: String, file: String) throws -> Configuration {

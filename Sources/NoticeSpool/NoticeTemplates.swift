@@ -1,6 +1,7 @@
 import DisputeWorkflow
 import Foundation
 import Mustache
+import TOMLDocument
 
 /// A template problem found at load time (`--check-config` and start), never at send time.
 public struct TemplateError: Error, Sendable, CustomStringConvertible {
@@ -41,6 +42,16 @@ public struct NoticeTemplates: Sendable {
         var templates: [String: Set3] = [:]
         var locales: Set<String> = []
         let fm = FileManager.default
+        // Without the shipped templates every kind would be reported missing on its own.
+        if let reason = TextFile.unlistableDirectory(directory) {
+            throw TemplateErrors([TemplateError(file: directory, message: "cannot read the template directory: \(reason)")])
+        }
+        // An override directory that does not exist overrides nothing (the shipped
+        // configuration names /etc/disputed/Notifications, which an install does
+        // not create); one that exists and cannot be read would be ignored silently.
+        if let over = overrideDirectory, !over.isEmpty, let reason = TextFile.unlistableDirectory(over), reason != "no such directory" {
+            problems.append(TemplateError(file: over, message: "cannot read the template override directory: \(reason)"))
+        }
         for kind in NoticeKind.allCases {
             // locale -> its folders, the override's first
             var found: [String: [String]] = [:]
@@ -59,8 +70,9 @@ public struct NoticeTemplates: Sendable {
                     // File by file: an override of one part (a subject) keeps the shipped others.
                     let candidates = folders.map { $0 + "/" + part + ".mustache" }
                     let file = candidates.first(where: { fm.fileExists(atPath: $0) }) ?? candidates[0]
-                    guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
-                        problems.append(TemplateError(file: file, message: "missing or not UTF-8"))
+                    let text: String
+                    do { text = try TextFile.read(file) } catch {
+                        problems.append(TemplateError(file: file, message: error.missing ? "missing" : "cannot be read: \(error)"))
                         continue
                     }
                     for name in unknownVariables(in: text) {

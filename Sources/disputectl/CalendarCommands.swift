@@ -2,6 +2,7 @@ import ArgumentParser
 import BusinessCalendar
 import ControlProtocol
 import Foundation
+import TOMLDocument
 
 struct CalendarCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -34,7 +35,9 @@ struct CalendarOptions: ParsableArguments {
 
     func load() throws -> BusinessCalendar {
         let path = (directory as NSString).appendingPathComponent("\(calendar.uppercased()).toml")
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+        let text: String
+        do { text = try TextFile.read(path) } catch {
+            guard error.missing else { throw ValidationError("cannot read \(path): \(error)") }
             let known = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
                 .filter { $0.hasSuffix(".toml") }.map { String($0.dropLast(5)) }.sorted()
             throw ValidationError("no calendar \(calendar.uppercased()) in \(directory)" + (known.isEmpty ? "" : "; known: \(known.joined(separator: ", "))"))

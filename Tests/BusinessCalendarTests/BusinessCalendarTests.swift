@@ -163,6 +163,22 @@ func instant(_ s: String) -> Int64 {
         #expect(throws: CalendarError.self) { try se.holidays(in: 1989) }
     }
 
+    @Test func aCalendarDirectoryOrFileThatCannotBeReadIsNamedWithTheReason() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("calendars-\(UUID().uuidString)").path
+        func problems() -> String {
+            do { _ = try CalendarLoader.loadDirectory(directory); return "" } catch { return "\(error)" }
+        }
+        #expect(problems() == "\(directory): cannot read the calendar directory: no such directory")
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let shipped = try String(contentsOf: repositoryRoot.appendingPathComponent("config/calendars/SE.toml"), encoding: .utf8)
+        // A comment saved as Latin-1 ("å" as the single byte 0xE5) after UTF-8 text.
+        let comment = "# Trettondedag jul i Sverige \u{2014} helgdag p"
+        try (Data(shipped.utf8) + Data(comment.utf8) + Data([0xE5, 0x0A])).write(to: URL(fileURLWithPath: directory + "/SE.toml"))
+        let line = shipped.utf8.count(where: { $0 == 0x0A }) + 1
+        #expect(problems() == "\(directory)/SE.toml: cannot read the calendar: is not UTF-8 text: byte \(shipped.utf8.count + comment.utf8.count) (line \(line)) is 0xE5")
+    }
+
     @Test func everyShippedCalendarLoadsQuickly() throws {
         let start = Date()
         let all = try CalendarLoader.loadDirectory(repositoryRoot.appendingPathComponent("config/calendars").path)

@@ -182,6 +182,25 @@ struct SeededGenerator: RandomNumberGenerator {
         }
     }
 
+    @Test func aTemplateDirectoryThatCannotBeReadIsNamedOnceWithTheReason() throws {
+        let shipped = Self.root.appendingPathComponent("Notifications").path
+        let nowhere = "/tmp/tpl-\(UUID().uuidString)"
+        #expect {
+            _ = try NoticeTemplates.load(directory: nowhere, overrideDirectory: nil)
+        } throws: { error in
+            "\(error)" == "\(nowhere): cannot read the template directory: no such directory"
+        }
+        // An override directory that is not there overrides nothing; a file in its place is named.
+        #expect(try NoticeTemplates.load(directory: shipped, overrideDirectory: nowhere).locales.contains("sv"))
+        try "x".write(toFile: nowhere, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: nowhere) }
+        #expect {
+            _ = try NoticeTemplates.load(directory: shipped, overrideDirectory: nowhere)
+        } throws: { error in
+            "\(error)" == "\(nowhere): cannot read the template override directory: not a directory"
+        }
+    }
+
     @Test func overrideDirectoryReplacesAShippedTemplate() throws {
         let over = "/tmp/tpl-over-\(UUID().uuidString)/disputeOpened/en"
         try FileManager.default.createDirectory(atPath: over, withIntermediateDirectories: true)
@@ -210,7 +229,15 @@ struct SeededGenerator: RandomNumberGenerator {
         #expect {
             _ = try NoticeTemplates.load(directory: shipped, overrideDirectory: over)
         } throws: { error in
-            "\(error)" == "\(over)/disputeOpened/fi/text.mustache: missing or not UTF-8\n\(over)/disputeOpened/fi/html.mustache: missing or not UTF-8"
+            "\(error)" == "\(over)/disputeOpened/fi/text.mustache: missing\n\(over)/disputeOpened/fi/html.mustache: missing"
+        }
+        // One that is there but not UTF-8 says where.
+        try Data("Hei\n\u{FF}".utf8 + [0xFF]).write(to: URL(fileURLWithPath: over + "/disputeOpened/fi/text.mustache"))
+        try "<p>Hei</p>".write(toFile: over + "/disputeOpened/fi/html.mustache", atomically: true, encoding: .utf8)
+        #expect {
+            _ = try NoticeTemplates.load(directory: shipped, overrideDirectory: over)
+        } throws: { error in
+            "\(error)" == "\(over)/disputeOpened/fi/text.mustache: cannot be read: is not UTF-8 text: byte 6 (line 2) is 0xFF"
         }
     }
 
