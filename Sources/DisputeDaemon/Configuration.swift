@@ -2,6 +2,7 @@ import ControlProtocol
 import DisputeWorkflow
 import Foundation
 import Logging
+import NoticeSpool
 import TOMLDocument
 
 /// The daemon's configuration, read from one TOML file.
@@ -95,6 +96,17 @@ extension Configuration {
         return try parse(text: text, file: path)
     }
 
+    /// A DNS name as the right-hand side of a Message-ID: dot-separated labels of
+    /// 1 to 63 ASCII letters, digits and hyphens, none at a label's ends, 253 at most.
+    static func isDomainName(_ name: String) -> Bool {
+        let bytes = Array(name.utf8)
+        guard !bytes.isEmpty, bytes.count <= 253 else { return false }
+        return bytes.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false).allSatisfy { label in
+            guard (1...63).contains(label.count), label.first != UInt8(ascii: "-"), label.last != UInt8(ascii: "-") else { return false }
+            return label.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7A) || $0 == UInt8(ascii: "-") }
+        }
+    }
+
     public static func parse(text: String, file: String) throws -> Configuration {
         let reader = TOMLReader(file: file, text: text)
         // A file that does not parse has no keys to check; the syntax error says it all.
@@ -141,11 +153,13 @@ extension Configuration {
             group: spoolTable?.string("group", default: "") ?? "",
             fromAddress: spoolTable?.requiredString("from") ?? "",
             messageIDDomain: spoolTable?.requiredString("message_id_domain") ?? "")
-        if !spool.fromAddress.isEmpty && !spool.fromAddress.contains("@") {
-            spoolTable?.report("'spool.from' is \"\(spool.fromAddress)\", which is not an e-mail address", key: "from")
+        // Checked as the spooler will use them, so that a bad one is named at its line
+        // here instead of failing the start without one.
+        if spoolTable?.contains("from") == true, (try? MailAddress(parsing: spool.fromAddress, field: "spool.from")) == nil {
+            spoolTable?.report("'spool.from' is \"\(spool.fromAddress)\", which is not one e-mail address such as Disputes <disputes@example.com>", key: "from")
         }
-        if spool.messageIDDomain.contains(where: { !($0.isLetter || $0.isNumber || $0 == "." || $0 == "-") }) {
-            spoolTable?.report("'spool.message_id_domain' is \"\(spool.messageIDDomain)\", which is not a domain name", key: "message_id_domain")
+        if spoolTable?.contains("message_id_domain") == true, !Self.isDomainName(spool.messageIDDomain) {
+            spoolTable?.report("'spool.message_id_domain' is \"\(spool.messageIDDomain)\", which is not a domain name (ASCII labels of letters, digits and '-', such as disputes.example.com)", key: "message_id_domain")
         }
         spoolTable?.finish()
 

@@ -90,6 +90,29 @@ import TOMLDocument
         #expect(found[2] == "c.toml:12: 'policy.cutoff' is \"4pm\", must be a local time HH:MM between 00:00 and 23:59")
     }
 
+    @Test func theSenderAndTheMessageIDDomainAreCheckedAsTheSpoolerWillUseThem() {
+        func spool(from: String = "Disputes <d@example.com>", domain: String = "example.com") -> [String] {
+            problems(Self.minimal.replacingOccurrences(of: "from = \"Disputes <d@example.com>\"", with: "from = \"\(from)\"")
+                .replacingOccurrences(of: "message_id_domain = \"example.com\"", with: "message_id_domain = \"\(domain)\""))
+        }
+        #expect(spool(from: "Disputes <d@example.com") == ["c.toml:7: 'spool.from' is \"Disputes <d@example.com\", which is not one e-mail address such as Disputes <disputes@example.com>"])
+        #expect(spool(from: "a@example.com, b@example.com").count == 1)
+        #expect(spool(from: "a@example.com\\r\\nBcc: b@example.com").count == 1)
+        #expect(spool(from: "Tvister på Åsa <d@example.com>").isEmpty)
+        for bad in ["", "a..b", ".example.com", "example.com.", "-a.example", "a-.example", "dispüte.example", "a_b.example",
+                    String(repeating: "a", count: 64) + ".example"] {
+            #expect(spool(domain: bad).first?.hasPrefix("c.toml:8: 'spool.message_id_domain' is \"\(bad)\", which is not a domain name") == true, "\(bad)")
+        }
+        for good in ["example.com", "disputes.dev.invalid", "x", "a-b.c0.example", String(repeating: "a", count: 63) + ".example"] {
+            #expect(spool(domain: good).isEmpty, "\(good)")
+        }
+    }
+
+    @Test func theExtendedWindowIsNoShorterThanTheUsualOne() {
+        #expect(problems(Self.minimal + "\n[policy]\nresponse_business_days = 21\nextended_response_business_days = 14\n")
+                == ["c.toml:11: 'policy.extended_response_business_days' (14) is shorter than 'policy.response_business_days' (21)"])
+    }
+
     @Test func remindersMustFallInsideTheWindow() {
         let found = problems(Self.minimal + "\n[policy]\nresponse_business_days = 5\nreminder_business_days_before = [5]\n")
         #expect(found.count == 1)
