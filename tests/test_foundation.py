@@ -392,6 +392,18 @@ def test_disputectl_reload_answers_once_the_configuration_is_in_force_or_rejecte
     assert f"control request from uid {os.geteuid()}" in daemon.log_text()
 
 
+def test_a_reload_keeps_the_socket_and_state_directory_it_started_with_and_says_so(daemon, workdir):
+    daemon.start()
+    before = daemon.ctl("status").json
+    moved = config_text(workdir, socket=str(workdir / "elsewhere" / "c.sock"), state_directory=str(workdir / "lib2"))
+    daemon.config.write_text(moved.replace('log_level = "debug"', 'log_level = "info"'))
+    assert daemon.reload() is True
+    assert "control.socket, control.socket_group and daemon.state_directory change only on restart; keeping the running values" in daemon.log_text()
+    after = daemon.ctl("status").json   # still at the old socket
+    assert after["store"]["path"] == before["store"]["path"] and after["configLoadedAt"] != before["configLoadedAt"]
+    assert not (workdir / "elsewhere").exists() and not (workdir / "lib2").exists()
+
+
 def test_a_reload_applies_the_log_level_and_the_connection_limits(workdir):
     quiet = config_text(workdir).replace('log_level = "debug"', 'log_level = "warning"')
     d = Daemon(workdir, config=quiet)
