@@ -16,7 +16,10 @@ public enum TextFile {
         public var description: String { reason }
     }
 
-    /// The whole file at `path` as UTF-8 text.
+    /// The longest file read: far more than any configuration, calendar or template.
+    public static let limit = 16 << 20
+
+    /// The whole file at `path` as UTF-8 text (a pipe, as from `<(...)`, too).
     public static func read(_ path: String) throws(ReadError) -> String {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw failure(errno) }
@@ -34,6 +37,8 @@ public enum TextFile {
             }
             if n == 0 { break }
             bytes += chunk[0..<n]
+            // A device or pipe named by mistake (/dev/zero) would never end.
+            guard bytes.count <= limit else { throw ReadError(reason: "is longer than \(limit >> 20) MiB; is it the right file?", missing: false) }
         }
         return try decode(bytes)
     }

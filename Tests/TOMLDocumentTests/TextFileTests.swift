@@ -24,6 +24,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: directory) }
         #expect(throws: TextFile.ReadError(reason: "no such file", missing: true)) { try TextFile.read(directory + "/nope.toml") }
         #expect(throws: TextFile.ReadError(reason: "is a directory, not a file", missing: false)) { try TextFile.read(directory) }
+        #expect(throws: TextFile.ReadError(reason: "is longer than 16 MiB; is it the right file?", missing: false)) { try TextFile.read("/dev/zero") }
         _ = FileManager.default.createFile(atPath: directory + "/file", contents: Data("x".utf8))
         #expect(throws: TextFile.ReadError(reason: "not a directory", missing: false)) { try TextFile.read(directory + "/file/x.toml") }
     }
