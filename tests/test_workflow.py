@@ -2,6 +2,7 @@
 simulated clock, driven by the real disputectl."""
 
 import json
+import re
 import shutil
 import socket
 import sqlite3
@@ -531,3 +532,49 @@ def test_show_explains_each_skipped_day_with_its_reason_and_market(workdir):
             assert expected in lines, (expected, lines)
     finally:
         d.kill()
+
+
+def test_disputectl_without_json_says_in_one_line_what_each_command_did(sim):
+    # Admins read these; every other test uses --json. Each line names the
+    # dispute, what was done and where the dispute stands now.
+    def human(*args):
+        r = sim.ctl(*args, json_output=False)
+        assert r.stderr == "", (args, r.stderr)
+        return r.stdout
+
+    assert human("merchant", "upsert", "--id", "M-NO", "--name", "Ola AS", "--email", "tvist@ola.example", "--country", "NO",
+                 "--timezone", "Europe/Oslo", "--locale", "nb") == "Merchant M-NO saved.\n"
+    merchants = human("merchant", "list").splitlines()
+    assert merchants[0].split() == ["MERCHANT", "MARKET", "LOCALE", "CHANNEL", "E-MAIL"]
+    assert ["M-DE", "DE", "de", "portal", "streit@mueller.example"] in [l.split() for l in merchants[1:]], merchants
+    opened = human("open", "--merchant", "M-SE", "--order", "O-1", "--amount", "499.00", "--currency", "SEK", "--reason", "faulty",
+                   "--id", "D-1")
+    assert opened == "Opened D-1: 499.00 SEK on order O-1; merchant must answer by 2027-01-29T23:00:00Z.\n"
+    for id in ("D-2", "D-3", "D-4"):
+        sim.ctl("open", "--merchant", "M-SE", "--order", f"O-{id}", "--amount", "10.00", "--currency", "SEK", "--reason", "faulty", "--id", id)
+    assert human("respond", "D-1") == "D-1: merchant response recorded; now awaitingMerchant.\n"
+    assert human("withdraw", "D-2") == "D-2: withdrawn; now closed (withdrawn).\n"
+    assert human("resolve", "D-3", "--refund", "5.00") == "D-3: resolved by agreement; now closed (resolvedByAgreement).\n"
+    assert human("refunded", "O-D-4") == "D-4: order refunded; now closed (refunded).\n"
+    # D-1 answered, so its reminders were dropped: only its deadline fires (singular).
+    assert human("clock", "advance", "19d") == "Clock now 2027-01-30T09:00:00Z; 1 timer fired.\n"
+    assert human("clock", "advance", "1h") == "Clock now 2027-01-30T10:00:00Z; 0 timers fired.\n"
+    assert human("statement", "D-1", "--valid") == "D-1: statement recorded; now awaitingEvidence.\n"
+    assert human("evidence", "D-1", "--note", "tracking 123") == "D-1: evidence recorded; now underReview.\n"
+    assert human("decide", "D-1", "--for", "merchant") == "D-1: decided for the merchant; now closed (merchantFavour).\n"
+    sim.wait_spooled()
+    first = sim.ctl("show", "D-1").json["notices"][0]["id"]
+    assert human("notice", "resend", first) == f"{first}: e-mailed again as a new notice; 'disputectl show D-1' lists it.\n"
+
+    calendars = str(ROOT / "config" / "calendars")
+    explained = human("calendar", "deadline", "--calendars", calendars, "--calendar", "SE", "--from", "2026-12-21T10:00:00Z",
+                      "--business-days", "14").splitlines()
+    # "Label   value" lines, then the skipped days indented under "Skipped:".
+    fields = dict(re.split(r"\s{2,}", l, maxsplit=1) for l in explained if l and not l.startswith(" ") and l != "Skipped:")
+    assert fields["Calendar"].startswith("SE ("), explained
+    assert fields["Notified"] == "2026-12-21T10:00:00Z = 2026-12-21T11:00:00+01:00 Europe/Stockholm", explained
+    assert fields["Counting from"] == "2026-12-21" and fields["Last day"] == "2027-01-15 (business day 14)", explained
+    assert fields["Deadline"] == "2027-01-15T23:00:00Z = 2027-01-16T00:00:00+01:00 local", explained
+    assert "Skipped:" in explained and "  2026-12-24  Julafton" in explained, explained
+    holidays = human("calendar", "holidays", "--calendars", calendars, "--calendar", "SE", "--year", "2027").splitlines()
+    assert "2027-01-06  Wed  Trettondedag jul" in holidays, holidays

@@ -368,7 +368,8 @@ struct ClockAdvance: ParsableCommand {
     func run() throws {
         let result = try connection.call(.clockAdvance, ["seconds": .int(parseDuration(duration)!)])
         if connection.json { printJSON(result); return }
-        print("Clock now \(result["now"]?.stringValue ?? ""); \(result["timersFired"]?.intValue ?? 0) timers fired.")
+        let fired = result["timersFired"]?.intValue ?? 0
+        print("Clock now \(result["now"]?.stringValue ?? ""); \(fired) \(fired == 1 ? "timer" : "timers") fired.")
     }
 }
 
