@@ -20,11 +20,17 @@ def request(conn, id, op, args):
     conn.sendall((json.dumps({"v": 1, "id": id, "op": op, "args": args}) + "\n").encode())
 
 
-def test_dependent_requests_racing_across_groups_get_answers_the_store_keeps(workdir):
+def started_with_merchant(workdir):
+    """A daemon on the simulated clock with merchant M-SE."""
     d = Daemon(workdir, args=["--simulated-clock", START])
     d.start()
     d.ctl("merchant", "upsert", "--id", "M-SE", "--name", "Åsa", "--email", "a@shop.example", "--country", "SE",
           "--timezone", "Europe/Stockholm")
+    return d
+
+
+def test_dependent_requests_racing_across_groups_get_answers_the_store_keeps(workdir):
+    d = started_with_merchant(workdir)
     answers = {}
     errors = []
 
@@ -99,10 +105,7 @@ def test_sigterm_under_a_stream_of_writes_answers_every_request_and_stores_exact
     # systemctl stop while clients write: each request read gets an answer, an
     # acknowledged one is stored, a refused one ("shutting down; retry with the
     # same request id") is not, and its retry after the restart opens it once.
-    d = Daemon(workdir, args=["--simulated-clock", START])
-    d.start()
-    d.ctl("merchant", "upsert", "--id", "M-SE", "--name", "Åsa", "--email", "a@shop.example", "--country", "SE",
-          "--timezone", "Europe/Stockholm")
+    d = started_with_merchant(workdir)
     outcomes = {}
     errors = []
 
