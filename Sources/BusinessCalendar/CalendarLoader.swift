@@ -79,14 +79,12 @@ public enum CalendarLoader {
 
     /// Loads and compiles every `*.toml` in `directory`, keyed by market.
     public static func loadDirectory(_ directory: String) throws -> [String: BusinessCalendar] {
+        if let reason = TextFile.unlistableDirectory(directory) {
+            throw TOMLDiagnostics([TOMLDiagnostic(file: directory, line: nil, message: "cannot read the calendar directory: \(reason)")])
+        }
         let names: [String]
         do {
-            if let reason = TextFile.unlistableDirectory(directory) {
-                throw TOMLDiagnostic(file: directory, line: nil, message: "cannot read the calendar directory: \(reason)")
-            }
             names = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".toml") }.sorted()
-        } catch let error as TOMLDiagnostic {
-            throw TOMLDiagnostics([error])
         } catch {
             throw TOMLDiagnostics([TOMLDiagnostic(file: directory, line: nil, message: "cannot read the calendar directory: \(error)")])
         }

@@ -49,7 +49,7 @@ public struct NoticeTemplates: Sendable {
         // An override directory that does not exist overrides nothing (the shipped
         // configuration names /etc/disputed/Notifications, which an install does
         // not create); one that exists and cannot be read would be ignored silently.
-        if let over = overrideDirectory, !over.isEmpty, let reason = TextFile.unlistableDirectory(over), reason != "no such directory" {
+        if let over = overrideDirectory, !over.isEmpty, let reason = TextFile.unlistableDirectory(over), !reason.missing {
             problems.append(TemplateError(file: over, message: "cannot read the template override directory: \(reason)"))
         }
         for kind in NoticeKind.allCases {

@@ -67,16 +67,20 @@ public enum TextFile {
     }
 
     /// Why opening a path failed, in words for a diagnostic.
-    public static func reason(errno code: Int32) -> String {
+    private static func reason(errno code: Int32) -> String {
         switch code {
         case EACCES: return "permission denied (read as uid \(geteuid()))"
         default: return String(cString: strerror(code)).lowercased()
         }
     }
 
-    /// Why the directory at `path` cannot be listed, or nil when it can.
-    public static func unlistableDirectory(_ path: String) -> String? {
-        guard let handle = opendir(path) else { return errno == ENOENT ? "no such directory" : reason(errno: errno) }
+    /// Why the directory at `path` cannot be listed ("no such directory" with
+    /// `missing` set when nothing is there), or nil when it can.
+    public static func unlistableDirectory(_ path: String) -> ReadError? {
+        guard let handle = opendir(path) else {
+            let code = errno
+            return ReadError(reason: code == ENOENT ? "no such directory" : reason(errno: code), missing: code == ENOENT)
+        }
         closedir(handle)
         return nil
     }

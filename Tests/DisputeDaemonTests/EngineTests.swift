@@ -335,20 +335,12 @@ func openOnOrder(_ id: String, amount: String, orderAmount: String? = nil, curre
                 }
             }
         }
-        func waitUntil(_ condition: () throws -> Bool) async throws -> Bool {
-            let until = ContinuousClock.now + .seconds(20)
-            while ContinuousClock.now < until {
-                if try condition() { return true }
-                try await Task.sleep(for: .milliseconds(5))
-            }
-            return false
-        }
-        #expect(try await waitUntil { shared.acknowledged.load(ordering: .relaxed) >= 200 })
+        #expect(try await waitUntil(within: .seconds(20)) { shared.acknowledged.load(ordering: .relaxed) >= 200 })
         _ = clock.advance(by: 40 * 86400)   // D-0's reminders and deadline (and those of the first writes) are due
-        #expect(try await waitUntil { try store.dispute("D-0")?.stage == .closed })
+        #expect(try await waitUntil(within: .seconds(20)) { try store.dispute("D-0")?.stage == .closed })
         let whenClosed = shared.acknowledged.load(ordering: .relaxed)
         // The writes did not stop for it: more are acknowledged after the chargeback.
-        #expect(try await waitUntil { shared.acknowledged.load(ordering: .relaxed) >= whenClosed + 200 })
+        #expect(try await waitUntil(within: .seconds(20)) { shared.acknowledged.load(ordering: .relaxed) >= whenClosed + 200 })
         shared.stop.store(true, ordering: .relaxed)
         for writer in writers { await writer.value }
         engine.writeWakeup.finish()

@@ -34,3 +34,13 @@ func openedDispute(_ id: String, merchant: Merchant) throws -> Dispute {
                     disputedAmount: Money(decimal: "499.00", currency: sek)!, reason: .faulty),
         merchant: merchant, now: 1_799_658_000, policy: DisputePolicy(), calendar: try repositoryCalendars()["SE"]!).dispute
 }
+
+/// Polls `condition` until it holds or `within` passes; whether it held.
+func waitUntil(within: Duration = .seconds(10), _ condition: () throws -> Bool) async throws -> Bool {
+    let until = ContinuousClock.now + within
+    while ContinuousClock.now < until {
+        if try condition() { return true }
+        try await Task.sleep(for: .milliseconds(5))
+    }
+    return try condition()
+}

@@ -207,11 +207,6 @@ import Testing
         (try? FileManager.default.contentsOfDirectory(atPath: directory + "/spool/new").count) ?? 0
     }
 
-    private func waitFor(_ condition: () -> Bool) async throws {
-        let deadline = ContinuousClock.now + .seconds(10)
-        while !condition() && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
-    }
-
     @Test func writingAlongsideACatchUpWaitsForItToBegin() async throws {
         let (store, dispatcher, directory) = try fixture()
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -237,12 +232,12 @@ import Testing
         begun.set()
         let alongside = Task { await spooler.writeAlongside(begun: begun, finished: finished) }
         try await commitOpenedDisputes((0..<10).map { "D-\($0)" }, to: store)
-        try await waitFor { filesInNew(directory) == 10 }
+        _ = try await waitUntil { filesInNew(directory) == 10 }
         #expect(filesInNew(directory) == 10)
         // It keeps looking while the catch-up commits more.
         try await commitOpenedDisputes((10..<20).map { "D-\($0)" }, to: store)
         // Files reach new/ before their batch is recorded: wait for both.
-        try await waitFor { filesInNew(directory) == 20 && (try? store.pendingNoticeCount()) == 0 }
+        _ = try await waitUntil { filesInNew(directory) == 20 && (try? store.pendingNoticeCount()) == 0 }
         #expect(filesInNew(directory) == 20)
         #expect(try store.pendingNoticeCount() == 0)
         finished.set()
