@@ -1,7 +1,10 @@
-"""The store's disk filling up: writes are refused with a clear error, the daemon
-stays up, nothing acknowledged is lost, and it writes again once there is room."""
+"""The store failing under a running daemon. Its disk filling up: writes are refused
+with a clear error, the daemon stays up, nothing acknowledged is lost, and it writes
+again once there is room. Due timers that cannot be committed (a full disk, a damaged
+file) stay pending, are named by `status` and its `--check`, and fire once it mends."""
 
 import re
+import sqlite3
 import time
 
 from conftest import Daemon, grow_disk, small_disk, wait_for
@@ -68,3 +71,91 @@ def test_a_full_store_disk_refuses_writes_clearly_and_loses_nothing_acknowledged
         ids = stored_ids(d)
         assert set(acknowledged) | {f"D-{i}"} == ids
         d.stop(timeout=30)
+
+
+def fill_with_opens(d):
+    """Opens disputes until the store's disk refuses one; returns the acknowledged ids."""
+    acknowledged = []
+    for i in range(1000):
+        if not d.request("dispute.open", open_args(i), request_id=f"open-{i}")["ok"]:
+            return acknowledged
+        acknowledged.append(f"D-{i}")
+    raise AssertionError("1 MiB should not hold 1,000 disputes")
+
+
+def test_due_timers_on_a_full_disk_are_named_by_status_check_and_fire_once_there_is_room(workdir):
+    with small_disk(workdir / "lib", "1m") as lib:
+        d = Daemon(workdir, args=["--simulated-clock", START])
+        d.start()
+        d.ctl("merchant", "upsert", "--id", "M-SE", "--name", "Åsa", "--email", "a@shop.example", "--country", "SE",
+              "--timezone", "Europe/Stockholm")
+        acknowledged = fill_with_opens(d)
+        assert d.ctl("status", "--check", check=False).returncode == 0
+
+        # Every response deadline lapses: the chargebacks need room the disk does not have.
+        advanced = d.ctl("clock", "advance", "40d", json_output=False, check=False)
+        assert advanced.returncode == 1, advanced.stdout + advanced.stderr
+        assert "the clock is now 2027-02-20T09:00:00Z, but the timers due by then did not all fire" in advanced.stderr, advanced.stderr
+        assert "full" in advanced.stderr and "advancing again would move the clock further" in advanced.stderr, advanced.stderr
+
+        status = d.ctl("status").json
+        assert "full" in status["timerFailure"] and status["timerFailureSince"] == "2027-02-20T09:00:00Z", status
+        checked = d.ctl("status", "--check", json_output=False, check=False)
+        assert checked.returncode == 2, checked.stdout + checked.stderr
+        assert "check failed: due timers cannot fire since 2027-02-20T09:00:00Z: " in checked.stderr, checked.stderr
+        assert "due ones cannot fire since 2027-02-20T09:00:00Z, retried every second" in checked.stdout, checked.stdout
+        assert status["disputes"] == {"awaitingMerchant": len(acknowledged)}, "nothing fired, nothing half-fired"
+        time.sleep(2.5)  # retried every second meanwhile
+
+        # Room again: the tick loop fires them, each once, and the problem is gone.
+        grow_disk(lib, "64m")
+        assert wait_for(lambda: d.ctl("status").json.get("timerFailure") is None, seconds=15), d.log_text()[-2000:]
+        assert wait_for(lambda: d.ctl("status").json["disputes"] == {"closed": len(acknowledged)}, seconds=30), \
+            d.ctl("status").json
+        assert d.ctl("status", "--check", check=False).returncode == 0
+        for x in acknowledged[:5]:
+            events = [e["event"] for e in d.ctl("show", x).json["timeline"]]
+            assert (events.count("deadlineLapsed"), events.count("chargeback")) == (1, 1), (x, events)
+
+        # The journal: the failure once (not at every retry), then that they fire again.
+        log = d.log_text()
+        assert log.count("firing due timers failed") == 1, log[-3000:]
+        retries = int(re.search(r"retries=(\d+)\b.*due timers fire again", log).group(1))
+        assert retries >= 2, log[-3000:]
+        d.stop(timeout=30)
+
+
+def test_a_store_damaged_under_a_running_daemon_is_named_and_its_timers_stay_pending(workdir):
+    d = Daemon(workdir, args=["--simulated-clock", START])
+    d.start()
+    d.ctl("merchant", "upsert", "--id", "M-SE", "--name", "Åsa", "--email", "a@shop.example", "--country", "SE",
+          "--timezone", "Europe/Stockholm")
+    for i in range(3):
+        assert d.request("dispute.open", open_args(i), request_id=f"open-{i}")["ok"]
+    d.wait_spooled()
+    assert d.stop() == 0
+    # The timers table's page overwritten, as a failing disk or a stray write would:
+    # the start reads pending timers from their index, firing reads the rows.
+    store = workdir / "lib" / "disputed.sqlite"
+    with sqlite3.connect(store) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        page = db.execute("SELECT rootpage FROM sqlite_master WHERE name = 'timers'").fetchone()[0]
+        size = db.execute("PRAGMA page_size").fetchone()[0]
+    with open(store, "r+b") as f:
+        f.seek((page - 1) * size)
+        f.write(b"\xff" * size)
+    d.start()
+
+    advanced = d.ctl("clock", "advance", "40d", json_output=False, check=False)
+    assert advanced.returncode == 1, advanced.stdout + advanced.stderr
+    assert "the store is damaged (SQLite error 11: database disk image is malformed" in advanced.stderr, advanced.stderr
+    assert "restore a backup (README: Backup and restore)" in advanced.stderr, advanced.stderr
+    checked = d.ctl("status", "--check", json_output=False, check=False)
+    assert checked.returncode == 2, checked.stdout + checked.stderr
+    assert "check failed: due timers cannot fire since 2027-02-20T09:00:00Z: the store is damaged" in checked.stderr, checked.stderr
+    time.sleep(2.5)  # no retry mends it
+    status = d.ctl("status").json
+    assert status["timerFailure"].startswith("the store is damaged"), status
+    assert status["disputes"] == {"awaitingMerchant": 3}, status
+    assert d.log_text().count("firing due timers failed") == 1, d.log_text()[-3000:]
+    assert d.stop() == 0

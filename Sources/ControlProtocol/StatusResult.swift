@@ -63,12 +63,19 @@ public struct StatusResult: Sendable, Codable, Equatable {
     public var heldTimersReason: String?
     /// Nil from a daemon that predates the field.
     public var retention: Retention?
+    /// While due timers cannot be committed because the store fails (a full
+    /// disk, a damaged file): why, as the last attempt failed. They stay
+    /// pending and are tried again every second.
+    public var timerFailure: String?
+    /// Since when (the daemon's clock), while `timerFailure` is set.
+    public var timerFailureSince: String?
 
     public init(version: String, pid: Int32, startedAt: String, uptimeSeconds: Int64, clock: String,
                 now: String, configPath: String, configLoadedAt: String, store: Store,
                 disputes: [String: Int], pendingTimers: Int, nextTimerDue: String?, outboxPending: Int,
                 calendars: [String: String], recovery: [String: Int], lastSpoolError: String?,
-                heldTimers: Int? = nil, heldTimersReason: String? = nil, outboxOldest: String? = nil, retention: Retention? = nil) {
+                heldTimers: Int? = nil, heldTimersReason: String? = nil, outboxOldest: String? = nil, retention: Retention? = nil,
+                timerFailure: String? = nil, timerFailureSince: String? = nil) {
         self.version = version
         self.pid = pid
         self.startedAt = startedAt
@@ -89,5 +96,7 @@ public struct StatusResult: Sendable, Codable, Equatable {
         self.heldTimers = heldTimers
         self.heldTimersReason = heldTimersReason
         self.retention = retention
+        self.timerFailure = timerFailure
+        self.timerFailureSince = timerFailureSince
     }
 }

@@ -165,7 +165,7 @@ public struct Daemon {
                         .init(service: ReloadOnHangup(state: state, hangups: signals.hangups, readySent: readySent)),
                         .init(service: spooler),
                         .init(service: WriteCommitter(engine: engine)),
-                        .init(service: TickLoop(engine: engine, logger: logger,
+                        .init(service: TickLoop(engine: engine,
                                                 period: min(.seconds(1), (notifier.watchdogPingInterval() ?? .seconds(2)) / 2))),
                         .init(service: Watchdog(engine: engine, notifier: notifier, logger: logger)),
                         .init(service: StoppingAnnouncer(notifier: notifier)),
@@ -268,18 +268,15 @@ struct ReloadOnHangup: Service {
 /// short, so every ping interval sees progress). Every turn counts as progress.
 struct TickLoop: Service {
     let engine: Engine
-    let logger: Logger
     let period: Duration
 
     func run() async throws {
         // Cancellation on shutdown ends the sleep; that is a clean stop, not an error.
         try? await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
-                do {
-                    _ = try await engine.tick()
-                } catch {
-                    logger.error("firing due timers failed; retrying next tick", metadata: ["error": "\(error)"])
-                }
+                // A store failure is logged (once a minute while it lasts) and
+                // shown in status by the engine; the next turn tries again.
+                _ = try? await engine.tick()
                 try await Task.sleep(for: period)
             }
         }

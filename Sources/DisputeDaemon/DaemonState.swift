@@ -47,6 +47,7 @@ public final class DaemonState: Sendable {
         let counts = try store.counts()
         let recovery = await engine.lastRecovery
         let held = await engine.heldTimers
+        let failure = await engine.firingFailure
         return StatusResult(
             version: disputedVersion,
             pid: getpid(),
@@ -63,7 +64,8 @@ public final class DaemonState: Sendable {
             lastSpoolError: await spooler.lastError, heldTimers: held.count, heldTimersReason: held.reason,
             outboxOldest: counts.oldestPendingNotice.map { Instant.format(Date(timeIntervalSince1970: TimeInterval($0))) },
             retention: .init(closedDays: configuration.daemon.closedRetentionDays, removed: counts.removed.count,
-                             lastRemovalAt: counts.removed.lastAt.map { ZonedTime.isoUTC($0) }))
+                             lastRemovalAt: counts.removed.lastAt.map { ZonedTime.isoUTC($0) }),
+            timerFailure: failure?.error, timerFailureSince: failure.map { ZonedTime.isoUTC($0.since) })
     }
 
     /// Re-reads the configuration and the calendars. Anything with a problem is
@@ -137,7 +139,9 @@ public final class DaemonState: Sendable {
         // A spool that fails (full, read-only, not mounted) is what ops must see
         // first in `systemctl status`, not only in the journal.
         let spoolFailing = await spooler.lastError != nil
+        let timersFailing = await engine.firingFailure != nil
         return "Ready: \(open) open disputes, \(counts.pendingTimers) timers, \(next); clock \(clock.mode.rawValue)"
+            + (timersFailing ? "; due timers cannot fire, the store fails (see disputectl status)" : "")
             + (held > 0 ? "; \(held) overdue deadlines held back (see disputectl status)" : "")
             + (spoolFailing ? "; spool failing, \(counts.pendingNotices) e-mail notices waiting (see disputectl status)" : "")
     }

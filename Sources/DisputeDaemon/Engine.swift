@@ -201,9 +201,51 @@ public actor Engine {
     /// `shouldStop` is asked after each group committed; true ends the call
     /// there (the daemon is stopping during a catch-up): the timers not reached
     /// stay pending, due at the next start.
+    ///
+    /// A store failure is remembered (``firingFailure``, what `status` and its
+    /// `--check` show) and logged when it begins or changes and then once a
+    /// minute, not at every retry; the pass that commits again says so.
     @discardableResult
     func fireDue(upTo target: Int64, limit: Int = .max, progress: ((_ handled: Int) -> Void)? = nil,
                  shouldStop: () -> Bool = { false }) throws -> Int {
+        let fired: Int
+        do {
+            fired = try fireDueGroups(upTo: target, limit: limit, progress: progress, shouldStop: shouldStop)
+        } catch {
+            recordFiringFailure(error)
+            throw error
+        }
+        if let failure = firingFailure {
+            firingFailure = nil
+            logger.notice("due timers fire again", metadata: [
+                "failingSince": "\(ZonedTime.isoUTC(failure.since))", "retries": "\(failure.retries)"])
+        }
+        return fired
+    }
+
+    /// While due timers cannot be committed because the store fails (a full
+    /// disk, a damaged file, a lock held by another process): since when (the
+    /// daemon's clock), why (the last error) and how often it was tried since.
+    var firingFailure: (since: Int64, error: String, retries: Int)?
+    /// When the failure was last logged.
+    private var firingFailureLoggedAt: ContinuousClock.Instant?
+
+    private func recordFiringFailure(_ error: any Error) {
+        let message = StoreFailure.describe(error)
+        let previous = firingFailure
+        let failure = (since: previous?.since ?? now, error: message, retries: previous.map { $0.retries + 1 } ?? 0)
+        firingFailure = failure
+        // A new error is logged at once; the same one again once a minute.
+        let at = ContinuousClock.now
+        if previous?.error != message || firingFailureLoggedAt.map({ at - $0 >= .seconds(60) }) ?? true {
+            firingFailureLoggedAt = at
+            logger.error("firing due timers failed; they stay pending and are tried again every second", metadata: [
+                "error": "\(message)", "failingSince": "\(ZonedTime.isoUTC(failure.since))", "retries": "\(failure.retries)"])
+        }
+    }
+
+    private func fireDueGroups(upTo target: Int64, limit: Int, progress: ((_ handled: Int) -> Void)?,
+                               shouldStop: () -> Bool) throws -> Int {
         var fired = 0
         var handled = 0
         let reportEvery = Throttle(interval: .seconds(1))
@@ -444,7 +486,13 @@ public actor Engine {
             throw ControlError(.forbidden, "clock.advance works only on a daemon started with --simulated-clock")
         }
         let target = Self.seconds(date)
-        return (target, try fireDue(upTo: target))
+        do {
+            return (target, try fireDue(upTo: target))
+        } catch {
+            // The clock has moved: advancing again would move it further, not retry.
+            throw ControlError(.internal, "the clock is now \(ZonedTime.isoUTC(target)), but the timers due by then did not all fire: "
+                + "\(StoreFailure.describe(error)); they stay pending and are tried again every second (advancing again would move the clock further)")
+        }
     }
 
     var pendingTimerCount: Int { wheel.count + deferredTimers.count }

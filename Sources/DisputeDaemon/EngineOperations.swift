@@ -120,8 +120,9 @@ extension Engine {
             case let .invalid(m): return .failure(id: request.id, ControlError(.badRequest, m))
             }
         } catch {
-            logger.error("operation failed", metadata: ["op": "\(op.rawValue)", "error": "\(error)"])
-            return .failure(id: request.id, ControlError(.internal, "\(error)"))
+            let message = StoreFailure.describe(error)
+            logger.error("operation failed", metadata: ["op": "\(op.rawValue)", "error": "\(message)"])
+            return .failure(id: request.id, ControlError(.internal, message))
         }
     }
 

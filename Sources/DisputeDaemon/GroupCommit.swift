@@ -158,9 +158,8 @@ extension Engine {
         if inFlight.isEmpty && openGroup == nil, let due = wheel.nextExpirationBound(), due <= now {
             // Timers must not starve under a steady stream of writes: they apply
             // between groups, once nothing is in flight or being built.
-            do { try fireDue(upTo: now, limit: timersPerTurn) } catch {
-                logger.error("firing due timers failed; the tick loop retries", metadata: ["error": "\(error)"])
-            }
+            // A store failure is logged and shown by fireDue; the tick loop retries.
+            _ = try? fireDue(upTo: now, limit: timersPerTurn)
         }
         // Due timers wait for the pipeline to empty: no new group is opened
         // meanwhile (one already open still takes writes and goes out).
@@ -307,7 +306,7 @@ extension Engine {
             case let .failure(error):
                 // Groups enqueued behind this one were built on it: the writer refuses them.
                 if !(error is BuiltOnFailedCommit) { failedEpoch.set(epoch) }
-                Self.refuse(answered, becauseOf: error is BuiltOnFailedCommit ? "\(error)" : "the commit failed (\(error))")
+                Self.refuse(answered, becauseOf: error is BuiltOnFailedCommit ? "\(error)" : "the commit failed (\(StoreFailure.describe(error)))")
             }
             outcome.set(result)
             wakeup.yield()
@@ -339,7 +338,8 @@ extension Engine {
                 // before it and moved the epoch on already.
                 continue
             case let .failure(error):
-                logger.error("group commit failed; its requests are refused and nothing of them is stored", metadata: ["error": "\(error)"])
+                logger.error("group commit failed; its requests are refused and nothing of them is stored",
+                             metadata: ["error": "\(StoreFailure.describe(error))"])
                 commitEpoch += 1
                 if let open = openGroup {
                     openGroup = nil

@@ -17,8 +17,9 @@ final class RequestRouter: ControlRequestHandler {
             do {
                 return .success(id: request.id, result: try JSONValue.from(try await state.status()))
             } catch {
-                state.logger.error("status failed", metadata: ["error": "\(error)"])
-                return .failure(id: request.id, ControlError(.internal, "\(error)"))
+                let message = StoreFailure.describe(error)
+                state.logger.error("status failed", metadata: ["error": "\(message)"])
+                return .failure(id: request.id, ControlError(.internal, message))
             }
         case .configReload:
             switch await state.reload(trigger: "control request from uid \(peer.uid)") {

@@ -47,6 +47,21 @@ public struct StoreDamaged: Error, Sendable, CustomStringConvertible {
     }
 }
 
+/// What a failed store operation means to ops, in words for the journal,
+/// `status` and refused requests. A damaged file says so and how it is mended
+/// (no retry and no restart mends it); anything else is SQLite's own message
+/// ("database or disk is full", "database is locked"), which names it already.
+public enum StoreFailure {
+    public static func describe(_ error: any Error) -> String {
+        guard let error = error as? DatabaseError, isDamage(error) else { return "\(error)" }
+        return "the store is damaged (\(error)); restore a backup (README: Backup and restore)"
+    }
+
+    static func isDamage(_ error: DatabaseError) -> Bool {
+        error.resultCode == .SQLITE_CORRUPT || error.resultCode == .SQLITE_NOTADB
+    }
+}
+
 /// The durable store: one SQLite database in WAL mode with `synchronous=FULL`.
 ///
 /// The database is the truth; every in-memory structure of the daemon is an index
@@ -112,7 +127,7 @@ public final class DisputeStore: Sendable {
             try Self.migrator.migrate(pool)
             checkpointer = try WALCheckpointer(writer: pool, configuration: configuration, writerFrames: checkpointWriterFrames, gather: checkpointGather,
                                                failed: checkpointFailed)
-        } catch let error as DatabaseError where error.resultCode == .SQLITE_NOTADB || error.resultCode == .SQLITE_CORRUPT {
+        } catch let error as DatabaseError where StoreFailure.isDamage(error) {
             throw StoreDamaged(path: path, message: error.message ?? "\(error)")
         } catch let error as DatabaseError {
             throw StoreError(path: path, message: error.message ?? "\(error)")

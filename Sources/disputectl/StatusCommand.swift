@@ -35,6 +35,9 @@ struct Status: ParsableCommand {
     /// What `--check` reports: each a sentence naming the problem.
     static func problems(_ status: StatusResult, backlogAge: Int64) -> [String] {
         var problems: [String] = []
+        if let error = status.timerFailure {
+            problems.append("due timers cannot fire since \(status.timerFailureSince ?? "?"): \(error)")
+        }
         if let error = status.lastSpoolError { problems.append("the spool fails: \(error)") }
         if let held = status.heldTimers, held > 0 {
             problems.append("\(held) overdue deadlines held back: \(status.heldTimersReason ?? "see the journal")")
@@ -56,7 +59,8 @@ struct Status: ParsableCommand {
             ("Disputes", status.disputes.isEmpty ? "none" : status.disputes.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")),
             ("Timers", "\(status.pendingTimers) pending" + (status.nextTimerDue.map { ", next due \($0)" } ?? "")
                 + ((status.heldTimers ?? 0) > 0
-                    ? "; \(status.heldTimers!) overdue held back, retried every minute and at a reload: \(status.heldTimersReason ?? "see the journal")" : "")),
+                    ? "; \(status.heldTimers!) overdue held back, retried every minute and at a reload: \(status.heldTimersReason ?? "see the journal")" : "")
+                + (status.timerFailure.map { "; due ones cannot fire since \(status.timerFailureSince ?? "?"), retried every second: \($0)" } ?? "")),
             ("Outbox", "\(status.outboxPending) e-mail notices not yet spooled" + Self.backlogAge(status)
                 + (status.lastSpoolError.map { "; last spool error: \($0)" } ?? "")),
             ("Calendars", status.calendars.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")),
