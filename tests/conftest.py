@@ -178,6 +178,15 @@ class Daemon:
             return json.loads(read_line(s))
 
 
+def started_with_merchant(workdir, start="2027-01-11T09:00:00Z"):
+    """A daemon on a simulated clock (from `start`, a Monday) with merchant M-SE (Sweden)."""
+    d = Daemon(workdir, args=["--simulated-clock", start])
+    d.start()
+    d.ctl("merchant", "upsert", "--id", "M-SE", "--name", "Åsa", "--email", "a@shop.example", "--country", "SE",
+          "--timezone", "Europe/Stockholm")
+    return d
+
+
 def wait_for(predicate, seconds=10):
     """Polls `predicate` until it holds or `seconds` pass; returns its last answer."""
     until = time.monotonic() + seconds

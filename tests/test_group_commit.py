@@ -9,7 +9,7 @@ import sqlite3
 import threading
 import time
 
-from conftest import Daemon, read_line
+from conftest import Daemon, read_line, started_with_merchant
 
 START = "2027-01-11T09:00:00Z"
 CLIENTS = 24
@@ -18,15 +18,6 @@ ROUNDS = 6
 
 def request(conn, id, op, args):
     conn.sendall((json.dumps({"v": 1, "id": id, "op": op, "args": args}) + "\n").encode())
-
-
-def started_with_merchant(workdir):
-    """A daemon on the simulated clock with merchant M-SE."""
-    d = Daemon(workdir, args=["--simulated-clock", START])
-    d.start()
-    d.ctl("merchant", "upsert", "--id", "M-SE", "--name", "Åsa", "--email", "a@shop.example", "--country", "SE",
-          "--timezone", "Europe/Stockholm")
-    return d
 
 
 def test_dependent_requests_racing_across_groups_get_answers_the_store_keeps(workdir):

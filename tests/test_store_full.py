@@ -7,7 +7,7 @@ import re
 import sqlite3
 import time
 
-from conftest import Daemon, grow_disk, small_disk, wait_for
+from conftest import grow_disk, small_disk, started_with_merchant, wait_for
 
 START = "2027-01-11T09:00:00Z"
 
@@ -21,21 +21,22 @@ def stored_ids(d):
     return {x["id"] for x in d.ctl("list").json["disputes"]}
 
 
+def fill_with_opens(d):
+    """Opens disputes until the store's disk refuses one: the acknowledged ids, and
+    the refused one's number and error."""
+    acknowledged = []
+    for i in range(1000):
+        response = d.request("dispute.open", open_args(i), request_id=f"open-{i}")
+        if not response["ok"]:
+            return acknowledged, (i, response["error"])
+        acknowledged.append(f"D-{i}")
+    raise AssertionError("1 MiB should not hold 1,000 disputes")
+
+
 def test_a_full_store_disk_refuses_writes_clearly_and_loses_nothing_acknowledged(workdir):
     with small_disk(workdir / "lib", "1m") as lib:
-        d = Daemon(workdir, args=["--simulated-clock", START])
-        d.start()
-        d.ctl("merchant", "upsert", "--id", "M-SE", "--name", "Åsa", "--email", "a@shop.example", "--country", "SE",
-              "--timezone", "Europe/Stockholm")
-        acknowledged, refused = [], None
-        for i in range(1000):
-            response = d.request("dispute.open", open_args(i), request_id=f"open-{i}")
-            if not response["ok"]:
-                refused = (i, response["error"])
-                break
-            acknowledged.append(f"D-{i}")
-        assert refused is not None, "1 MiB should not hold 1,000 disputes"
-        i, error = refused
+        d = started_with_merchant(workdir, START)
+        acknowledged, (i, error) = fill_with_opens(d)
         assert error["code"] == "unavailable", error
         assert "full" in error["message"] and "retry with the same request id" in error["message"], error
         assert d.proc.poll() is None, "the daemon must stay up on a full disk"
@@ -73,23 +74,10 @@ def test_a_full_store_disk_refuses_writes_clearly_and_loses_nothing_acknowledged
         d.stop(timeout=30)
 
 
-def fill_with_opens(d):
-    """Opens disputes until the store's disk refuses one; returns the acknowledged ids."""
-    acknowledged = []
-    for i in range(1000):
-        if not d.request("dispute.open", open_args(i), request_id=f"open-{i}")["ok"]:
-            return acknowledged
-        acknowledged.append(f"D-{i}")
-    raise AssertionError("1 MiB should not hold 1,000 disputes")
-
-
 def test_due_timers_on_a_full_disk_are_named_by_status_check_and_fire_once_there_is_room(workdir):
     with small_disk(workdir / "lib", "1m") as lib:
-        d = Daemon(workdir, args=["--simulated-clock", START])
-        d.start()
-        d.ctl("merchant", "upsert", "--id", "M-SE", "--name", "Åsa", "--email", "a@shop.example", "--country", "SE",
-              "--timezone", "Europe/Stockholm")
-        acknowledged = fill_with_opens(d)
+        d = started_with_merchant(workdir, START)
+        acknowledged, _ = fill_with_opens(d)
         assert d.ctl("status", "--check", check=False).returncode == 0
 
         # Every response deadline lapses: the chargebacks need room the disk does not have.
@@ -126,10 +114,7 @@ def test_due_timers_on_a_full_disk_are_named_by_status_check_and_fire_once_there
 
 
 def test_a_store_damaged_under_a_running_daemon_is_named_and_its_timers_stay_pending(workdir):
-    d = Daemon(workdir, args=["--simulated-clock", START])
-    d.start()
-    d.ctl("merchant", "upsert", "--id", "M-SE", "--name", "Åsa", "--email", "a@shop.example", "--country", "SE",
-          "--timezone", "Europe/Stockholm")
+    d = started_with_merchant(workdir, START)
     for i in range(3):
         assert d.request("dispute.open", open_args(i), request_id=f"open-{i}")["ok"]
     d.wait_spooled()
