@@ -100,6 +100,22 @@ def test_a_store_that_is_no_database_is_refused_with_78_and_left_as_it_is(daemon
     assert store.read_bytes() == junk
 
 
+
+def test_a_file_at_the_socket_path_is_left_alone_and_the_start_exits_78(daemon):
+    # A mistyped control.socket may name anyone's file: it is not replaced, and
+    # restarting cannot help, so no restart loop either.
+    daemon.socket.parent.mkdir(parents=True)
+    daemon.socket.write_text("precious\n")
+    daemon.start(wait=False)
+    assert daemon.proc.wait(timeout=30) == 78, daemon.log_text()
+    assert f"control socket {daemon.socket}: exists and is not a socket; remove it or choose another path" in daemon.log_text()
+    assert daemon.socket.read_text() == "precious\n"
+    daemon.socket.unlink()
+    daemon.socket.mkdir()
+    daemon.start(wait=False)
+    assert daemon.proc.wait(timeout=30) == 78, daemon.log_text()
+    assert daemon.socket.is_dir()
+
 def test_check_config_prints_every_problem_and_exits_78(workdir):
     cfg = workdir / "bad.toml"
     cfg.write_text(config_text(workdir).replace('log_level = "debug"', 'log_level = "loud"\ncolour = true'))

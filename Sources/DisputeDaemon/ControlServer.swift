@@ -180,7 +180,7 @@ public final class ControlServer: Service, Sendable {
         var info = stat()
         guard lstat(path, &info) == 0 else { return }
         guard (info.st_mode & S_IFMT) == S_IFSOCK else {
-            throw DaemonError.socket(path: path, message: "exists and is not a socket; remove it or choose another path")
+            throw DaemonError.notASocket(path: path)
         }
         if socketAnswers(path) {
             throw DaemonError.socket(path: path, message: "another process is listening on it (is disputed already running?)")

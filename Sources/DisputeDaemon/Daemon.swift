@@ -182,10 +182,13 @@ public struct Daemon {
             logger.critical("disputed cannot run", metadata: ["error": "\(error)"])
             printError("disputed: \(error)")
             // A store from a newer version, or one that is damaged or no database at all,
-            // is a problem at start that restarting cannot help: exit 78, which the
-            // unit does not restart on.
-            let permanent = error is StoreTooNew || error is StoreDamaged
-            notifier.failed(status: "Failed: \(error)", errno: error is StoreTooNew ? EPROTO : permanent ? EBADMSG : EIO)
+            // or a file that is not a socket where the socket goes, is a problem at
+            // start that restarting cannot help: exit 78, which the unit does not
+            // restart on.
+            let notASocket = if case .notASocket = error as? DaemonError { true } else { false }
+            let permanent = error is StoreTooNew || error is StoreDamaged || notASocket
+            notifier.failed(status: "Failed: \(error)",
+                            errno: error is StoreTooNew ? EPROTO : notASocket ? ENOTSOCK : permanent ? EBADMSG : EIO)
             return permanent ? DaemonExit.config : DaemonExit.failure
         }
     }

@@ -1,6 +1,9 @@
 /// Errors that stop the daemon from starting, each naming what to fix.
 public enum DaemonError: Error, Sendable, CustomStringConvertible {
     case socket(path: String, message: String)
+    /// Something other than a socket is at the control socket's path: left as
+    /// it is (it may be anyone's file), and no restart makes it go away.
+    case notASocket(path: String)
     case directory(path: String, message: String)
     case spool(message: String)
     /// Another process holds the state directory's lock.
@@ -13,6 +16,8 @@ public enum DaemonError: Error, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .socket(path, message): return "control socket \(path): \(message)"
+        case let .notASocket(path):
+            return "control socket \(path): exists and is not a socket; remove it or choose another path (control.socket)"
         case let .directory(path, message): return "directory \(path): \(message)"
         case let .spool(message): return "spool: \(message)"
         case let .storeInUse(directory, pid):

@@ -12,7 +12,8 @@ struct DisputedCommand: AsyncParsableCommand {
         discussion: """
         Runs in the foreground; systemd supervises it (Type=notify). Logs go to the journal \
         under systemd, to stderr otherwise. Exit codes: 0 clean stop, 1 runtime failure, \
-        78 configuration problem.
+        78 a problem restarting cannot fix (configuration, calendars, templates, a store \
+        from a newer version or damaged, a file in the socket's place).
         """,
         version: disputedVersion)
 
