@@ -187,6 +187,19 @@ def started_with_merchant(workdir, start="2027-01-11T09:00:00Z"):
     return d
 
 
+def damage_table(store: Path, table: str):
+    """Overwrites the root page of `table` in a stopped daemon's store, as a failing
+    disk or a stray write would. A store of a few disputes holds each table in one page."""
+    import sqlite3
+    with sqlite3.connect(store) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        page = db.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", (table,)).fetchone()[0]
+        size = db.execute("PRAGMA page_size").fetchone()[0]
+    with open(store, "r+b") as f:
+        f.seek((page - 1) * size)
+        f.write(b"\xff" * size)
+
+
 def wait_for(predicate, seconds=10):
     """Polls `predicate` until it holds or `seconds` pass; returns its last answer."""
     until = time.monotonic() + seconds

@@ -4,10 +4,9 @@ again once there is room. Due timers that cannot be committed (a full disk, a da
 file) stay pending, are named by `status` and its `--check`, and fire once it mends."""
 
 import re
-import sqlite3
 import time
 
-from conftest import grow_disk, small_disk, started_with_merchant, wait_for
+from conftest import damage_table, grow_disk, small_disk, started_with_merchant, wait_for
 
 START = "2027-01-11T09:00:00Z"
 
@@ -119,16 +118,8 @@ def test_a_store_damaged_under_a_running_daemon_is_named_and_its_timers_stay_pen
         assert d.request("dispute.open", open_args(i), request_id=f"open-{i}")["ok"]
     d.wait_spooled()
     assert d.stop() == 0
-    # The timers table's page overwritten, as a failing disk or a stray write would:
-    # the start reads pending timers from their index, firing reads the rows.
-    store = workdir / "lib" / "disputed.sqlite"
-    with sqlite3.connect(store) as db:
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        page = db.execute("SELECT rootpage FROM sqlite_master WHERE name = 'timers'").fetchone()[0]
-        size = db.execute("PRAGMA page_size").fetchone()[0]
-    with open(store, "r+b") as f:
-        f.seek((page - 1) * size)
-        f.write(b"\xff" * size)
+    # The start reads pending timers from their index; firing reads the rows.
+    damage_table(workdir / "lib" / "disputed.sqlite", "timers")
     d.start()
 
     advanced = d.ctl("clock", "advance", "40d", json_output=False, check=False)

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from conftest import DISPUTED, DISPUTECTL, ROOT, Daemon, config_text
+from conftest import DISPUTED, DISPUTECTL, ROOT, Daemon, config_text, damage_table, started_with_merchant
 
 
 class FakeNotify:
@@ -229,6 +229,23 @@ def test_a_failing_spool_shows_in_the_status_line(workdir, notify):
     assert (blocker / "outgoing" / "new" / "D-1.1.disputeOpened.eml").exists()
     d.stop(timeout=30)
 
+
+
+def test_due_timers_the_store_cannot_commit_show_in_the_status_line(workdir, notify):
+    d = started_with_merchant(workdir)
+    d.ctl("open", "--merchant", "M-SE", "--order", "O-1", "--amount", "10.00", "--currency", "SEK",
+          "--reason", "faulty", "--id", "D-1")
+    d.wait_spooled()
+    d.stop(timeout=30)
+    damage_table(workdir / "lib" / "disputed.sqlite", "timers")
+    d.env["NOTIFY_SOCKET"] = notify.path
+    d.start(wait=False)
+    assert "cannot fire" not in notify.drain(until="READY=1")
+    assert d.ctl("clock", "advance", "30d", check=False).returncode == 1
+    # The line is refreshed every 30 s.
+    line = notify.drain(until="due timers cannot fire", timeout=40)
+    assert "; due timers cannot fire, the store fails (see disputectl status)" in line, line
+    d.stop(timeout=30)
 
 def test_notify_sequence_across_start_reload_and_stop(workdir, notify):
     d = Daemon(workdir, env={"NOTIFY_SOCKET": notify.path})
