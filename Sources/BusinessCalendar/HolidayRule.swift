@@ -1,6 +1,6 @@
 /// One rule of a market's rule set: which day(s) of a year banks are closed.
-public struct HolidayRule: Sendable, Equatable {
-    public enum Kind: Sendable, Equatable {
+public struct HolidayRule: Sendable {
+    public enum Kind: Sendable {
         /// The same month and day every year.
         case fixed(month: Int, day: Int)
         /// Days after (or, negative, before) Easter Sunday.
@@ -9,17 +9,6 @@ public struct HolidayRule: Sendable, Equatable {
         case nthWeekday(month: Int, weekday: Weekday, n: Int)
         /// The first `weekday` on or after `from` and on or before `to` (Midsommarafton: Friday 19–25 June).
         case weekdayBetween(weekday: Weekday, from: (month: Int, day: Int), to: (month: Int, day: Int))
-
-        public static func == (a: Kind, b: Kind) -> Bool {
-            switch (a, b) {
-            case let (.fixed(m1, d1), .fixed(m2, d2)): return m1 == m2 && d1 == d2
-            case let (.easter(o1), .easter(o2)): return o1 == o2
-            case let (.nthWeekday(m1, w1, n1), .nthWeekday(m2, w2, n2)): return m1 == m2 && w1 == w2 && n1 == n2
-            case let (.weekdayBetween(w1, f1, t1), .weekdayBetween(w2, f2, t2)):
-                return w1 == w2 && f1 == f2 && t1 == t2
-            default: return false
-            }
-        }
     }
 
     /// What happens when the day falls on a non-working weekday.

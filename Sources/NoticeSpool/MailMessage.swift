@@ -48,7 +48,7 @@ extension String {
 
 /// One notice as an RFC 5322 / MIME message: `multipart/alternative` with a
 /// quoted-printable UTF-8 text part first and an HTML part second.
-public struct MailMessage: Sendable, Equatable {
+public struct MailMessage: Sendable {
     public var from: MailAddress
     public var to: MailAddress
     public var subject: String
@@ -71,11 +71,5 @@ public struct MailMessage: Sendable, Equatable {
         self.extraHeaders = extraHeaders
         self.text = text
         self.html = html
-    }
-
-    public static func == (a: MailMessage, b: MailMessage) -> Bool {
-        a.from == b.from && a.to == b.to && a.subject == b.subject && a.date == b.date && a.messageID == b.messageID
-            && a.extraHeaders.map(\.name) == b.extraHeaders.map(\.name) && a.extraHeaders.map(\.value) == b.extraHeaders.map(\.value)
-            && a.text == b.text && a.html == b.html
     }
 }
