@@ -348,13 +348,9 @@ extension DisputeStore {
         return rows.count
     }
 
-    /// How many closed disputes retention has removed, and when it last did:
-    /// kept in `meta` by each removal rather than counted, as `purged_disputes`
-    /// only grows.
-    public func purgeSummary() throws -> (count: Int, lastAt: Int64?) {
-        try pool.read(Self.purgeSummary)
-    }
-
+    /// How many closed disputes retention has removed, and when it last did
+    /// (part of ``counts()``): kept in `meta` by each removal rather than
+    /// counted, as `purged_disputes` only grows.
     static func purgeSummary(_ db: Database) throws -> (count: Int, lastAt: Int64?) {
         let count = try Int.fetchOne(db, sql: "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'purgedDisputes'") ?? 0
         let last = try Int64.fetchOne(db, sql: "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'lastPurgeAt'")

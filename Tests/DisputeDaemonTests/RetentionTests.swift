@@ -62,7 +62,7 @@ extension Engine {
         #expect(await engine.removeExpiredClosed() == 0)        // D-3 waits for its notices, D-4 is open
         #expect(try store.dispute("D-3")?.stage == .closed)
         #expect(try store.dispute("D-4")?.stage == .awaitingMerchant)
-        #expect(try store.purgeSummary().count == 2)
+        #expect(try store.counts().removed.count == 2)
 
         // Removed ids stay taken, and say why.
         #expect(try store.disputeExists("D-1"))

@@ -284,6 +284,6 @@ import Testing
         #expect(try store.purgedAt("D-closed") == 50)
         #expect(try store.disputeExists("D-closed"))
         #expect(try store.lookUp(requestIDs: [], disputeIDs: ["D-closed", "D-new"]).disputes == ["D-closed"])
-        #expect(try store.purgeSummary() == (1, 50))
+        #expect(try store.counts().removed == (1, 50))
     }
 }
