@@ -4,6 +4,7 @@ again once there is room. Due timers that cannot be committed (a full disk, a da
 file) stay pending, are named by `status` and its `--check`, and fire once it mends."""
 
 import re
+import sqlite3
 import time
 
 from conftest import damage_table, grow_disk, small_disk, started_with_merchant, wait_for
@@ -135,3 +136,29 @@ def test_a_store_damaged_under_a_running_daemon_is_named_and_its_timers_stay_pen
     assert status["disputes"] == {"awaitingMerchant": 3}, status
     assert d.log_text().count("firing due timers failed") == 1, d.log_text()[-3000:]
     assert d.stop() == 0
+
+
+def test_a_start_on_a_full_store_disk_says_how_much_room_is_left(workdir):
+    with small_disk(workdir / "lib", "1m") as lib:
+        d = started_with_merchant(workdir, START)
+        assert d.stop() == 0
+        # The last connection to close removes the WAL's files, which the start
+        # must then make again; everything else the disk had is taken.
+        db = sqlite3.connect(lib / "disputed.sqlite")
+        db.execute("SELECT COUNT(*) FROM merchants").fetchone()
+        db.close()
+        assert sorted(p.name for p in lib.iterdir()) == ["disputed.lock", "disputed.sqlite"]
+        with open(lib / "filler", "wb", buffering=0) as f:
+            try:
+                while f.write(b"\0" * 4096):
+                    pass
+            except OSError:
+                pass
+        d.start(wait=False)
+        assert d.proc.wait(timeout=30) == 1, d.log_text()  # room may come back: the unit restarts it
+        assert re.search(r"store \S+disputed\.sqlite: (disk I/O error|database or disk is full) \(its file system has 0 KiB free\)",
+                         d.log_text()), d.log_text()[-2000:]
+        (lib / "filler").unlink()
+        d.start()
+        assert d.ctl("merchant", "show", "M-SE").json["id"] == "M-SE"
+        d.stop()

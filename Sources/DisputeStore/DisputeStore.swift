@@ -130,12 +130,26 @@ public final class DisputeStore: Sendable {
         } catch let error as DatabaseError where StoreFailure.isDamage(error) {
             throw StoreDamaged(path: path, message: error.message ?? "\(error)")
         } catch let error as DatabaseError {
-            throw StoreError(path: path, message: error.message ?? "\(error)")
+            throw StoreError(path: path, message: (error.message ?? "\(error)") + Self.spaceNote(error, path: path))
         } catch let error as StoreTooNew {
             throw error
         } catch {
             throw StoreError(path: path, message: "\(error)")
         }
+    }
+
+    /// SQLite says "disk I/O error" when it cannot make the WAL's files on a full
+    /// disk: for that and for "full", how much room the store's file system has
+    /// left (when it is almost none), so ops look at the right thing.
+    static func spaceNote(_ error: DatabaseError, path: String) -> String {
+        guard [.SQLITE_IOERR, .SQLITE_FULL].contains(error.resultCode.primaryResultCode) else { return "" }
+        let directory = (path as NSString).deletingLastPathComponent
+        var fs = statvfs()
+        guard statvfs(directory.isEmpty ? "." : directory, &fs) == 0 else { return "" }
+        let free = UInt64(fs.f_bavail) * UInt64(fs.f_frsize)
+        guard free < 1 << 20 || fs.f_favail == 0 else { return "" }
+        return fs.f_favail == 0 ? " (its file system has no free inodes left)"
+                                : " (its file system has \(free / 1024) KiB free)"
     }
 
     /// The oldest SQLite whose SQL the store uses: an upsert that returns the
