@@ -231,7 +231,7 @@ public actor Engine {
     private var firingFailureLoggedAt: ContinuousClock.Instant?
 
     private func recordFiringFailure(_ error: any Error) {
-        let message = StoreFailure.describe(error)
+        let message = store.explain(error)
         let previous = firingFailure
         let failure = (since: previous?.since ?? now, error: message, retries: previous.map { $0.retries + 1 } ?? 0)
         firingFailure = failure
@@ -491,7 +491,7 @@ public actor Engine {
         } catch {
             // The clock has moved: advancing again would move it further, not retry.
             throw ControlError(.internal, "the clock is now \(ZonedTime.isoUTC(target)), but the timers due by then did not all fire: "
-                + "\(StoreFailure.describe(error)); they stay pending and are tried again every second (advancing again would move the clock further)")
+                + "\(store.explain(error)); they stay pending and are tried again every second (advancing again would move the clock further)")
         }
     }
 

@@ -120,7 +120,7 @@ extension Engine {
             case let .invalid(m): return .failure(id: request.id, ControlError(.badRequest, m))
             }
         } catch {
-            let message = StoreFailure.describe(error)
+            let message = store.explain(error)
             logger.error("operation failed", metadata: ["op": "\(op.rawValue)", "error": "\(message)"])
             return .failure(id: request.id, ControlError(.internal, message))
         }

@@ -298,6 +298,7 @@ extension Engine {
         let wakeup = writeWakeup
         let epoch = commitEpoch
         let failedEpoch = self.failedEpoch
+        let store = self.store
         let batches = built.batches
         let finish: @Sendable (Result<[CommitResult], any Error>) -> Void = { result in
             switch result {
@@ -306,7 +307,7 @@ extension Engine {
             case let .failure(error):
                 // Groups enqueued behind this one were built on it: the writer refuses them.
                 if !(error is BuiltOnFailedCommit) { failedEpoch.set(epoch) }
-                Self.refuse(answered, becauseOf: error is BuiltOnFailedCommit ? "\(error)" : "the commit failed (\(StoreFailure.describe(error)))")
+                Self.refuse(answered, becauseOf: error is BuiltOnFailedCommit ? "\(error)" : "the commit failed (\(store.explain(error)))")
             }
             outcome.set(result)
             wakeup.yield()
@@ -339,7 +340,7 @@ extension Engine {
                 continue
             case let .failure(error):
                 logger.error("group commit failed; its requests are refused and nothing of them is stored",
-                             metadata: ["error": "\(StoreFailure.describe(error))"])
+                             metadata: ["error": "\(store.explain(error))"])
                 commitEpoch += 1
                 if let open = openGroup {
                     openGroup = nil

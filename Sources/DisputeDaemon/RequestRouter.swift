@@ -17,7 +17,7 @@ final class RequestRouter: ControlRequestHandler {
             do {
                 return .success(id: request.id, result: try JSONValue.from(try await state.status()))
             } catch {
-                let message = StoreFailure.describe(error)
+                let message = state.store.explain(error)
                 state.logger.error("status failed", metadata: ["error": "\(message)"])
                 return .failure(id: request.id, ControlError(.internal, message))
             }

@@ -263,7 +263,7 @@ public actor Spooler: Service {
                 try dispatcher.writer.syncDirectory()
                 try store.markSpooled(batch, at: Int64(Date().timeIntervalSince1970))
             } catch {
-                failure = failure ?? "\(batch[0].id) and \(batch.count - 1) more: \(StoreFailure.describe(error))"
+                failure = failure ?? "\(batch[0].id) and \(batch.count - 1) more: \(store.explain(error))"
                 return false
             }
             for notice in batch {
@@ -284,7 +284,7 @@ public actor Spooler: Service {
                 page = try store.pendingNotices(after: after, limit: pageSize)
             } catch {
                 _ = settle()
-                return failure ?? "reading the outbox: \(StoreFailure.describe(error))"
+                return failure ?? "reading the outbox: \(store.explain(error))"
             }
             unreadable += page.unreadable
             cursor = page.next
@@ -294,7 +294,7 @@ public actor Spooler: Service {
                 merchants = try store.merchants(ofDisputes: page.notices.lazy.filter { $0.channel == .email }.map(\.disputeID))
             } catch {
                 _ = settle()
-                return failure ?? "reading the merchants of \(page.notices.count) pending notices: \(StoreFailure.describe(error))"
+                return failure ?? "reading the merchants of \(page.notices.count) pending notices: \(store.explain(error))"
             }
             let email = page.notices.filter { $0.channel == .email }
             for start in stride(from: 0, to: email.count, by: batchSize) {

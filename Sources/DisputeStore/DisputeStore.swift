@@ -47,21 +47,6 @@ public struct StoreDamaged: Error, Sendable, CustomStringConvertible {
     }
 }
 
-/// What a failed store operation means to ops, in words for the journal,
-/// `status` and refused requests. A damaged file says so and how it is mended
-/// (no retry and no restart mends it); anything else is SQLite's own message
-/// ("database or disk is full", "database is locked"), which names it already.
-public enum StoreFailure {
-    public static func describe(_ error: any Error) -> String {
-        guard let error = error as? DatabaseError, isDamage(error) else { return "\(error)" }
-        return "the store is damaged (\(error)); restore a backup (README: Backup and restore)"
-    }
-
-    static func isDamage(_ error: DatabaseError) -> Bool {
-        error.resultCode == .SQLITE_CORRUPT || error.resultCode == .SQLITE_NOTADB
-    }
-}
-
 /// The durable store: one SQLite database in WAL mode with `synchronous=FULL`.
 ///
 /// The database is the truth; every in-memory structure of the daemon is an index
@@ -127,7 +112,7 @@ public final class DisputeStore: Sendable {
             try Self.migrator.migrate(pool)
             checkpointer = try WALCheckpointer(writer: pool, configuration: configuration, writerFrames: checkpointWriterFrames, gather: checkpointGather,
                                                failed: checkpointFailed)
-        } catch let error as DatabaseError where StoreFailure.isDamage(error) {
+        } catch let error as DatabaseError where Self.isDamage(error) {
             throw StoreDamaged(path: path, message: error.message ?? "\(error)")
         } catch let error as DatabaseError {
             throw StoreError(path: path, message: (error.message ?? "\(error)") + Self.spaceNote(error, path: path))
@@ -136,6 +121,21 @@ public final class DisputeStore: Sendable {
         } catch {
             throw StoreError(path: path, message: "\(error)")
         }
+    }
+
+    /// What a failed operation on this store means to ops, in words for the
+    /// journal, `status` and refused requests. A damaged file says so and how it
+    /// is mended (no retry and no restart mends it); otherwise SQLite's own
+    /// message ("database or disk is full", "database is locked"), with the room
+    /// left on the store's file system when an I/O error comes with almost none.
+    public func explain(_ error: any Error) -> String {
+        guard let error = error as? DatabaseError else { return "\(error)" }
+        if Self.isDamage(error) { return "the store is damaged (\(error)); restore a backup (README: Backup and restore)" }
+        return "\(error)" + Self.spaceNote(error, path: path)
+    }
+
+    static func isDamage(_ error: DatabaseError) -> Bool {
+        error.resultCode == .SQLITE_CORRUPT || error.resultCode == .SQLITE_NOTADB
     }
 
     /// SQLite says "disk I/O error" when it cannot make the WAL's files on a full
