@@ -116,6 +116,43 @@ def test_a_file_at_the_socket_path_is_left_alone_and_the_start_exits_78(daemon):
     assert daemon.proc.wait(timeout=30) == 78, daemon.log_text()
     assert daemon.socket.is_dir()
 
+
+def test_a_store_the_daemons_user_cannot_write_is_named_with_what_to_fix(workdir):
+    import pwd
+    if os.geteuid() != 0:
+        pytest.skip("running the daemon as another user needs root")
+    nobody = pwd.getpwnam("nobody")
+    d = Daemon(workdir)
+    d.start()
+    assert d.stop() == 0
+    lib, store = workdir / "lib", workdir / "lib" / "disputed.sqlite"
+    for path in [workdir, *workdir.rglob("*")]:
+        os.chown(path, nobody.pw_uid, nobody.pw_gid)
+    as_nobody = dict(user=nobody.pw_uid, group=nobody.pw_gid, extra_groups=[])
+
+    def start_fails(words):
+        # The last connection to close took the WAL's files away: the start must make them.
+        db = sqlite3.connect(store)
+        db.execute("SELECT COUNT(*) FROM merchants").fetchone()
+        db.close()
+        assert not (lib / "disputed.sqlite-wal").exists()
+        d.start(wait=False, **as_nobody)
+        assert d.proc.wait(timeout=30) == 1, d.log_text()  # mended by hand, then the unit's restart works
+        assert f"store {store}: " in d.log_text() and words in d.log_text(), d.log_text()[-1500:]
+        d.log.write_text("")
+
+    # An owner who changed by hand (a restore as root): the file.
+    store.chmod(0o444)
+    start_fails(f"(uid {nobody.pw_uid} cannot read and write the file)")
+    store.chmod(0o640)
+    # Its directory, where SQLite makes the -wal and -shm files.
+    lib.chmod(0o555)
+    start_fails(f"(uid {nobody.pw_uid} cannot write its directory {lib}, where SQLite makes the -wal and -shm files)")
+    lib.chmod(0o750)
+    d.start(**as_nobody)
+    assert d.ctl("status").json["store"]["path"] == str(store)
+    assert d.stop() == 0
+
 def test_check_config_prints_every_problem_and_exits_78(workdir):
     cfg = workdir / "bad.toml"
     cfg.write_text(config_text(workdir).replace('log_level = "debug"', 'log_level = "loud"\ncolour = true'))

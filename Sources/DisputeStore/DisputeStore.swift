@@ -115,7 +115,7 @@ public final class DisputeStore: Sendable {
         } catch let error as DatabaseError where Self.isDamage(error) {
             throw StoreDamaged(path: path, message: error.message ?? "\(error)")
         } catch let error as DatabaseError {
-            throw StoreError(path: path, message: (error.message ?? "\(error)") + Self.spaceNote(error, path: path))
+            throw StoreError(path: path, message: (error.message ?? "\(error)") + Self.fileNote(error, path: path))
         } catch let error as StoreTooNew {
             throw error
         } catch {
@@ -131,25 +131,39 @@ public final class DisputeStore: Sendable {
     public func explain(_ error: any Error) -> String {
         guard let error = error as? DatabaseError else { return "\(error)" }
         if Self.isDamage(error) { return "the store is damaged (\(error)); restore a backup (README: Backup and restore)" }
-        return "\(error)" + Self.spaceNote(error, path: path)
+        return "\(error)" + Self.fileNote(error, path: path)
     }
 
     static func isDamage(_ error: DatabaseError) -> Bool {
         error.resultCode == .SQLITE_CORRUPT || error.resultCode == .SQLITE_NOTADB
     }
 
-    /// SQLite says "disk I/O error" when it cannot make the WAL's files on a full
-    /// disk: for that and for "full", how much room the store's file system has
-    /// left (when it is almost none), so ops look at the right thing.
-    static func spaceNote(_ error: DatabaseError, path: String) -> String {
-        guard [.SQLITE_IOERR, .SQLITE_FULL].contains(error.resultCode.primaryResultCode) else { return "" }
-        let directory = (path as NSString).deletingLastPathComponent
+    /// What SQLite's message leaves out, from the file system itself: for an
+    /// I/O error or a full disk, the room left (when it is almost none: SQLite
+    /// says "disk I/O error" when it cannot make the WAL's files on a full disk);
+    /// for "readonly" and "unable to open", whether the file system is mounted
+    /// read-only, or which of the file and its directory (where SQLite makes
+    /// the `-wal` and `-shm` files) this process cannot write.
+    static func fileNote(_ error: DatabaseError, path: String) -> String {
+        let directory = (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent
         var fs = statvfs()
-        guard statvfs(directory.isEmpty ? "." : directory, &fs) == 0 else { return "" }
-        let free = UInt64(fs.f_bavail) * UInt64(fs.f_frsize)
-        guard free < 1 << 20 || fs.f_favail == 0 else { return "" }
-        return fs.f_favail == 0 ? " (its file system has no free inodes left)"
-                                : " (its file system has \(free / 1024) KiB free)"
+        guard statvfs(directory, &fs) == 0 else { return "" }
+        switch error.resultCode.primaryResultCode {
+        case .SQLITE_IOERR, .SQLITE_FULL:
+            let free = UInt64(fs.f_bavail) * UInt64(fs.f_frsize)
+            if fs.f_favail == 0 { return " (its file system has no free inodes left)" }
+            return free < 1 << 20 ? " (its file system has \(free / 1024) KiB free)" : ""
+        case .SQLITE_READONLY, .SQLITE_CANTOPEN, .SQLITE_PERM:
+            if fs.f_flag & UInt(ST_RDONLY) != 0 { return " (its file system is mounted read-only)" }
+            let who = "uid \(geteuid())"
+            if access(directory, W_OK | X_OK) != 0 {
+                return " (\(who) cannot write its directory \(directory), where SQLite makes the -wal and -shm files)"
+            }
+            if access(path, F_OK) == 0 && access(path, R_OK | W_OK) != 0 { return " (\(who) cannot read and write the file)" }
+            return ""
+        default:
+            return ""
+        }
     }
 
     /// The oldest SQLite whose SQL the store uses: an upsert that returns the
