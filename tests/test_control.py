@@ -145,6 +145,37 @@ def test_malformed_requests_get_a_named_error(sim, payload, code, words):
     assert words in reply["error"]["message"]
 
 
+def test_text_with_control_characters_or_too_long_is_refused_by_name(sim):
+    # Names and references head notices and rows of listings; a note may have
+    # line breaks and tabs but no escape sequences for an admin's terminal.
+    sim.ctl("merchant", "upsert", "--id", "M-SE", "--name", "Shop", "--email", "a@shop.example", "--country", "SE",
+            "--timezone", "Europe/Stockholm")
+    opening = {"merchant": "M-SE", "order": "O-1", "amount": "10.00", "currency": "SEK", "reason": "faulty", "id": "D-1"}
+    cases = [
+        ("merchant.upsert", {"id": "M-X", "name": "Evil\r\nBcc: x@y.example", "email": "a@shop.example", "country": "SE",
+                             "timezone": "Europe/Stockholm"}, "'name' must be at most 200 bytes without control characters"),
+        ("dispute.open", dict(opening, order="O\u0000"), "'order' must be at most 100 bytes without control characters"),
+        ("dispute.open", dict(opening, order="O" * 101), "'order' must be at most 100 bytes without control characters"),
+        ("dispute.open", dict(opening, customer="C-1\nC-2"), "'customer' must be at most 100 bytes without control characters"),
+        ("dispute.open", dict(opening, customer="C" * 101), "'customer' must be at most 100 bytes without control characters"),
+    ]
+    for i, (op, args, words) in enumerate(cases):
+        reply = sim.request(op, args, request_id=f"bad-{i}")
+        assert reply["ok"] is False and reply["error"]["code"] == "bad_request", (args, reply)
+        assert words in reply["error"]["message"], (args, reply)
+    assert sim.ctl("list").json["disputes"] == [] and [m["id"] for m in sim.ctl("merchant", "list").json["merchants"]] == ["M-SE"]
+    # Evidence: line breaks and tabs are text; an escape sequence is not.
+    assert sim.request("dispute.open", dict(opening, customer="C-42"), request_id="ok-1")["ok"]
+    sim.ctl("respond", "D-1")
+    sim.ctl("clock", "advance", "30d")
+    sim.ctl("statement", "D-1", "--valid")
+    refused = sim.request("dispute.evidence", {"id": "D-1", "note": "see \u001b[31mthis\u001b[0m"}, request_id="bad-note")
+    assert refused["error"]["message"] == "'note' must be at most 2000 bytes without control characters other than line breaks and tabs"
+    assert sim.ctl("show", "D-1").json["state"] == "awaitingEvidence"
+    accepted = sim.request("dispute.evidence", {"id": "D-1", "note": "line one\r\n\tline two"}, request_id="ok-note")
+    assert accepted["ok"] and accepted["result"]["dispute"]["state"] == "underReview", accepted
+
+
 def test_numbers_out_of_range_are_refused_by_name_and_the_daemon_keeps_serving(sim):
     # Each of these once trapped on an arithmetic overflow and killed the daemon
     # (deadlines.upcoming and calendar.holidays are read operations: any reader could).

@@ -560,7 +560,10 @@ def test_disputectl_without_json_says_in_one_line_what_each_command_did(sim):
     assert human("clock", "advance", "19d") == "Clock now 2027-01-30T09:00:00Z; 1 timer fired.\n"
     assert human("clock", "advance", "1h") == "Clock now 2027-01-30T10:00:00Z; 0 timers fired.\n"
     assert human("statement", "D-1", "--valid") == "D-1: statement recorded; now awaitingEvidence.\n"
-    assert human("evidence", "D-1", "--note", "tracking 123") == "D-1: evidence recorded; now underReview.\n"
+    assert human("evidence", "D-1", "--note", "tracking 123\nsent 2027-01-20") == "D-1: evidence recorded; now underReview.\n"
+    # A note of several lines stays on its row of the timeline.
+    rows = [l for l in human("show", "D-1").splitlines() if "evidenceSubmitted" in l]
+    assert len(rows) == 1 and rows[0].endswith("  tracking 123\\nsent 2027-01-20"), rows
     assert human("decide", "D-1", "--for", "merchant") == "D-1: decided for the merchant; now closed (merchantFavour).\n"
     sim.wait_spooled()
     first = sim.ctl("show", "D-1").json["notices"][0]["id"]

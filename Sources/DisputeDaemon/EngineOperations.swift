@@ -281,14 +281,21 @@ extension Engine {
         return language + "-" + region
     }
 
+    /// A one-line text argument as it is stored and shown (a name, a reference):
+    /// at most `maxBytes` of UTF-8 and no control characters, which would break
+    /// a notice's header or a listing's row.
+    static func singleLine(_ value: String, _ key: String, maxBytes: Int) throws -> String {
+        guard value.utf8.count <= maxBytes, !value.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else {
+            throw ControlError(.badRequest, "'\(key)' must be at most \(maxBytes) bytes without control characters (CR, LF, NUL, ...)")
+        }
+        return value
+    }
+
     func upsertMerchant(_ args: Arguments, _ batch: inout CommitBatch) throws -> JSONValue {
         try args.allow(["id", "name", "email", "country", "timezone", "locale", "portal", "emailOnDispute"])
         let id = try args.required("id")
         guard Self.validIdentifier(id) else { throw ControlError(.badRequest, "merchant id '\(id)' \(Self.identifierRule)") }
-        let name = try args.required("name")
-        guard !name.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }), name.utf8.count <= 200 else {
-            throw ControlError(.badRequest, "'name' must be at most 200 bytes without control characters (CR, LF, NUL, ...)")
-        }
+        let name = try Self.singleLine(args.required("name"), "name", maxBytes: 200)
         let email = try args.required("email")
         // The spool's own rule (MailAddress), so that an address taken here can
         // always be written into a notice: one it refused later held the
@@ -339,10 +346,8 @@ extension Engine {
         guard let reason = DisputeReason(rawValue: rawReason) else {
             throw ControlError(.badRequest, "'reason' is \"\(rawReason)\"; reasons: \(DisputeReason.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        let order = try args.required("order")
-        guard order.utf8.count <= 100, !order.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else {
-            throw ControlError(.badRequest, "'order' must be at most 100 bytes without control characters")
-        }
+        let order = try Self.singleLine(args.required("order"), "order", maxBytes: 100)
+        let customer = try args.string("customer").map { try Self.singleLine($0, "customer", maxBytes: 100) }
         let orderKey = OrderKey(merchantID: merchant.id, order: order)
         let others = try openDisputes(on: orderKey)
         let orderAmount = try Self.orderAmount(givenOrderAmount, disputing: amount, onOrder: order, of: merchant.id, alreadyOpen: others)
@@ -370,7 +375,7 @@ extension Engine {
         }
         guard let calendar = calendars[merchant.country] else { throw ControlError(.unavailable, "no calendar for \(merchant.country) is loaded") }
         let t = try DisputeWorkflow.open(
-            OpenRequest(id: id, orderReference: order, customerReference: try args.string("customer"), orderAmount: orderAmount,
+            OpenRequest(id: id, orderReference: order, customerReference: customer, orderAmount: orderAmount,
                         disputedAmount: amount, captured: captured, reason: reason, invoiceDueDate: due),
             merchant: merchant, now: now, policy: policy, calendar: calendar)
         add(t, merchant: merchant, to: &batch)
@@ -426,7 +431,9 @@ extension Engine {
         case .disputeEvidence:
             try args.allow(["id", "note"])
             let note = try args.string("note")
-            if let note, note.utf8.count > 2000 { throw ControlError(.badRequest, "'note' is longer than 2000 bytes") }
+            if let note, note.utf8.count > 2000 || note.utf8.contains(where: { ($0 < 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09) || $0 == 0x7F }) {
+                throw ControlError(.badRequest, "'note' must be at most 2000 bytes without control characters other than line breaks and tabs")
+            }
             event = .evidenceSubmitted(note: note)
         case .disputeDecide:
             try args.allow(["id", "for"])
