@@ -133,6 +133,8 @@ def sim(workdir):
     (b'{"v":1,"id":"a","op":"explode"}\n', "bad_request", "unknown operation 'explode'"),
     (b'{"v":2,"id":"a","op":"status"}\n', "bad_request", "version"),
     (b'[1,2,3]\n', "bad_request", "must be a JSON object"),
+    (b'{"v":1,"id":"a\\nb","op":"status"}\n', "bad_request", "'id' must be 1 to 200 bytes without control characters"),
+    (b'{"v":1,"id":"' + b"r" * 201 + b'","op":"status"}\n', "bad_request", "'id' must be 1 to 200 bytes"),
     (b'{"v":1,"id":"a","op":"dispute.show","args":{"id":"D-1","id":"D-2"}}\n', "bad_request", 'repeated key "id" at byte'),
     (b'{"v":1,"id":"a","op":"status",}\n', "bad_request", "not valid JSON: expected a string key at byte 30"),
     (b'\xc3\x28\n', "bad_request", "not valid UTF-8"),

@@ -140,8 +140,9 @@ extension ControlRequest {
         case nil: return .failure(RequestRejection(id: "", error: ControlError(.badRequest, "request has no 'id'")))
         default: return .failure(RequestRejection(id: "", error: ControlError(.badRequest, "'id' must be a string")))
         }
-        guard !id.isEmpty, id.utf8.count <= 200 else {
-            return .failure(RequestRejection(id: id, error: ControlError(.badRequest, "'id' must be 1 to 200 characters")))
+        // Logged with every write and kept as the idempotency key: one line of text.
+        guard !id.isEmpty, id.utf8.count <= 200, !id.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else {
+            return .failure(RequestRejection(id: id, error: ControlError(.badRequest, "'id' must be 1 to 200 bytes without control characters")))
         }
         switch fields["v"] {
         case .int(Int64(controlProtocolVersion))?: break
