@@ -141,7 +141,7 @@ extension ControlRequest {
         default: return .failure(RequestRejection(id: "", error: ControlError(.badRequest, "'id' must be a string")))
         }
         // Logged with every write and kept as the idempotency key: one line of text.
-        guard !id.isEmpty, id.utf8.count <= 200, !id.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else {
+        guard !id.isEmpty, id.utf8.count <= 200, !PlainText.hasControlCharacters(id) else {
             return .failure(RequestRejection(id: id, error: ControlError(.badRequest, "'id' must be 1 to 200 bytes without control characters")))
         }
         switch fields["v"] {

@@ -285,7 +285,7 @@ extension Engine {
     /// at most `maxBytes` of UTF-8 and no control characters, which would break
     /// a notice's header or a listing's row.
     static func singleLine(_ value: String, _ key: String, maxBytes: Int) throws -> String {
-        guard value.utf8.count <= maxBytes, !value.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else {
+        guard value.utf8.count <= maxBytes, !PlainText.hasControlCharacters(value) else {
             throw ControlError(.badRequest, "'\(key)' must be at most \(maxBytes) bytes without control characters (CR, LF, NUL, ...)")
         }
         return value
@@ -431,7 +431,7 @@ extension Engine {
         case .disputeEvidence:
             try args.allow(["id", "note"])
             let note = try args.string("note")
-            if let note, note.utf8.count > 2000 || note.utf8.contains(where: { ($0 < 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09) || $0 == 0x7F }) {
+            if let note, note.utf8.count > 2000 || PlainText.hasControlCharacters(note, allowingLineBreaks: true) {
                 throw ControlError(.badRequest, "'note' must be at most 2000 bytes without control characters other than line breaks and tabs")
             }
             event = .evidenceSubmitted(note: note)
