@@ -275,6 +275,16 @@ def test_calendar_holidays_refuses_a_backward_range_and_lists_nothing_of_one_tha
     assert {h["date"][:4] for h in two} == {"2059", "2060"}
 
 
+
+def test_local_calendar_commands_name_a_missing_directory_or_market(workdir):
+    def run(directory, market):
+        return subprocess.run([str(DISPUTECTL), "calendar", "holidays", "--calendars", str(directory), "--calendar", market,
+                               "--year", "2027"], capture_output=True, text=True, timeout=30)
+    r = run(workdir / "nowhere", "SE")
+    assert r.returncode == 64 and f"no calendar directory {workdir / 'nowhere'} (--calendars" in r.stderr, r.stderr
+    r = run(ROOT / "config" / "calendars", "XX")
+    assert r.returncode == 64 and "no calendar XX in " in r.stderr and "known: AT, BE, CH" in r.stderr, r.stderr
+
 def test_ids_that_a_command_line_would_take_for_options_or_hidden_files_are_refused(sim):
     sim.ctl("merchant", "upsert", "--id", "M-SE", "--name", "Åsa", "--email", "a@shop.example", "--country", "SE",
             "--timezone", "Europe/Stockholm")

@@ -38,6 +38,10 @@ struct CalendarOptions: ParsableArguments {
         let text: String
         do { text = try TextFile.read(path) } catch {
             guard error.missing else { throw ValidationError("cannot read \(path): \(error)") }
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw ValidationError("no calendar directory \(directory) (--calendars, $DISPUTED_CALENDARS, else /etc/disputed/calendars or ./config/calendars)")
+            }
             let known = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
                 .filter { $0.hasSuffix(".toml") }.map { String($0.dropLast(5)) }.sorted()
             throw ValidationError("no calendar \(calendar.uppercased()) in \(directory)" + (known.isEmpty ? "" : "; known: \(known.joined(separator: ", "))"))
