@@ -19,6 +19,14 @@ MERCHANTS = {
     "M-SE": ("Åsa Handel AB", "SE", "Europe/Stockholm", "sv", "SEK"),
     "M-DE": ("Müller & Söhne GmbH", "DE", "Europe/Berlin", "de", "EUR"),
     "M-GB": ("Brown \"Quoted\" Ltd", "GB", "Europe/London", "en", "GBP"),
+    "M-NO": ("Fjord Handel AS", "NO", "Europe/Oslo", "nb", "NOK"),
+    "M-DK": ("Østergaard ApS", "DK", "Europe/Copenhagen", "da", "DKK"),
+    "M-FI": ("Mäkelä Oy", "FI", "Europe/Helsinki", "fi", "EUR"),
+    "M-NL": ("De Vries B.V.", "NL", "Europe/Amsterdam", "nl", "EUR"),
+    "M-FR": ("Lefèvre & Fils SARL", "FR", "Europe/Paris", "fr", "EUR"),
+    "M-IT": ("Rossi S.r.l.", "IT", "Europe/Rome", "it", "EUR"),
+    "M-ES": ("García y Núñez S.L.", "ES", "Europe/Madrid", "es", "EUR"),
+    "M-PL": ("Kowalski sp. z o.o.", "PL", "Europe/Warsaw", "pl", "PLN"),
 }
 
 
@@ -69,7 +77,7 @@ def sim(workdir):
     d.kill()
 
 
-def test_every_notice_kind_in_three_languages_is_valid_mail(sim):
+def test_every_notice_kind_in_every_shipped_language_is_valid_mail(sim):
     n = 0
     for mid, (_, _, _, _, cur) in MERCHANTS.items():
         for path in ("answered", "unanswered", "evidence", "review", "withdrawn", "refunded", "invalid"):
@@ -105,13 +113,19 @@ def test_every_notice_kind_in_three_languages_is_valid_mail(sim):
     assert len(ids) == len(files)
     all_kinds = {"disputeOpened", "responseReminder", "chargebackIssued", "disputeEscalated", "evidenceRequested",
                  "evidenceReminder", "decisionMerchantFavour", "decisionCustomerFavour", "disputeClosed"}
-    for market in ("SE", "DE", "GB"):
-        assert {k for k, m in kinds if m == market} == all_kinds, market
+    for mid in MERCHANTS:
+        assert {k for k, m in kinds if m == mid[2:]} == all_kinds, mid
     assert sim.ctl("status").json["outboxPending"] == 0
     # Swedish text with Swedish formatting of money and dates.
     se = email.message_from_bytes((sim.base / "spool/outgoing/new/D-SE-unanswered.1.disputeOpened.eml").read_bytes(), policy=email.policy.default)
     text = se.get_body(("plain",)).get_content()
     assert "12,50" in text and "kr" in text and "januari 2027" in text
+    # Each in its merchant's language (the subject of the first notice), not English.
+    subjects = {mid: email.message_from_bytes((sim.base / f"spool/outgoing/new/D-{mid[2:]}-unanswered.1.disputeOpened.eml").read_bytes(),
+                                              policy=email.policy.default)["Subject"] for mid in MERCHANTS}
+    assert subjects["M-NO"].startswith("Tvist D-NO-unanswered om ordre") and subjects["M-DK"].endswith(": svar venligst")
+    assert subjects["M-FI"].startswith("Riita ") and subjects["M-NL"].startswith("Geschil ") and subjects["M-FR"].startswith("Litige ")
+    assert subjects["M-IT"].startswith("Contestazione ") and subjects["M-ES"].startswith("Disputa ") and subjects["M-PL"].startswith("Spór ")
 
 
 def test_header_injection_in_merchant_data_never_creates_a_header(sim):

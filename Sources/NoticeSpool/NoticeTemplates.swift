@@ -112,9 +112,18 @@ public struct NoticeTemplates: Sendable {
         return unknown
     }
 
+    /// The language of a locale (`de-AT` is `de`) whose templates and reason
+    /// labels a notice uses when the locale itself has none. Norwegian written
+    /// as `no` (the macrolanguage) or `nn` (Nynorsk) reads the Bokmål (`nb`)
+    /// ones: closer than English.
+    public static func language(of locale: String) -> String {
+        let language = String(locale.prefix { $0 != "-" && $0 != "_" })
+        return language == "no" || language == "nn" ? "nb" : language
+    }
+
     /// Renders a notice in the merchant's locale (its language, else English).
     public func render(_ kind: NoticeKind, locale: String, context: [String: String]) -> (subject: String, text: String, html: String) {
-        let language = String(locale.prefix { $0 != "-" && $0 != "_" })
+        let language = Self.language(of: locale)
         let set = templates[kind.rawValue + "/" + locale] ?? templates[kind.rawValue + "/" + language] ?? templates[kind.rawValue + "/en"]!
         var values: [String: Any] = context.mapValues(TemplateText.init)
         values["hasDeadline"] = !(context["deadline"] ?? "").isEmpty

@@ -224,20 +224,20 @@ struct SeededGenerator: RandomNumberGenerator {
         #expect(r.subject == "Ny tvist D-9")
         #expect(r.text == plain.text && r.html == plain.html)
         // A locale nothing ships must come whole: its missing parts are named, in the override.
-        try FileManager.default.createDirectory(atPath: over + "/disputeOpened/fi", withIntermediateDirectories: true)
-        try "Uusi riita {{{disputeId}}}".write(toFile: over + "/disputeOpened/fi/subject.mustache", atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(atPath: over + "/disputeOpened/cs", withIntermediateDirectories: true)
+        try "Nový spor {{{disputeId}}}".write(toFile: over + "/disputeOpened/cs/subject.mustache", atomically: true, encoding: .utf8)
         #expect {
             _ = try NoticeTemplates.load(directory: shipped, overrideDirectory: over)
         } throws: { error in
-            "\(error)" == "\(over)/disputeOpened/fi/text.mustache: missing\n\(over)/disputeOpened/fi/html.mustache: missing"
+            "\(error)" == "\(over)/disputeOpened/cs/text.mustache: missing\n\(over)/disputeOpened/cs/html.mustache: missing"
         }
         // One that is there but not UTF-8 says where.
-        try Data("Hei\n\u{FF}".utf8 + [0xFF]).write(to: URL(fileURLWithPath: over + "/disputeOpened/fi/text.mustache"))
-        try "<p>Hei</p>".write(toFile: over + "/disputeOpened/fi/html.mustache", atomically: true, encoding: .utf8)
+        try Data("Dobr\u{FD} den\n\u{FF}".utf8 + [0xFF]).write(to: URL(fileURLWithPath: over + "/disputeOpened/cs/text.mustache"))
+        try "<p>Dobrý den</p>".write(toFile: over + "/disputeOpened/cs/html.mustache", atomically: true, encoding: .utf8)
         #expect {
             _ = try NoticeTemplates.load(directory: shipped, overrideDirectory: over)
         } throws: { error in
-            "\(error)" == "\(over)/disputeOpened/fi/text.mustache: cannot be read: is not UTF-8 text: byte 6 (line 2) is 0xFF"
+            "\(error)" == "\(over)/disputeOpened/cs/text.mustache: cannot be read: is not UTF-8 text: byte 13 (line 2) is 0xFF"
         }
     }
 
@@ -262,9 +262,19 @@ struct SeededGenerator: RandomNumberGenerator {
 
     @Test func unknownLocaleFallsBackToEnglishAndHTMLIsEscaped() throws {
         let t = try NoticeTemplates.load(directory: Self.root.appendingPathComponent("Notifications").path, overrideDirectory: nil)
-        let r = t.render(.disputeClosed, locale: "fi", context: ["merchantName": "<b>Shop</b>", "disputeId": "D-1", "orderReference": "O", "amount": "1 €", "reason": "x"])
+        let r = t.render(.disputeClosed, locale: "cs-CZ", context: ["merchantName": "<b>Shop</b>", "disputeId": "D-1", "orderReference": "O", "amount": "1 €", "reason": "x"])
         #expect(r.subject == "Dispute D-1 is closed")
         #expect(r.html.contains("&lt;b&gt;Shop&lt;/b&gt;"))
         #expect(r.text.contains("<b>Shop</b>"))
+    }
+
+    @Test func aRegionFallsBackToItsLanguageAndNorwegianToBokmal() throws {
+        let t = try NoticeTemplates.load(directory: Self.root.appendingPathComponent("Notifications").path, overrideDirectory: nil)
+        let context = ["merchantName": "Shop", "disputeId": "D-1", "orderReference": "O", "amount": "1 €", "reason": "x"]
+        #expect(t.render(.disputeClosed, locale: "fr-BE", context: context).subject == "Le litige D-1 est clos")
+        for locale in ["nb", "no", "nn-NO", "no_NO"] {
+            #expect(t.render(.disputeClosed, locale: locale, context: context).subject == "Tvist D-1 er avsluttet", "\(locale)")
+        }
+        #expect(NoticeTemplates.language(of: "de-AT") == "de" && NoticeTemplates.language(of: "nn") == "nb")
     }
 }
