@@ -17,7 +17,7 @@ struct MerchantUpsert: ParsableCommand {
     @Option(help: "Address the notices are sent to.") var email: String
     @Option(help: "Market, which picks the business calendar (SE, DE, GB, ...).") var country: String
     @Option(help: "IANA time zone the merchant's deadlines are read in.") var timezone: String
-    @Option(help: "Locale of the notices (en, sv, de, ...).") var locale: String = "en"
+    @Option(help: "Locale of the notices: en, sv, de, nb, da, fi, nl, fr, it, es or pl have texts of their own, any other language gets English (de-AT reads de).") var locale: String = "en"
     @Flag(help: "The merchant has an activated portal.") var portal = false
     @Flag(name: .customLong("email-on-dispute"), help: "E-mail the merchant about disputes even with a portal.") var emailOnDispute = false
     @Option(name: .customLong("request-id"), help: "Idempotency key (default: random).") var requestID: String?
