@@ -400,7 +400,6 @@ func printDisputes(_ disputes: [JSONValue]) {
     })
 }
 
-/// An aligned table; the last column takes what is left of 80 columns; `none` when there are no rows.
 /// Text from the store as a terminal may show it: control characters (a line
 /// break in a note, an escape sequence stored by anyone who may write) are
 /// written as escapes, so they neither break a row nor reach the terminal.
@@ -423,6 +422,7 @@ private func isControl(_ scalar: Unicode.Scalar) -> Bool {
     scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)
 }
 
+/// An aligned table; the last column takes what is left of 80 columns; `none` when there are no rows.
 func printTable(_ header: [String], none: String = "(none)", _ rows: [[String]]) {
     if rows.isEmpty { print(none); return }
     let rows = rows.map { $0.map(printable) }
