@@ -101,11 +101,12 @@ public struct Daemon {
                                metadata: ["error": "\(reason)", "store": "\(storePath)"])
             })
             let clock = simulatedClockStart.map(DaemonClock.simulated(at:)) ?? .real()
-            let spooler = Spooler(store: store, dispatcher: dispatcher, logger: logger)
+            let health = HealthSignal()
+            let spooler = Spooler(store: store, dispatcher: dispatcher, logger: logger, health: health)
             let engine = Engine(store: store, clock: clock, calendars: calendars,
                                 policy: configuration.policy.disputePolicy, spooler: spooler, logger: logger,
                                 requestRetentionDays: configuration.daemon.requestRetentionDays,
-                                closedRetentionDays: configuration.daemon.closedRetentionDays)
+                                closedRetentionDays: configuration.daemon.closedRetentionDays, health: health)
             notifier.status("Recovering: loading pending timers")
             // A store with millions of timers may take longer than TimeoutStartSec.
             notifier.extendTimeout(microseconds: 120_000_000)
@@ -169,7 +170,7 @@ public struct Daemon {
                                                 period: min(.seconds(1), (notifier.watchdogPingInterval() ?? .seconds(2)) / 2))),
                         .init(service: Watchdog(engine: engine, notifier: notifier, logger: logger)),
                         .init(service: StoppingAnnouncer(notifier: notifier)),
-                        .init(service: StatusRefresher(state: state)),
+                        .init(service: StatusRefresher(state: state, health: health)),
                     ],
                     // SIGTERM, SIGINT and SIGHUP come through `signals`, trapped since the start.
                     gracefulShutdownSignals: [],
@@ -315,15 +316,25 @@ struct Watchdog: Service {
     }
 }
 
-/// Keeps the unit's `STATUS=` summary current while the daemon runs.
+/// Keeps the unit's `STATUS=` summary current while the daemon runs: every
+/// ``DaemonState/statusRefreshInterval``, and at once when a problem `status`
+/// reports begins or ends.
 struct StatusRefresher: Service {
     let state: DaemonState
+    let health: HealthSignal
 
     func run() async throws {
-        try? await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                try await Task.sleep(for: DaemonState.statusRefreshInterval)
-                await state.refreshStatus()
+        await cancelWhenGracefulShutdown {
+            await withDiscardingTaskGroup { group in
+                group.addTask {
+                    for await _ in health.changes { await state.refreshStatus() }
+                }
+                group.addTask {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: DaemonState.statusRefreshInterval)
+                        await state.refreshStatus()
+                    }
+                }
             }
         }
     }

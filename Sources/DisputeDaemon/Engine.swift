@@ -63,9 +63,13 @@ public actor Engine {
     /// When retention next looks for closed disputes to remove (``removeExpiredClosed()``).
     var nextRemovalAt: Int64 = .min
 
+    /// Told when due timers start failing to commit and when they fire again.
+    nonisolated let health: HealthSignal?
+
     init(store: DisputeStore, clock: DaemonClock, calendars: [String: BusinessCalendar], policy: DisputePolicy,
          spooler: Spooler, logger: Logger, requestRetentionDays: Int = Configuration.Daemon.defaultRequestRetentionDays,
-         closedRetentionDays: Int = 0) {
+         closedRetentionDays: Int = 0, health: HealthSignal? = nil) {
+        self.health = health
         self.requestRetention = Int64(requestRetentionDays) * 86400
         self.closedRetention = Int64(closedRetentionDays) * 86400
         self.spooler = spooler
@@ -217,6 +221,7 @@ public actor Engine {
         }
         if let failure = firingFailure {
             firingFailure = nil
+            health?.changed()
             logger.notice("due timers fire again", metadata: [
                 "failingSince": "\(ZonedTime.isoUTC(failure.since))", "retries": "\(failure.retries)"])
         }
@@ -235,6 +240,7 @@ public actor Engine {
         let previous = firingFailure
         let failure = (since: previous?.since ?? now, error: message, retries: previous.map { $0.retries + 1 } ?? 0)
         firingFailure = failure
+        if previous == nil { health?.changed() }
         // A new error is logged at once; the same one again once a minute.
         let at = ContinuousClock.now
         if previous?.error != message || firingFailureLoggedAt.map({ at - $0 >= .seconds(60) }) ?? true {

@@ -30,7 +30,11 @@ public actor Spooler: Service {
     private let wakeups: AsyncStream<Void>
     private let wakeup: AsyncStream<Void>.Continuation
 
-    init(store: DisputeStore, dispatcher: NoticeDispatcher, logger: Logger) {
+    /// Told when the spool starts failing and when it works again.
+    nonisolated let health: HealthSignal?
+
+    init(store: DisputeStore, dispatcher: NoticeDispatcher, logger: Logger, health: HealthSignal? = nil) {
+        self.health = health
         self.store = store
         self.dispatcher = dispatcher
         self.logger = logger
@@ -177,6 +181,7 @@ public actor Spooler: Service {
         } else if lastError != nil {
             logger.notice("spool writable again")
             lastError = nil
+            health?.changed()
             backoff = .seconds(1)
         }
     }
@@ -337,6 +342,7 @@ public actor Spooler: Service {
         if lastError != nil { backoff = min(backoff * 2, .seconds(300)) }
         logger.error("spool write failed; the notice stays in the outbox and is retried", metadata: [
             "error": "\(message)", "retryInSeconds": "\(backoff.components.seconds)"])
+        if lastError == nil { health?.changed() }
         lastError = message
     }
 }
