@@ -162,3 +162,23 @@ def test_a_start_on_a_full_store_disk_says_how_much_room_is_left(workdir):
         d.start()
         assert d.ctl("merchant", "show", "M-SE").json["id"] == "M-SE"
         d.stop()
+
+
+def test_status_on_a_store_it_cannot_count_names_the_damage_and_still_answers(workdir):
+    d = started_with_merchant(workdir, START)
+    for i in range(3):
+        assert d.request("dispute.open", open_args(i), request_id=f"open-{i}")["ok"]
+    d.wait_spooled()
+    assert d.stop() == 0
+    # The index status counts disputes per state with; the disputes themselves are whole.
+    damage_table(workdir / "lib" / "disputed.sqlite", "disputes_stage")
+    d.start()
+    status = d.ctl("status").json
+    assert status["storeError"].startswith("the store is damaged (SQLite error 11"), status
+    assert status["pid"] == d.proc.pid and status["pendingTimers"] == 9 and status["disputes"] == {}, status
+    checked = d.ctl("status", "--check", json_output=False, check=False)
+    assert checked.returncode == 2, checked.stdout + checked.stderr
+    assert "check failed: the store cannot be read: the store is damaged" in checked.stderr, checked.stderr
+    assert "Disputes   unknown (the store cannot be read)" in checked.stdout, checked.stdout
+    assert [x["id"] for x in d.ctl("list").json["disputes"]] == ["D-0", "D-1", "D-2"]
+    assert d.stop() == 0

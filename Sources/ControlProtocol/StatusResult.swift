@@ -69,13 +69,17 @@ public struct StatusResult: Sendable, Codable, Equatable {
     public var timerFailure: String?
     /// Since when (the daemon's clock), while `timerFailure` is set.
     public var timerFailureSince: String?
+    /// Why the store could not be read for this answer (a damaged page, an
+    /// I/O error); the counts read from it (disputes, outbox, next due) are
+    /// then unknown and left empty, the pending timers are the engine's own.
+    public var storeError: String?
 
     public init(version: String, pid: Int32, startedAt: String, uptimeSeconds: Int64, clock: String,
                 now: String, configPath: String, configLoadedAt: String, store: Store,
                 disputes: [String: Int], pendingTimers: Int, nextTimerDue: String?, outboxPending: Int,
                 calendars: [String: String], recovery: [String: Int], lastSpoolError: String?,
                 heldTimers: Int? = nil, heldTimersReason: String? = nil, outboxOldest: String? = nil, retention: Retention? = nil,
-                timerFailure: String? = nil, timerFailureSince: String? = nil) {
+                timerFailure: String? = nil, timerFailureSince: String? = nil, storeError: String? = nil) {
         self.version = version
         self.pid = pid
         self.startedAt = startedAt
@@ -98,5 +102,6 @@ public struct StatusResult: Sendable, Codable, Equatable {
         self.retention = retention
         self.timerFailure = timerFailure
         self.timerFailureSince = timerFailureSince
+        self.storeError = storeError
     }
 }

@@ -44,7 +44,17 @@ public final class DaemonState: Sendable {
 
     func status() async throws -> StatusResult {
         let (configuration, loadedAt, calendars) = current.withLock { $0 }
-        let counts = try store.counts()
+        // A store that cannot be read is what ops must see then; the rest of
+        // the status still answers.
+        let counts: StoreCounts
+        var storeError: String?
+        do {
+            counts = try store.counts()
+        } catch {
+            storeError = store.explain(error)
+            counts = (stages: [:], pendingTimers: await engine.pendingTimerCount, pendingNotices: 0, oldestPendingNotice: nil,
+                      nextTimer: nil, removed: (count: 0, lastAt: nil))
+        }
         let recovery = await engine.lastRecovery
         let held = await engine.heldTimers
         let failure = await engine.firingFailure
@@ -57,7 +67,7 @@ public final class DaemonState: Sendable {
             now: Instant.format(clock.now),
             configPath: configPath,
             configLoadedAt: Instant.format(loadedAt),
-            store: .init(path: store.path, sizeBytes: store.sizeInBytes(), schemaVersion: try store.schemaVersion()),
+            store: .init(path: store.path, sizeBytes: store.sizeInBytes(), schemaVersion: (try? store.schemaVersion()) ?? "unknown"),
             disputes: counts.stages, pendingTimers: counts.pendingTimers,
             nextTimerDue: counts.nextTimer.map { ZonedTime.isoUTC($0) }, outboxPending: counts.pendingNotices,
             calendars: calendars, recovery: ["timersLoaded": recovery.timers, "timersFired": recovery.fired],
@@ -65,7 +75,7 @@ public final class DaemonState: Sendable {
             outboxOldest: counts.oldestPendingNotice.map { Instant.format(Date(timeIntervalSince1970: TimeInterval($0))) },
             retention: .init(closedDays: configuration.daemon.closedRetentionDays, removed: counts.removed.count,
                              lastRemovalAt: counts.removed.lastAt.map { ZonedTime.isoUTC($0) }),
-            timerFailure: failure?.error, timerFailureSince: failure.map { ZonedTime.isoUTC($0.since) })
+            timerFailure: failure?.error, timerFailureSince: failure.map { ZonedTime.isoUTC($0.since) }, storeError: storeError)
     }
 
     /// Re-reads the configuration and the calendars. Anything with a problem is
@@ -132,7 +142,7 @@ public final class DaemonState: Sendable {
 
     /// The one-line summary systemd shows as the unit's status once ready.
     func summary() async -> String {
-        guard let counts = try? store.counts() else { return "Ready" }
+        guard let counts = try? store.counts() else { return "Ready; the store cannot be read (see disputectl status)" }
         let open = counts.stages.filter { $0.key != "closed" }.values.reduce(0, +)
         let next = counts.nextTimer.map { "next deadline \(ZonedTime.isoUTC($0))" } ?? "no pending deadlines"
         let held = await engine.heldTimers.count

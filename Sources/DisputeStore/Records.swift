@@ -607,8 +607,7 @@ extension DisputeStore {
     /// notices and when the oldest of them was committed, and the disputes
     /// retention removed, from one snapshot (a removal moves a dispute from
     /// `closed` to `removed`; read apart, one could be counted twice or not at all).
-    public func counts() throws -> (stages: [String: Int], pendingTimers: Int, pendingNotices: Int, oldestPendingNotice: Int64?, nextTimer: Int64?,
-                                    removed: (count: Int, lastAt: Int64?)) {
+    public func counts() throws -> StoreCounts {
         try pool.read { db in
             var stages: [String: Int] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT stage, COUNT(*) AS n FROM disputes GROUP BY stage") {
@@ -621,3 +620,9 @@ extension DisputeStore {
         }
     }
 }
+
+/// What ``DisputeStore/counts()`` reads in one snapshot for `status`: disputes
+/// per state, pending timers, pending e-mail notices and when the oldest was
+/// committed, the next timer due, and the disputes retention removed.
+public typealias StoreCounts = (stages: [String: Int], pendingTimers: Int, pendingNotices: Int, oldestPendingNotice: Int64?,
+                                nextTimer: Int64?, removed: (count: Int, lastAt: Int64?))

@@ -35,6 +35,7 @@ struct Status: ParsableCommand {
     /// What `--check` reports: each a sentence naming the problem.
     static func problems(_ status: StatusResult, backlogAge: Int64) -> [String] {
         var problems: [String] = []
+        if let error = status.storeError { problems.append("the store cannot be read: \(error)") }
         if let error = status.timerFailure {
             problems.append("due timers cannot fire since \(status.timerFailureSince ?? "?"): \(error)")
         }
@@ -55,13 +56,14 @@ struct Status: ParsableCommand {
             ("Up since", "\(status.startedAt) (\(formatDuration(status.uptimeSeconds)))"),
             ("Clock", status.clock == "simulated" ? "simulated, now \(status.now)" : "real, now \(status.now)"),
             ("Config", "\(status.configPath) (loaded \(status.configLoadedAt))"),
-            ("Store", "\(status.store.path), \(formatBytes(status.store.sizeBytes)), schema \(status.store.schemaVersion)"),
-            ("Disputes", status.disputes.isEmpty ? "none" : status.disputes.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")),
+            ("Store", "\(status.store.path), \(formatBytes(status.store.sizeBytes)), schema \(status.store.schemaVersion)"
+                + (status.storeError.map { "; cannot be read: \($0)" } ?? "")),
+            ("Disputes", status.storeError != nil ? "unknown (the store cannot be read)" : status.disputes.isEmpty ? "none" : status.disputes.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")),
             ("Timers", "\(status.pendingTimers) pending" + (status.nextTimerDue.map { ", next due \($0)" } ?? "")
                 + ((status.heldTimers ?? 0) > 0
                     ? "; \(status.heldTimers!) overdue held back, retried every minute and at a reload: \(status.heldTimersReason ?? "see the journal")" : "")
                 + (status.timerFailure.map { "; due ones cannot fire since \(status.timerFailureSince ?? "?"), retried every second: \($0)" } ?? "")),
-            ("Outbox", "\(status.outboxPending) e-mail notices not yet spooled" + Self.backlogAge(status)
+            ("Outbox", (status.storeError != nil ? "unknown" : "\(status.outboxPending) e-mail notices not yet spooled" + Self.backlogAge(status))
                 + (status.lastSpoolError.map { "; last spool error: \($0)" } ?? "")),
             ("Calendars", status.calendars.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")),
             ("Recovery", "\(status.recovery["timersLoaded"] ?? 0) timers loaded, \(status.recovery["timersFired"] ?? 0) fired at start"),
