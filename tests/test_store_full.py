@@ -113,15 +113,22 @@ def test_due_timers_on_a_full_disk_are_named_by_status_check_and_fire_once_there
         d.stop(timeout=30)
 
 
-def test_a_store_damaged_under_a_running_daemon_is_named_and_its_timers_stay_pending(workdir):
+def restarted_with_a_damaged(workdir, table):
+    """A daemon with three open disputes, stopped, one table or index of its store
+    damaged (`damage_table`), and started again."""
     d = started_with_merchant(workdir, START)
     for i in range(3):
         assert d.request("dispute.open", open_args(i), request_id=f"open-{i}")["ok"]
     d.wait_spooled()
     assert d.stop() == 0
-    # The start reads pending timers from their index; firing reads the rows.
-    damage_table(workdir / "lib" / "disputed.sqlite", "timers")
+    damage_table(workdir / "lib" / "disputed.sqlite", table)
     d.start()
+    return d
+
+
+def test_a_store_damaged_under_a_running_daemon_is_named_and_its_timers_stay_pending(workdir):
+    # The start reads pending timers from their index; firing reads the rows.
+    d = restarted_with_a_damaged(workdir, "timers")
 
     advanced = d.ctl("clock", "advance", "40d", json_output=False, check=False)
     assert advanced.returncode == 1, advanced.stdout + advanced.stderr
@@ -165,14 +172,8 @@ def test_a_start_on_a_full_store_disk_says_how_much_room_is_left(workdir):
 
 
 def test_status_on_a_store_it_cannot_count_names_the_damage_and_still_answers(workdir):
-    d = started_with_merchant(workdir, START)
-    for i in range(3):
-        assert d.request("dispute.open", open_args(i), request_id=f"open-{i}")["ok"]
-    d.wait_spooled()
-    assert d.stop() == 0
     # The index status counts disputes per state with; the disputes themselves are whole.
-    damage_table(workdir / "lib" / "disputed.sqlite", "disputes_stage")
-    d.start()
+    d = restarted_with_a_damaged(workdir, "disputes_stage")
     status = d.ctl("status").json
     assert status["storeError"].startswith("the store is damaged (SQLite error 11"), status
     assert status["pid"] == d.proc.pid and status["pendingTimers"] == 9 and status["disputes"] == {}, status
