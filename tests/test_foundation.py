@@ -129,6 +129,24 @@ def test_a_store_the_daemons_user_cannot_write_is_named_with_what_to_fix(workdir
     for path in [workdir, *workdir.rglob("*")]:
         os.chown(path, nobody.pw_uid, nobody.pw_gid)
     as_nobody = dict(user=nobody.pw_uid, group=nobody.pw_gid, extra_groups=[])
+    # An owner who changed by hand (a restore as root): the file, with the WAL's
+    # files still there (SQLite would open it read-only and run until its first
+    # write) ...
+    d.start(**as_nobody)
+    d.ctl("merchant", "upsert", "--id", "M-X", "--name", "X", "--email", "x@shop.example", "--country", "SE",
+          "--timezone", "Europe/Stockholm")
+    d.kill()  # leaves the WAL's files, holding the last commit
+    assert (lib / "disputed.sqlite-wal").stat().st_size > 0
+    store.chmod(0o444)
+    d.start(wait=False, **as_nobody)
+    assert d.proc.wait(timeout=30) == 1, d.log_text()
+    assert f"store {store}: cannot be opened for writing (uid {nobody.pw_uid} cannot read and write the file)" in d.log_text(), \
+        d.log_text()[-1500:]
+    d.log.write_text("")
+    store.chmod(0o640)
+    d.start(**as_nobody)  # the WAL's last commit is read back
+    assert d.ctl("merchant", "show", "M-X").json["id"] == "M-X"
+    assert d.stop() == 0
 
     def start_fails(words):
         # The last connection to close took the WAL's files away: the start must make them.
@@ -141,7 +159,7 @@ def test_a_store_the_daemons_user_cannot_write_is_named_with_what_to_fix(workdir
         assert f"store {store}: " in d.log_text() and words in d.log_text(), d.log_text()[-1500:]
         d.log.write_text("")
 
-    # An owner who changed by hand (a restore as root): the file.
+    # ... and with them gone.
     store.chmod(0o444)
     start_fails(f"(uid {nobody.pw_uid} cannot read and write the file)")
     store.chmod(0o640)
@@ -152,6 +170,7 @@ def test_a_store_the_daemons_user_cannot_write_is_named_with_what_to_fix(workdir
     d.start(**as_nobody)
     assert d.ctl("status").json["store"]["path"] == str(store)
     assert d.stop() == 0
+
 
 def test_check_config_prints_every_problem_and_exits_78(workdir):
     cfg = workdir / "bad.toml"

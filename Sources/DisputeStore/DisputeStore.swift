@@ -89,6 +89,12 @@ public final class DisputeStore: Sendable {
     init(path: String, willMigrate: ((_ pending: [String]) -> Void)?, checkpointFailed: (@Sendable (String) -> Void)?,
          checkpointWriterFrames: Int, checkpointGather: Duration = WALCheckpointer.defaultGather) throws {
         self.path = path
+        // SQLite opens a file it may only read read-only, without a word, when
+        // the WAL's files are there to read: every write would then fail. Here
+        // the start fails instead, naming it.
+        if access(path, F_OK) == 0 && access(path, R_OK | W_OK) != 0 {
+            throw StoreError(path: path, message: "cannot be opened for writing (uid \(geteuid()) cannot read and write the file)")
+        }
         let configuration = Self.connectionConfiguration
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
