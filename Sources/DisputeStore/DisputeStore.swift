@@ -92,8 +92,8 @@ public final class DisputeStore: Sendable {
         // SQLite opens a file it may only read read-only, without a word, when
         // the WAL's files are there to read: every write would then fail. Here
         // the start fails instead, naming it.
-        if access(path, F_OK) == 0 && access(path, R_OK | W_OK) != 0 {
-            throw StoreError(path: path, message: "cannot be opened for writing (uid \(geteuid()) cannot read and write the file)")
+        if let note = Self.unwritableFileNote(path) {
+            throw StoreError(path: path, message: "cannot be opened for writing (\(note))")
         }
         let configuration = Self.connectionConfiguration
         do {
@@ -151,7 +151,8 @@ public final class DisputeStore: Sendable {
     /// read-only, or which of the file and its directory (where SQLite makes
     /// the `-wal` and `-shm` files) this process cannot write.
     static func fileNote(_ error: DatabaseError, path: String) -> String {
-        let directory = (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent
+        let parent = (path as NSString).deletingLastPathComponent
+        let directory = parent.isEmpty ? "." : parent
         var fs = statvfs()
         guard statvfs(directory, &fs) == 0 else { return "" }
         switch error.resultCode.primaryResultCode {
@@ -161,15 +162,19 @@ public final class DisputeStore: Sendable {
             return free < 1 << 20 ? " (its file system has \(free / 1024) KiB free)" : ""
         case .SQLITE_READONLY, .SQLITE_CANTOPEN, .SQLITE_PERM:
             if fs.f_flag & UInt(ST_RDONLY) != 0 { return " (its file system is mounted read-only)" }
-            let who = "uid \(geteuid())"
             if access(directory, W_OK | X_OK) != 0 {
-                return " (\(who) cannot write its directory \(directory), where SQLite makes the -wal and -shm files)"
+                return " (uid \(geteuid()) cannot write its directory \(directory), where SQLite makes the -wal and -shm files)"
             }
-            if access(path, F_OK) == 0 && access(path, R_OK | W_OK) != 0 { return " (\(who) cannot read and write the file)" }
-            return ""
+            return Self.unwritableFileNote(path).map { " (\($0))" } ?? ""
         default:
             return ""
         }
+    }
+
+    /// "uid N cannot read and write the file" when the store's file exists and
+    /// this process may not both read and write it; nil otherwise.
+    static func unwritableFileNote(_ path: String) -> String? {
+        access(path, F_OK) == 0 && access(path, R_OK | W_OK) != 0 ? "uid \(geteuid()) cannot read and write the file" : nil
     }
 
     /// The oldest SQLite whose SQL the store uses: an upsert that returns the
