@@ -400,32 +400,10 @@ func printDisputes(_ disputes: [JSONValue]) {
     })
 }
 
-/// Text from the store as a terminal may show it: control characters (a line
-/// break in a note, an escape sequence stored by anyone who may write) are
-/// written as escapes, so they neither break a row nor reach the terminal.
-func printable(_ text: String) -> String {
-    guard text.unicodeScalars.contains(where: isControl) else { return text }
-    var out = ""
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        case _ where isControl(scalar): out += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
-        default: out.unicodeScalars.append(scalar)
-        }
-    }
-    return out
-}
-
-private func isControl(_ scalar: Unicode.Scalar) -> Bool {
-    scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)
-}
-
 /// An aligned table; the last column takes what is left of 80 columns; `none` when there are no rows.
 func printTable(_ header: [String], none: String = "(none)", _ rows: [[String]]) {
     if rows.isEmpty { print(none); return }
-    let rows = rows.map { $0.map(printable) }
+    let rows = rows.map { $0.map(PlainText.printable) }
     var widths = header.map(\.count)
     for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
     func line(_ cells: [String]) -> String {

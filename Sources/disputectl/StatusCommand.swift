@@ -96,7 +96,7 @@ struct Status: ParsableCommand {
 func printAligned(_ rows: [(String, String)]) {
     let width = rows.map(\.0.count).max() ?? 0
     for (label, value) in rows {
-        print(label.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + printable(value))
+        print(label.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + PlainText.printable(value))
     }
 }
 

@@ -16,4 +16,10 @@ import Testing
         #expect(PlainText.hasControlCharacters("nul \u{0}", allowingLineBreaks: true))
         #expect(PlainText.hasControlCharacters("del \u{7F}", allowingLineBreaks: true))
     }
+
+    @Test func printableTextEscapesControlCharactersAndKeepsTheRest() {
+        #expect(PlainText.printable("Åsa – 🚀") == "Åsa – 🚀")
+        #expect(PlainText.printable("one\ntwo\r\tthree") == "one\\ntwo\\r\\tthree")
+        #expect(PlainText.printable("red \u{1B}[31m bell \u{7} c1 \u{85}") == "red \\u{1B}[31m bell \\u{7} c1 \\u{85}")
+    }
 }
